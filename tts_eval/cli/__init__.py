@@ -1,0 +1,15 @@
+"""The ``tts-eval`` command line. Each command group lives in a module of its own and
+imports its heavy dependencies lazily, so ``tts-eval --help`` stays fast."""
+
+from __future__ import annotations
+
+import typer
+
+from tts_eval.cli import search_cmd
+
+app = typer.Typer(
+    help="Test-time scaling for language models on competition math.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("search")(search_cmd.search)
