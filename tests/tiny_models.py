@@ -131,9 +131,16 @@ def build_causal_lm(
     num_layers: int = 2,
     num_heads: int = 2,
     seed: int = 0,
+    token_logits: dict[str, float] | None = None,
 ) -> Path:
     """Save a randomly initialised causal LM (head dim >= 32, as vLLM's CPU backend needs)
-    with ``tokenizer`` to ``out_dir``."""
+    with ``tokenizer`` to ``out_dir``.
+
+    ``token_logits`` raises the logits of single tokens (e.g. ``{"\n": 3.5, "<|im_end|>": 1}``)
+    so that a random model writes step separators and ends solutions at realistic rates: every
+    embedding gets a shared component along hidden dimension 0, which the final norm turns
+    into a near-constant feature, and the LM head reads the given logits from it.
+    """
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
 
@@ -153,6 +160,14 @@ def build_causal_lm(
     )
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    if token_logits:
+        with torch.no_grad():
+            model.get_input_embeddings().weight[:, 0] = 1.0
+            feature = hidden_size**0.5  # dimension 0 after RMS norm, when it dominates
+            head = model.get_output_embeddings().weight
+            head[:, 0] = 0.0
+            for token, logit in token_logits.items():
+                head[tokenizer.convert_tokens_to_ids(token), 0] = logit / feature
     out_dir = Path(out_dir)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

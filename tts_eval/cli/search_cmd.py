@@ -1,0 +1,89 @@
+"""``tts-eval search``: a JSONL of problems in, a JSONL of search results out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def search(
+    problems: Annotated[Path, typer.Argument(help="JSONL; each line has 'problem' or 'question' (and optionally 'answer').")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL to write, one result per problem.")],
+    policy: Annotated[str, typer.Option(help="Policy model: Hub id or local folder.")],
+    strategy: Annotated[str, typer.Option(help="cot | majority | best_of_n | beam_search | dvts")] = "best_of_n",
+    prm: Annotated[Optional[str], typer.Option(help="PRM name (see 'tts-eval prm list') or YAML path.")] = None,
+    prm_model: Annotated[Optional[str], typer.Option(help="Override the PRM's model (e.g. a local folder).")] = None,
+    n: Annotated[int, typer.Option(help="Budget N.")] = 4,
+    beam_size: Annotated[int, typer.Option(help="Beam size M.")] = 4,
+    aggregation: Annotated[str, typer.Option(help="min | last | avg | prod")] = "last",
+    voting: Annotated[str, typer.Option(help="majority | prm_max | prm_vote")] = "majority",
+    backend: Annotated[str, typer.Option(help="Policy backend: hf | vllm | openai")] = "hf",
+    temperature: Annotated[Optional[float], typer.Option(help="Default: 0 for cot, 0.7 otherwise.")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Tokens per solution.")] = 8192,
+    max_step_tokens: Annotated[int, typer.Option(help="Tokens per step.")] = 2048,
+    system_prompt: Annotated[Optional[str], typer.Option(help="System prompt for the policy's chat template.")] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed (per problem, derived from it and the prompt).")] = 0,
+    limit: Annotated[Optional[int], typer.Option(help="Only the first LIMIT problems.")] = None,
+) -> None:
+    """Search every problem of a JSONL file and write one result per line."""
+    from tts_eval import Problem, load_policy
+    from tts_eval import search as run_search
+    from tts_eval.grading import is_equivalent
+    from tts_eval.search import validate_settings
+    from tts_eval.serialization import result_to_dict
+
+    rows = _read_problems(problems, limit)
+    validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None)
+    options = {} if system_prompt is None else {"system_prompt": system_prompt}
+    pol = load_policy(policy, backend=backend, **options)
+    reward_model = None
+    if prm is not None:
+        from prm_backends import load_prm
+
+        reward_model = load_prm(prm, **({} if prm_model is None else {"model": prm_model}))
+    batch = [Problem(question=q, prompt=pol.format_prompt(q)) for q, _ in rows]
+    results = run_search(
+        batch, pol, reward_model, strategy=strategy, n=n, beam_size=beam_size, aggregation=aggregation,
+        voting=voting, temperature=temperature, max_tokens=max_tokens, max_step_tokens=max_step_tokens,
+        seed=seed, progress=True,
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    correct = 0
+    with open(output, "w", encoding="utf-8") as f:
+        for (question, gold), result in zip(rows, results):
+            record = {"question": question, **result_to_dict(result)}
+            if gold is not None:
+                record["gold"] = gold
+                record["correct"] = result.answer is not None and is_equivalent(gold, result.answer)
+                correct += record["correct"]
+            f.write(json.dumps(record) + "\n")
+    graded = sum(gold is not None for _, gold in rows)
+    summary = f"wrote {len(results)} results to {output}"
+    if graded:
+        summary += f"; accuracy {correct}/{graded} = {correct / graded:.3f}"
+    typer.echo(summary)
+
+
+def _read_problems(path: Path, limit: int | None) -> list[tuple[str, str | None]]:
+    if not path.is_file():
+        raise typer.BadParameter(f"{path} does not exist", param_hint="PROBLEMS")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise typer.BadParameter(f"{path}:{line_no} is not valid JSON ({e.msg})", param_hint="PROBLEMS") from e
+            question = row.get("problem", row.get("question"))
+            if not isinstance(question, str):
+                raise typer.BadParameter(f"{path}:{line_no} has no 'problem' or 'question' string", param_hint="PROBLEMS")
+            answer = row.get("answer")
+            rows.append((question, None if answer is None else str(answer)))
+            if limit is not None and len(rows) >= limit:
+                break
+    return rows

@@ -1,0 +1,225 @@
+"""The search engine: runs any strategy over many problems in lock-step.
+
+Each round gathers the expansions of every unfinished unit of every problem, samples them
+in one batched policy call (one per distinct request shape, which only differs when a
+trajectory nears its token limit) and scores every new child in one batched PRM call.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tqdm.auto import tqdm
+
+from tts_eval.policies.base import Policy
+from tts_eval.scoring import AGGREGATIONS
+from tts_eval.seeding import derive_seed
+from tts_eval.strategies import STRATEGIES
+from tts_eval.strategies.base import Expansion, SearchSettings, SearchUnit, extend
+from tts_eval.types import Problem, SearchResult, Trajectory, Usage
+from tts_eval.voting import VOTINGS, vote
+
+DEFAULT_TEMPERATURE = 0.7
+DEFAULT_MAX_TOKENS = 8192
+DEFAULT_MAX_STEP_TOKENS = 2048
+DEFAULT_MAX_STEPS = 40
+
+
+def validate_settings(
+    strategy: str, *, n: int, beam_size: int, aggregation: str, voting: str, has_prm: bool
+) -> None:
+    """Check a search's settings before any model is loaded; raise ``ValueError`` naming
+    the setting and the fix."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    spec = STRATEGIES[strategy]
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    if strategy == "cot" and n != 1:
+        raise ValueError(f"strategy=cot writes one solution, so n must be 1 (got n={n}); use majority or best_of_n to sample more")
+    if spec.tree:
+        if beam_size < 1:
+            raise ValueError(f"beam_size must be at least 1, got {beam_size}")
+        if n % beam_size:
+            raise ValueError(f"strategy={strategy} needs n to be a multiple of beam_size (got n={n}, beam_size={beam_size})")
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
+    if voting not in VOTINGS:
+        raise ValueError(f"unknown voting {voting!r}; choose one of {', '.join(VOTINGS)}")
+    if spec.needs_prm and not has_prm:
+        raise ValueError(f"strategy={strategy} needs a PRM: pass prm=<name or YAML path>")
+    if not spec.needs_prm and has_prm:
+        raise ValueError(f"strategy={strategy} does not use a PRM: drop prm, or use best_of_n to score its samples")
+    if voting != "majority" and not has_prm:
+        raise ValueError(f"voting={voting} ranks candidates by PRM scores: use voting=majority, or a PRM strategy")
+
+
+def search(
+    problems: Sequence[Problem],
+    policy: Policy,
+    prm=None,
+    *,
+    strategy: str,
+    n: int = 1,
+    beam_size: int = 4,
+    aggregation: str = "last",
+    voting: str = "majority",
+    temperature: float | None = None,
+    top_p: float = 1.0,
+    max_tokens: int | None = None,
+    max_step_tokens: int = DEFAULT_MAX_STEP_TOKENS,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    stop: Sequence[str] | None = None,
+    seed: int | None = None,
+    progress: bool = False,
+) -> list[SearchResult]:
+    """Search every problem with ``strategy`` at budget ``n``; one result per problem, in order.
+
+    ``prm`` is a ProcessRewardModel, or a PRM name / YAML path for ``prm_backends.load_prm``.
+    ``stop`` holds extra strings that end a whole solution. Problem i's sampling is seeded by
+    ``seed`` and its prompt alone, so its result does not depend on the other problems.
+    """
+    if isinstance(prm, str):
+        from prm_backends import load_prm
+
+        prm = load_prm(prm)
+    validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None)
+    spec = STRATEGIES[strategy]
+    settings = SearchSettings(
+        n=n,
+        beam_size=beam_size,
+        temperature=(0.0 if spec.greedy else DEFAULT_TEMPERATURE) if temperature is None else temperature,
+        top_p=top_p,
+        max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
+        max_step_tokens=max_step_tokens,
+        max_steps=max_steps,
+        stop=tuple(stop or ()),
+    )
+    base_seed = random.randrange(2**62) if seed is None else seed
+    units = [spec.make_units(p, settings, derive_seed(base_seed, p.prompt)) for p in problems]
+    meters = [_Meter() for _ in problems]
+    engine = _Engine(policy, prm, settings)
+    with tqdm(total=len(problems), desc=f"{strategy} n={n}", unit="problem", disable=not progress) as bar:
+        finished = 0
+        while True:
+            active = [(i, u) for i, us in enumerate(units) for u in us if not u.done]
+            if not active:
+                break
+            engine.round(active, meters)
+            now_finished = sum(all(u.done for u in us) for us in units)
+            bar.update(now_finished - finished)
+            finished = now_finished
+    results = []
+    for us, meter in zip(units, meters):
+        candidates = [t for u in us for t in u.results]
+        chosen = vote(candidates, voting, aggregation)
+        usage = meter.usage(policy.num_parameters, prm.num_parameters if prm is not None else 0)
+        results.append(SearchResult(candidates[chosen].answer, candidates[chosen], candidates, usage))
+    return results
+
+
+@dataclass
+class _Meter:
+    """Compute spent on one problem so far."""
+
+    policy_input_tokens: int = 0
+    policy_output_tokens: int = 0
+    prm_tokens: int = 0
+    seconds: float = 0.0
+
+    def usage(self, policy_params: int, prm_params: int) -> Usage:
+        flops = 2.0 * policy_params * (self.policy_input_tokens + self.policy_output_tokens)
+        flops += 2.0 * prm_params * self.prm_tokens
+        return Usage(self.policy_input_tokens, self.policy_output_tokens, self.prm_tokens, flops, self.seconds)
+
+
+class _Engine:
+    def __init__(self, policy: Policy, prm, settings: SearchSettings) -> None:
+        self.policy = policy
+        self.prm = prm
+        self.settings = settings
+
+    def round(self, active: list[tuple[int, SearchUnit]], meters: list[_Meter]) -> None:
+        requests = [(i, unit, e) for i, unit in active for e in unit.expansions()]
+        children = self._sample(requests, meters)
+        self._score(requests, children, meters)
+        per_unit: dict[int, list[list[Trajectory]]] = defaultdict(list)
+        for (_, unit, _), kids in zip(requests, children):
+            per_unit[id(unit)].append(kids)
+        for _, unit in active:
+            unit.receive(per_unit[id(unit)])
+
+    def _sample(self, requests, meters: list[_Meter]) -> list[list[Trajectory]]:
+        """Children of every request: one policy call per request shape."""
+        s = self.settings
+        shapes: dict[tuple, list[int]] = defaultdict(list)
+        for k, (_, _, e) in enumerate(requests):
+            shapes[(e.n, e.max_tokens, e.stop)].append(k)
+        children: list[list[Trajectory]] = [[] for _ in requests]
+        for (n, max_tokens, stop), ks in shapes.items():
+            expansions: list[Expansion] = [requests[k][2] for k in ks]
+            prompts = [requests[k][1].problem.prompt + e.parent.text for k, e in zip(ks, expansions)]
+            start = time.perf_counter()
+            outputs = self.policy.generate(
+                prompts, n=n, temperature=s.temperature, top_p=s.top_p, max_tokens=max_tokens,
+                stop=list(stop), seed=[e.seed for e in expansions],
+            )
+            elapsed = time.perf_counter() - start
+            tokens = []
+            for k, e, completions in zip(ks, expansions, outputs):
+                if len(completions) != n:
+                    raise RuntimeError(f"policy {self.policy.name} returned {len(completions)} completions for n={n}")
+                meter = meters[requests[k][0]]
+                used_in = completions[0].prompt_tokens
+                used_out = sum(c.num_tokens for c in completions)
+                meter.policy_input_tokens += used_in
+                meter.policy_output_tokens += used_out
+                tokens.append(used_in + used_out)
+                seen: set[str] = set()
+                for c in completions:
+                    if e.dedupe and c.text in seen:
+                        continue
+                    seen.add(c.text)
+                    children[k].append(extend(e.parent, c, s.stop))
+            _share_time(elapsed, [requests[k][0] for k in ks], tokens, meters)
+        return children
+
+    def _score(self, requests, children: list[list[Trajectory]], meters: list[_Meter]) -> None:
+        """Step scores for every child with steps, in one PRM call."""
+        if self.prm is None:
+            return
+        owners, targets, items = [], [], []
+        for (i, unit, _), kids in zip(requests, children):
+            for child in kids:
+                if child.steps:
+                    owners.append(i)
+                    targets.append(child)
+                    items.append((unit.problem.question, child.steps))
+        if not items:
+            return
+        start = time.perf_counter()
+        scores = self.prm.score_batch(items)
+        elapsed = time.perf_counter() - start
+        if len(scores) != len(items):
+            raise RuntimeError(f"PRM {self.prm.name} returned {len(scores)} score lists for {len(items)} solutions")
+        for child, step_scores in zip(targets, scores):
+            if len(step_scores) != len(child.steps):
+                raise RuntimeError(
+                    f"PRM {self.prm.name} returned {len(step_scores)} scores for a solution of {len(child.steps)} steps"
+                )
+            child.step_scores = list(step_scores)
+        tokens = self.prm.count_tokens(items)
+        for i, count in zip(owners, tokens):
+            meters[i].prm_tokens += count
+        _share_time(elapsed, owners, tokens, meters)
+
+
+def _share_time(elapsed: float, owners: list[int], tokens: list[int], meters: list[_Meter]) -> None:
+    """Split one batched call's wall time over the problems in it, by their share of tokens."""
+    total = sum(tokens)
+    for i, count in zip(owners, tokens):
+        meters[i].seconds += elapsed * (count / total if total else 1 / len(owners))

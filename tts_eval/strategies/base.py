@@ -1,0 +1,96 @@
+"""What every strategy shares: the settings of a search, a policy request (``Expansion``),
+turning a completion into a child trajectory, and the ``SearchUnit`` state machine the
+engine drives in lock-step over all problems."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tts_eval.grading import extract_answer
+from tts_eval.steps import STEP_SEPARATOR, split_steps
+from tts_eval.types import Completion, Problem, Trajectory
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """The knobs of one search call, defaults already resolved (see ``tts_eval.search``)."""
+
+    n: int
+    beam_size: int
+    temperature: float
+    top_p: float
+    max_tokens: int  # per solution
+    max_step_tokens: int  # per step of a step-wise search
+    max_steps: int  # a step-wise search stops extending a trajectory past this many steps
+    stop: tuple[str, ...] = ()  # strings that end a whole solution (e.g. lm-eval's `until`)
+
+
+@dataclass
+class Expansion:
+    """One policy request: sample ``n`` continuations of ``parent``."""
+
+    parent: Trajectory
+    n: int
+    max_tokens: int
+    stop: tuple[str, ...]
+    seed: int
+    dedupe: bool  # keep identical sibling continuations once (tree searches)
+
+
+@dataclass
+class SearchUnit(ABC):
+    """A search over one problem (or one DVTS subtree), advanced one round at a time: the
+    engine asks for its expansions, samples and scores them in one batch with every other
+    unit's, and hands back the scored children per expansion."""
+
+    problem: Problem
+    settings: SearchSettings
+    seed: int
+    results: list[Trajectory] = field(default_factory=list)
+    done: bool = False
+
+    @abstractmethod
+    def expansions(self) -> list[Expansion]: ...
+
+    @abstractmethod
+    def receive(self, children: list[list[Trajectory]]) -> None:
+        """Scored children, one list per expansion, in the order of :meth:`expansions`."""
+
+
+def step_stops(settings: SearchSettings) -> tuple[str, ...]:
+    """Stops for a request that writes one step."""
+    return (STEP_SEPARATOR, *(s for s in settings.stop if s != STEP_SEPARATOR))
+
+
+def extend(parent: Trajectory, completion: Completion, solution_stop: tuple[str, ...]) -> Trajectory:
+    """The child of ``parent`` that ``completion`` continues it into (scores still empty).
+
+    The child is finished when the completion ended in EOS or in a solution stop string, or
+    when its last step holds a ``\\boxed{}`` answer.
+    """
+    steps = parent.steps + split_steps(completion.text)
+    ended = completion.finish_reason == "eos" or (
+        completion.finish_reason == "stop" and any(completion.text.endswith(s) for s in solution_stop)
+    )
+    boxed = bool(steps) and extract_answer(steps[-1]) is not None
+    text = "".join(steps)
+    return Trajectory(
+        steps=steps,
+        step_scores=[],
+        finished=ended or boxed,
+        num_tokens=parent.num_tokens + completion.num_tokens,
+        answer=extract_answer(text),
+    )
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A named strategy: how it builds its units for a problem and what it requires."""
+
+    name: str
+    make_units: Callable[[Problem, SearchSettings, int], list[SearchUnit]]
+    needs_prm: bool  # True: a PRM is required; False: giving one is an error
+    greedy: bool = False  # default temperature 0 instead of 0.7
+    tree: bool = False  # step-wise tree search: n must be a multiple of beam_size
