@@ -1,0 +1,45 @@
+"""Process reward models: one YAML spec per PRM, one module per family, runtimes that score.
+
+    from prm_backends import load_prm
+    prm = load_prm("qwen2.5-math-prm-7b", device="cuda")
+    prm.score(question, steps)          # one probability per step
+
+A name is the stem of a file in ``yaml_configs/prm/`` (see :func:`list_prms`); a path to any
+YAML spec works too. Keyword overrides replace spec fields (``model="/local/dir"``,
+``dtype="float32"``, ``batch_size=16`` ...).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prm_backends.base import ProcessRewardModel, ScoreItem
+from prm_backends.inputs import TruncationWarning
+from prm_backends.registry import list_prms, load_spec, prm_config_dir
+from prm_backends.spec import PRMConfigError, PRMSpec
+
+
+def load_prm(name_or_path: str | Path, **overrides: Any) -> ProcessRewardModel:
+    """Load the PRM named ``name_or_path`` (a shipped name or a YAML path), with ``overrides``
+    replacing spec fields. Every problem with the spec, the tokenizer's special tokens or the
+    checkpoint's weights raises :class:`PRMConfigError` here, before anything is scored."""
+    spec = load_spec(name_or_path, **overrides)
+    if spec.runtime == "hf":
+        from prm_backends.runtime_hf import HFProcessRewardModel
+
+        return HFProcessRewardModel(spec)
+    raise spec.error("runtime", f"runtime '{spec.runtime}' is not available in this version; use runtime: hf")
+
+
+__all__ = [
+    "PRMConfigError",
+    "PRMSpec",
+    "ProcessRewardModel",
+    "ScoreItem",
+    "TruncationWarning",
+    "list_prms",
+    "load_prm",
+    "load_spec",
+    "prm_config_dir",
+]

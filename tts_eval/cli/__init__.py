@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from tts_eval.cli import search_cmd
+from tts_eval.cli.prm_cmd import prm_app
 
 app = typer.Typer(
     help="Test-time scaling for language models on competition math.",
@@ -13,3 +14,4 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("search")(search_cmd.search)
+app.add_typer(prm_app, name="prm")

@@ -1,0 +1,160 @@
+"""Pieces every family's input builder shares: the built input, special-token resolution,
+finding marked characters among the tokens, and fitting an input into ``max_length``.
+
+Nothing here runs a model, so the same builders serve every runtime (transformers, vLLM, HTTP).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import torch
+
+    from prm_backends.spec import PRMSpec
+
+# The piece a SentencePiece tokenizer prepends to text that starts a word; not part of a token.
+_SENTENCEPIECE_SPACE = "\u2581"
+# Private-use characters stand in for marked tokens while a chat template is rendered.
+_SENTINELS = [chr(c) for c in range(0xE000, 0xE010)]
+
+
+@dataclass(frozen=True)
+class PRMInput:
+    """The token ids fed to the PRM and, per step, the position whose output scores it."""
+
+    input_ids: list[int]
+    score_positions: list[int]
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+class InputFormat(Protocol):
+    """A family's input builder and score read-out (the runtime runs the forward pass)."""
+
+    def build(self, question: str, steps: list[str]) -> PRMInput: ...
+
+    def read_out(self, head_outputs: torch.Tensor) -> torch.Tensor:
+        """Step probabilities (one per row) from the head's outputs at the score positions."""
+        ...
+
+
+def resolve_token(tokenizer, text: str, spec: PRMSpec, field: str) -> int:
+    """The id of the single token the tokenizer makes of ``text``, or an error naming ``field``."""
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    pieces = tokenizer.convert_ids_to_tokens(ids)
+    # A SentencePiece tokenizer may put a lone word-start piece before the token proper.
+    while len(ids) > 1 and pieces[0] == _SENTENCEPIECE_SPACE and not text[:1].isspace():
+        ids, pieces = ids[1:], pieces[1:]
+    unk = tokenizer.unk_token_id
+    if unk is not None and unk in ids and text != tokenizer.unk_token:
+        raise spec.error(
+            field,
+            f"the tokenizer of '{spec.model}' has no token {text!r} (it becomes the unknown token); "
+            "use a token the tokenizer has, or add it to the tokenizer as a special token",
+        )
+    if len(ids) != 1:
+        raise spec.error(
+            field,
+            f"the tokenizer of '{spec.model}' splits {text!r} into {len(ids)} pieces {pieces}; "
+            "the family needs a single token: use a token the tokenizer has, or add it to the "
+            "tokenizer as a special token",
+        )
+    return ids[0]
+
+
+def pick_sentinel(texts: list[str]) -> str:
+    """A character that occurs in none of ``texts``."""
+    for sentinel in _SENTINELS:
+        if not any(sentinel in text for text in texts):
+            return sentinel
+    raise ValueError("the question and steps use every private-use sentinel character U+E000-U+E00F")
+
+
+def substitute_sentinel(text: str, sentinel: str, replacement: str) -> tuple[str, list[tuple[int, int]]]:
+    """``text`` with each ``sentinel`` replaced, and the character span of each replacement."""
+    parts = text.split(sentinel)
+    spans, out, pos = [], [], 0
+    for i, part in enumerate(parts):
+        out.append(part)
+        pos += len(part)
+        if i < len(parts) - 1:
+            out.append(replacement)
+            spans.append((pos, pos + len(replacement)))
+            pos += len(replacement)
+    return "".join(out), spans
+
+
+def tokenize_marked(
+    tokenizer,
+    text: str,
+    marks: list[tuple[int, int]],
+    *,
+    add_special_tokens: bool,
+    expected_id: int,
+    spec: PRMSpec,
+    field: str,
+) -> tuple[list[int], list[int]]:
+    """Tokenize ``text`` once and find, for each marked character span, the last token that
+    covers it; that token must be ``expected_id`` (else the tokenizer merged the marked token
+    with its neighbours, and its position would be read wrongly)."""
+    enc = tokenizer(text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    found: list[int] = []
+    token = 0
+    for start, end in marks:
+        last = None
+        while token < len(ids) and offsets[token][0] < end:
+            if offsets[token][1] > start:
+                last = token
+            token += 1
+        if last is None or ids[last] != expected_id:
+            piece = tokenizer.convert_ids_to_tokens(ids[last]) if last is not None else None
+            raise spec.error(
+                field,
+                f"in context the tokenizer of '{spec.model}' does not keep {text[start:end]!r} as its "
+                f"own token (found {piece!r} at characters {start}-{end}); use a token that stays "
+                "separate from its neighbours",
+            )
+        found.append(last)
+        token = last + 1
+    return ids, found
+
+
+class TruncationWarning(UserWarning):
+    """Some solutions were longer than the PRM's ``max_length``; their trailing steps score NaN."""
+
+
+@dataclass(frozen=True)
+class FittedInput:
+    """A built input cut to ``max_length`` by dropping trailing steps (``None``: nothing fits)."""
+
+    input: PRMInput | None
+    kept_steps: int
+    total_steps: int
+
+    @property
+    def num_tokens(self) -> int:
+        return 0 if self.input is None else len(self.input)
+
+
+def fit_input(fmt: InputFormat, question: str, steps: list[str], max_length: int) -> FittedInput:
+    """Build the input of ``(question, steps)``; if it is longer than ``max_length``, drop
+    trailing steps until it fits. The question is never cut: if the question and the first
+    step do not fit, nothing is scored."""
+    if not steps:
+        return FittedInput(None, 0, 0)
+    built = fmt.build(question, steps)
+    if len(built) <= max_length:
+        return FittedInput(built, len(steps), len(steps))
+    # Steps whose score position lies inside the limit may fit; rebuild to be sure.
+    kept = sum(1 for pos in built.score_positions if pos < max_length)
+    kept = min(kept, len(steps) - 1)
+    while kept > 0:
+        built = fmt.build(question, steps[:kept])
+        if len(built) <= max_length:
+            return FittedInput(built, kept, len(steps))
+        kept -= 1
+    return FittedInput(None, 0, len(steps))

@@ -1,0 +1,56 @@
+"""Best-of-N and beam search through ``tts_eval.search`` with a tiny PRM of every family, given
+by YAML path as users do: each candidate's step scores are the PRM's scores of its steps."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from prm_backends import prm_config_dir
+from prm_fixtures import FAMILIES, PAPER_NAMES, load_tiny_prm, tiny_prm_dir
+from tiny_models import build_causal_lm, char_tokenizer, corpus_from_data
+from tts_eval import Problem, load_policy, search
+from tts_eval.scoring import aggregate
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory, data_dir):
+    """A random Llama policy whose raised newline logit makes it write several steps."""
+    tokenizer = char_tokenizer(corpus_from_data(data_dir))
+    path = build_causal_lm(tmp_path_factory.mktemp("prm-search-policy"), tokenizer, arch="llama",
+                           token_logits={"\n": 2.0}, seed=1)
+    return load_policy(str(path), backend="hf")
+
+
+def tiny_spec_file(family: str, tmp_path) -> str:
+    """The family's paper spec pointed at its tiny checkpoint, written as a user's YAML file."""
+    spec = yaml.safe_load((prm_config_dir() / f"{PAPER_NAMES[family]}.yaml").read_text(encoding="utf-8"))
+    spec.update(model=str(tiny_prm_dir(family)), device="cpu", dtype="float32", batch_size=3)
+    path = tmp_path / f"tiny-{family}.yaml"
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_best_of_n_and_beam_search_score_with_every_family(family, policy, math500_rows, tmp_path):
+    prm_path = tiny_spec_file(family, tmp_path)
+    reference = load_tiny_prm(family)
+    problems = [Problem(r["problem"], policy.format_prompt(r["problem"])) for r in math500_rows(2)]
+    max_steps = 0
+    for strategy in ("best_of_n", "beam_search"):
+        results = search(problems, policy, prm_path, strategy=strategy, n=4, beam_size=2, aggregation="min",
+                         voting="prm_max", seed=0, max_tokens=64, max_step_tokens=24)
+        for problem, result in zip(problems, results):
+            assert len(result.candidates) == (4 if strategy == "best_of_n" else 2)
+            for c in result.candidates:
+                assert c.step_scores == pytest.approx(reference.score(problem.question, c.steps), abs=1e-5)
+                max_steps = max(max_steps, len(c.steps))
+            best = max(aggregate(c.step_scores, "min") for c in result.candidates)
+            assert aggregate(result.prediction.step_scores, "min") == best
+            assert result.usage.prm_tokens > 0
+            if strategy == "best_of_n":  # each sample is scored once, as a whole
+                items = [(problem.question, c.steps) for c in result.candidates]
+                assert result.usage.prm_tokens == sum(reference.count_tokens(items))
+    assert max_steps >= 2
