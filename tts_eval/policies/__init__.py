@@ -1,0 +1,52 @@
+"""Policy backends: ``load_policy(model, backend, **options)`` returns a :class:`Policy`.
+
+Backends are imported only when used, so vLLM or an HTTP client is needed only by the
+backend that runs on it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+from tts_eval.policies.base import Policy, per_prompt_seeds
+
+__all__ = ["BACKENDS", "Policy", "backend_class", "backend_options", "load_policy", "per_prompt_seeds"]
+
+# backend name -> "module:ClassName"; the class is called as ``cls(model, **options)``.
+BACKENDS = {
+    "hf": "tts_eval.policies.hf:HFPolicy",
+    "vllm": "tts_eval.policies.vllm:VLLMPolicy",
+    "openai": "tts_eval.policies.openai:OpenAIPolicy",
+}
+
+
+def load_policy(model: str, backend: str = "hf", **options) -> Policy:
+    """Load ``model`` (a checkpoint directory, a Hub id, or a served model's name) with the
+    given backend. ``options`` are the backend's keyword arguments (e.g. ``dtype``,
+    ``device``, ``system_prompt`` for ``hf``)."""
+    cls = backend_class(backend)
+    valid = backend_options(cls)
+    unknown = sorted(set(options) - set(valid)) if valid is not None else []
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(map(repr, unknown))} for policy backend {backend!r}; "
+            f"valid options: {', '.join(valid)}"
+        )
+    return cls(model, **options)
+
+
+def backend_class(backend: str) -> type:
+    """The policy class registered under ``backend``, imported on first use."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown policy backend {backend!r}; choose one of: {', '.join(sorted(BACKENDS))}")
+    module, _, name = BACKENDS[backend].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def backend_options(cls: type) -> list[str] | None:
+    """The keyword options a backend class accepts after ``model`` (None: any)."""
+    params = list(inspect.signature(cls).parameters.values())[1:]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return sorted(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
