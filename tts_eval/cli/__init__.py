@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from tts_eval.cli import search_cmd
+from tts_eval.cli import run_cmd, search_cmd
 from tts_eval.cli.prm_cmd import prm_app
 
 app = typer.Typer(
@@ -14,4 +14,5 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("search")(search_cmd.search)
+app.command("run")(run_cmd.run)
 app.add_typer(prm_app, name="prm")

@@ -1,0 +1,72 @@
+"""The benchmarks of tts-eval's lm-eval tasks: from the Hugging Face Hub by default, from
+local JSONL files under ``$TTS_EVAL_DATA_DIR`` when it is set (then never from the network).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_DIR_VARIABLE = "TTS_EVAL_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    hub_id: str
+    hub_split: str
+    local_file: str  # relative to $TTS_EVAL_DATA_DIR
+    required: tuple[str, ...]  # fields every row must have
+
+
+BENCHMARKS = {
+    "math500": Benchmark("HuggingFaceH4/MATH-500", "test", "math500/test.jsonl", ("problem", "answer", "level", "subject", "unique_id")),
+    "aime24": Benchmark("HuggingFaceH4/aime_2024", "train", "aime24/test.jsonl", ("problem", "answer")),
+}
+
+
+def load_benchmark(name: str):
+    """``datasets.DatasetDict`` with one split, ``test``, holding every problem of ``name``;
+    answers are strings."""
+    import datasets
+
+    benchmark = BENCHMARKS[name]
+    data_dir = os.environ.get(DATA_DIR_VARIABLE)
+    if data_dir:
+        rows = _read_local(Path(data_dir).expanduser() / benchmark.local_file, benchmark)
+    else:
+        rows = [dict(row) for row in datasets.load_dataset(benchmark.hub_id, split=benchmark.hub_split)]
+        _check_fields(rows, benchmark, source=f"{benchmark.hub_id} ({benchmark.hub_split} split)")
+    for row in rows:
+        row["answer"] = str(row["answer"])
+    return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})
+
+
+def _read_local(path: Path, benchmark: Benchmark) -> list[dict]:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{DATA_DIR_VARIABLE} is set but {path} does not exist; put {benchmark.local_file} there "
+            f"(the rows of {benchmark.hub_id}, one JSON object per line) or unset {DATA_DIR_VARIABLE} "
+            "to read the Hub"
+        )
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{number}: not valid JSON ({err.msg})") from None
+    _check_fields(rows, benchmark, source=str(path))
+    return rows
+
+
+def _check_fields(rows: list[dict], benchmark: Benchmark, source: str) -> None:
+    if not rows:
+        raise ValueError(f"{source}: no problems found")
+    for number, row in enumerate(rows, 1):
+        missing = [field for field in benchmark.required if field not in row]
+        if missing:
+            raise ValueError(f"{source}: row {number} lacks field(s) {', '.join(missing)}")

@@ -1,0 +1,122 @@
+"""What tts-eval adds to lm-eval once lm-eval's modules are imported.
+
+Called by the ``tts_eval_lm_eval_hook`` finder (see that module), each function right after
+the lm-eval module it is named after has finished executing; calling one twice is harmless.
+Only additions: lm-eval's own models, tasks and output naming stay as they are.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+MODEL_NAME = "tts"
+MODEL_CLASS = "tts_eval.lm_eval.model:TTSLM"
+
+_WRAPPED = "__tts_eval_wrapped__"
+
+# The output path of the newest lm-eval EvaluationTracker (the CLI makes one per run, before
+# the model); the ``tts`` model keeps its resume checkpoint next to the results there.
+_tracker_output_path: str | None = None
+
+
+def on_models_imported(module: ModuleType) -> None:
+    """Register ``tts`` as a lazy entry: the model module is imported on first use only."""
+    from lm_eval.api.registry import model_registry
+
+    if MODEL_NAME not in model_registry:
+        model_registry.register(MODEL_NAME, target=MODEL_CLASS)
+
+
+def on_task_manager_imported(module: ModuleType) -> None:
+    """Make every ``TaskManager`` index tts-eval's tasks after lm-eval's built-in ones and
+    before the caller's include paths (which may override them)."""
+    cls = module.TaskManager
+    original = cls.__init__
+    if getattr(original, _WRAPPED, False):
+        return
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, *args, **kwargs)
+        given = bound.arguments.get("include_path")
+        bound.arguments["include_path"] = with_tts_tasks(given)
+        original(*bound.args, **bound.kwargs)
+        self.include_path = given  # what the caller passed, as lm-eval reports it
+
+    setattr(__init__, _WRAPPED, True)
+    cls.__init__ = __init__
+
+
+def with_tts_tasks(include_path: str | Path | list | tuple | None) -> list[str | Path]:
+    """``include_path`` as a list with tts-eval's tasks folder first (once)."""
+    from tts_eval.resources import resource_dir
+
+    paths = [] if include_path is None else list(include_path) if isinstance(include_path, (list, tuple)) else [include_path]
+    ours = resource_dir("tasks").resolve()
+    if any(Path(p).expanduser().resolve() == ours for p in paths):
+        return paths
+    return [ours, *paths]
+
+
+def on_evaluation_tracker_imported(module: ModuleType) -> None:
+    """Name output folders after the policy (lm-eval only knows ``pretrained=``/``model=``
+    and would otherwise pick a random name) and remember each tracker's output path."""
+    config_cls = module.GeneralConfigTracker
+    original_name = config_cls._get_model_name
+    if not getattr(original_name, _WRAPPED, False):
+
+        @functools.wraps(original_name)
+        def _get_model_name(model_args: Any) -> str | None:
+            policy = _policy_of(model_args)
+            return policy if policy is not None else original_name(model_args)
+
+        setattr(_get_model_name, _WRAPPED, True)
+        config_cls._get_model_name = staticmethod(_get_model_name)
+
+    tracker_cls = module.EvaluationTracker
+    original_init = tracker_cls.__init__
+    if not getattr(original_init, _WRAPPED, False):
+
+        @functools.wraps(original_init)
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            global _tracker_output_path
+            original_init(self, *args, **kwargs)
+            _tracker_output_path = self.output_path
+
+        setattr(__init__, _WRAPPED, True)
+        tracker_cls.__init__ = __init__
+
+
+def _policy_of(model_args: Any) -> str | None:
+    """The ``policy`` of tts model_args (a dict or lm-eval's ``key=value,...`` string)."""
+    if isinstance(model_args, dict):
+        value = model_args.get("policy")
+        return None if value is None else str(value)
+    if isinstance(model_args, str):
+        for part in model_args.split(","):
+            key, sep, value = part.partition("=")
+            if sep and key.strip() == "policy":
+                return value.strip()
+    return None
+
+
+def tracker_output_path() -> str | None:
+    """The output path of the newest lm-eval ``EvaluationTracker`` (None if none was made)."""
+    return _tracker_output_path
+
+
+def register() -> None:
+    """Register with lm-eval by hand, for interpreters started without the ``.pth`` hook
+    (e.g. ``python -S``): imports lm-eval's model and task modules and applies the above."""
+    import lm_eval.loggers.evaluation_tracker as tracker
+    import lm_eval.models as models
+    import lm_eval.tasks.manager as manager
+
+    on_models_imported(models)
+    on_task_manager_imported(manager)
+    on_evaluation_tracker_imported(tracker)

@@ -1,0 +1,227 @@
+"""The ``tts`` model's ``--model_args``: parsed, checked and resolved before any model loads.
+
+Everything that can be wrong with the arguments (unknown strategy or PRM, ``n`` not a
+multiple of ``beam_size``, a missing policy, a PRM given to a strategy without one, a
+misspelt option) is reported as one :class:`ModelArgsError` naming the argument and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# Settings that change how fast a run goes, never what it computes: left out of the resume
+# checkpoint's fingerprint, so a run may be resumed with other values.
+PERFORMANCE_ONLY = ("device", "batch_size", "prm_batch_size", "chunk_size", "checkpoint")
+
+
+class ModelArgsError(ValueError):
+    """The ``tts`` model's model_args are unusable; the message names the argument and the fix."""
+
+
+class TTSModelArgs(BaseModel):
+    """Every ``--model_args`` key of the ``tts`` model (see docs/lm-eval.md for the table).
+
+    Keys not declared here are, with a ``prm_`` prefix, fields of the PRM spec (e.g.
+    ``prm_max_length``, ``prm_device``), checked by the spec; without it, options of the
+    policy backend (e.g. ``revision``, ``trust_remote_code``), checked against that backend.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    policy: str = Field(min_length=1, description="Policy model: Hub id, local folder, or served model name")
+    strategy: str = Field(default="cot", description="cot | majority | best_of_n | beam_search | dvts")
+    prm: str | None = Field(default=None, description="PRM name (a yaml_configs/prm file stem) or YAML path")
+    prm_model: str | None = Field(default=None, description="Replace the PRM spec's model (e.g. a local folder)")
+    prm_backend: Literal["hf", "vllm", "http"] | None = Field(default=None, description="Replace the PRM spec's runtime")
+    n: int = Field(default=1, ge=1, description="Budget N")
+    beam_size: int = Field(default=4, ge=1, description="Beam size M (beam_search, dvts)")
+    aggregation: str = Field(default="last", description="min | last | avg | prod")
+    voting: str = Field(default="majority", description="majority | prm_max | prm_vote")
+    backend: Literal["hf", "vllm", "openai"] = Field(default="hf", description="Policy backend")
+    temperature: float | None = Field(default=None, ge=0, description="Default: 0 for cot, 0.7 otherwise")
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1, description="Tokens per solution (default 8192)")
+    max_step_tokens: int = Field(default=2048, ge=1, description="Tokens per step")
+    max_steps: int = Field(default=40, ge=1, description="Steps per solution of a step-wise search")
+    seed: int = Field(default=0, description="Sampling seed; each problem's seed derives from it and its prompt")
+    system_prompt: str | None = Field(default=None, description="System prompt of the policy's chat template")
+    device: str | None = Field(default=None, description="Device of policy and PRM (e.g. cpu, cuda, cuda:1)")
+    dtype: str | None = Field(default=None, description="Weights dtype of policy and PRM")
+    batch_size: int | None = Field(default=None, ge=1, description="Policy backend batch size")
+    prm_batch_size: int | None = Field(default=None, ge=1, description="PRM batch size (solutions per pass)")
+    chunk_size: int = Field(default=64, ge=1, description="Problems per search call (and per checkpoint write)")
+    checkpoint: str | bool | None = Field(
+        default=None, description="Resume checkpoint folder; default: next to the results; false: none"
+    )
+
+    # -- derived views -------------------------------------------------------------------
+
+    @property
+    def policy_options(self) -> dict[str, Any]:
+        """Keyword options for ``load_policy`` (declared backend options plus any extras)."""
+        declared = {
+            "device": self.device,
+            "dtype": self.dtype,
+            "batch_size": self.batch_size,
+            "system_prompt": self.system_prompt,
+        }
+        policy_extras = {k: v for k, v in (self.model_extra or {}).items() if not k.startswith("prm_")}
+        return {**{k: v for k, v in declared.items() if v is not None}, **policy_extras}
+
+    @property
+    def prm_overrides(self) -> dict[str, Any]:
+        """Spec overrides for ``load_prm``."""
+        overrides = {
+            "model": self.prm_model,
+            "runtime": self.prm_backend,
+            "device": self.device,
+            "dtype": self.dtype,
+            "batch_size": self.prm_batch_size,
+        }
+        prm_extras = {k.removeprefix("prm_"): v for k, v in (self.model_extra or {}).items() if k.startswith("prm_")}
+        return {**{k: v for k, v in overrides.items() if v is not None}, **prm_extras}
+
+    def search_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``tts_eval.search`` (stop and max_tokens are set per request)."""
+        return {
+            "strategy": self.strategy,
+            "n": self.n,
+            "beam_size": self.beam_size,
+            "aggregation": self.aggregation,
+            "voting": self.voting,
+            "temperature": self.resolved_temperature(),
+            "top_p": self.top_p,
+            "max_step_tokens": self.max_step_tokens,
+            "max_steps": self.max_steps,
+            "seed": self.seed,
+        }
+
+    def resolved_temperature(self) -> float:
+        if self.temperature is not None:
+            return self.temperature
+        from tts_eval.search import DEFAULT_TEMPERATURE
+        from tts_eval.strategies import STRATEGIES
+
+        return 0.0 if STRATEGIES[self.strategy].greedy else DEFAULT_TEMPERATURE
+
+    def resolved_max_tokens(self) -> int:
+        if self.max_tokens is not None:
+            return self.max_tokens
+        from tts_eval.search import DEFAULT_MAX_TOKENS
+
+        return DEFAULT_MAX_TOKENS
+
+    def resolved(self) -> dict[str, Any]:
+        """All settings with defaults filled in, JSON-ready (recorded in the results)."""
+        data = self.model_dump(mode="json")
+        data["temperature"] = self.resolved_temperature()
+        data["max_tokens"] = self.resolved_max_tokens()
+        return data
+
+    def result_settings(self) -> dict[str, Any]:
+        """The settings that decide results: the resume checkpoint's fingerprint."""
+        return {k: v for k, v in self.resolved().items() if k not in PERFORMANCE_ONLY}
+
+
+def parse_model_args(model_args: dict[str, Any]) -> TTSModelArgs:
+    """Validate ``model_args`` completely, loading no model; raise :class:`ModelArgsError`."""
+    if model_args.get("policy") in (None, ""):
+        raise ModelArgsError(
+            "model_args: 'policy' is missing; give the policy model, e.g. "
+            "--model_args policy=Qwen/Qwen2.5-1.5B-Instruct (a Hub id or a local checkpoint folder)"
+        )
+    try:
+        args = TTSModelArgs.model_validate(model_args)
+    except ValidationError as exc:
+        raise ModelArgsError("model_args: " + "; ".join(_describe(e) for e in exc.errors())) from None
+    _check_search_settings(args)
+    _check_prm(args)
+    _check_policy_options(args)
+    return args
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    return f"'{key}': {message} (got {error.get('input')!r})"
+
+
+def _check_search_settings(args: TTSModelArgs) -> None:
+    from tts_eval.search import validate_settings
+
+    try:
+        validate_settings(
+            args.strategy,
+            n=args.n,
+            beam_size=args.beam_size,
+            aggregation=args.aggregation,
+            voting=args.voting,
+            has_prm=args.prm is not None,
+        )
+    except ValueError as err:
+        raise ModelArgsError(f"model_args: {err}") from None
+
+
+def _check_prm(args: TTSModelArgs) -> None:
+    if args.prm is None:
+        given = [k for k in ("prm_model", "prm_backend", "prm_batch_size") if getattr(args, k) is not None]
+        given += [k for k in (args.model_extra or {}) if k.startswith("prm_")]
+        if given:
+            raise ModelArgsError(
+                f"model_args: {', '.join(map(repr, given))} set but no 'prm' is given; add prm=<name or YAML path> or drop them"
+            )
+        return
+    from prm_backends.registry import load_spec
+
+    try:
+        load_spec(args.prm, **args.prm_overrides)
+    except ValueError as err:  # PRMConfigError: names the file, the field and the fix
+        raise ModelArgsError(f"model_args 'prm={args.prm}': {err}") from None
+
+
+def _check_policy_options(args: TTSModelArgs) -> None:
+    from tts_eval.policies import backend_class, backend_options
+
+    extras = sorted(args.model_extra or {})
+    if not extras and args.backend == "hf":
+        return  # the declared options are all hf options
+    try:
+        valid = backend_options(backend_class(args.backend))
+    except ImportError as err:
+        raise ModelArgsError(
+            f"model_args 'backend={args.backend}': the backend cannot be imported ({err}); "
+            f"install its extra, e.g. pip install 'tts-eval[{args.backend}]'"
+        ) from None
+    if valid is None:
+        return
+    unknown = sorted(set(args.policy_options) - set(valid))
+    if unknown:
+        known = ", ".join(sorted(TTSModelArgs.model_fields))
+        raise ModelArgsError(
+            f"model_args: unknown key(s) {', '.join(map(repr, unknown))}: neither tts model settings "
+            f"({known}) nor options of policy backend {args.backend!r} ({', '.join(valid)})"
+        )
+
+
+def checkpoint_folder(args: TTSModelArgs, output_path: str | None) -> Path | None:
+    """Where the resume checkpoint lives: ``checkpoint=`` if given, else
+    ``<output_path>/<policy folder>/tts_checkpoints`` (the folder lm-eval writes the results
+    to), else nowhere (``checkpoint=false``, or no output path)."""
+    if args.checkpoint is False:
+        return None
+    if isinstance(args.checkpoint, str):
+        return Path(args.checkpoint).expanduser()
+    if args.checkpoint is True:
+        if not output_path:
+            raise ModelArgsError("model_args 'checkpoint=true' needs an --output_path (or give checkpoint=<folder>)")
+    if not output_path:
+        return None
+    from lm_eval.utils import sanitize_model_name
+
+    base = Path(output_path).expanduser()
+    if base.suffix == ".json":  # lm-eval then writes results next to that file
+        return base.parent / "tts_checkpoints"
+    return base / sanitize_model_name(args.policy) / "tts_checkpoints"
