@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from tts_eval.cli import run_cmd, search_cmd
+from tts_eval.cli import leaderboard_cmd, run_cmd, search_cmd
 from tts_eval.cli.prm_cmd import prm_app
 
 app = typer.Typer(
@@ -15,4 +15,5 @@ app = typer.Typer(
 )
 app.command("search")(search_cmd.search)
 app.command("run")(run_cmd.run)
+app.command("leaderboard")(leaderboard_cmd.leaderboard)
 app.add_typer(prm_app, name="prm")

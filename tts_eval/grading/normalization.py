@@ -17,6 +17,7 @@ safe to normalise in-process.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from tts_eval.grading.sympy_check import balanced_braces
@@ -96,6 +97,8 @@ _INSIGNIFICANT_SPACE = re.compile(r"(\\[a-zA-Z]+)\s+(?=[a-zA-Z])|\s+")
 _WHITE_SPACE = re.compile(r"\s+")
 
 
+# Pure str -> str functions called for every candidate of every vote: cache them.
+@functools.lru_cache(maxsize=1 << 16)
 def clean_answer(answer: str) -> str:
     """``answer`` with its presentation removed but its meaning kept (see the module doc)."""
     text = _UNICODE_RE.sub(lambda m: _UNICODE[m.group()], answer).strip()
@@ -138,6 +141,7 @@ def answer_key(answer: str) -> str:
     return key_of_clean(clean_answer(answer))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def key_of_clean(cleaned: str) -> str:
     """:func:`answer_key` of an answer already passed through :func:`clean_answer`."""
     text = _PERCENT.sub("", cleaned)

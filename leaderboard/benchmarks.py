@@ -1,0 +1,39 @@
+"""The lm-eval tasks the leaderboard compares, and how to read each one's samples.
+
+A row of the leaderboard has one accuracy per benchmark (MATH-500, AIME24). tts-eval's
+own tasks store every search candidate in the samples; lm-eval's built-in versions of the
+same benchmarks store one graded answer per problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MATH500 = "MATH-500"
+AIME24 = "AIME24"
+BENCHMARKS = (MATH500, AIME24)
+
+
+@dataclass(frozen=True)
+class TaskReading:
+    benchmark: str
+    metric: str  # the per-sample 0/1 accuracy field of the samples file
+    search_results: bool  # filtered_resps[0] is a tts-eval search result (JSON text)
+
+
+KNOWN_TASKS: dict[str, TaskReading] = {
+    "math500_tts": TaskReading(MATH500, "acc", True),
+    "aime24_tts": TaskReading(AIME24, "acc", True),
+    "minerva_math500": TaskReading(MATH500, "math_verify", False),
+    "hendrycks_math500": TaskReading(MATH500, "exact_match", False),
+    "aime24": TaskReading(AIME24, "exact_match", False),
+}
+
+# Document fields that name a problem, in order of preference (MATH-500, AIME 2024 copies).
+PROBLEM_ID_FIELDS = ("unique_id", "id", "ID")
+PROBLEM_TEXT_FIELDS = ("problem", "Problem", "question")
+GOLD_FIELDS = ("answer", "Answer")
+
+
+def known_tasks_text() -> str:
+    return ", ".join(f"{task} ({reading.benchmark})" for task, reading in KNOWN_TASKS.items())

@@ -1,0 +1,163 @@
+"""From run folders to a finished leaderboard folder.
+
+Everything is read and checked first; the outputs are then written into a fresh folder
+beside ``out`` and moved into place at the end, so a failure leaves ``out`` as it was.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from leaderboard.benchmarks import BENCHMARKS
+from leaderboard.difficulty import pass_at_1
+from leaderboard.errors import LeaderboardError
+from leaderboard.estimators import DEFAULT_MAX_SUBSETS
+from leaderboard.grading import grade_candidates
+from leaderboard.reference import ModelBook, load_params, load_reference
+from leaderboard.rows import PUBLISHED, Row, apply_model_facts, derived_rows, measured_row, merge_rows, published_rows
+from leaderboard.runs import read_runs
+from leaderboard.tokens import count_tokens_of_other_models
+
+STRATEGY_ORDER = ("cot", "majority", "best_of_n", "beam_search", "dvts", "compute_optimal")
+OUTPUT_MARKER = "leaderboard.json"  # an existing --out folder holding it may be replaced
+
+
+@dataclass
+class Leaderboard:
+    rows: list[Row]
+    pass1: dict[tuple[str, str], dict[str, float]]  # (policy, benchmark) -> problem -> Pass@1
+    runs: list[str] = field(default_factory=list)
+    reference_source: str | None = None
+    max_subsets: int = DEFAULT_MAX_SUBSETS
+    seed: int = 0
+
+
+def collect(
+    run_dirs: Sequence[Path],
+    *,
+    reference: Path | None = None,
+    use_reference: bool = True,
+    params: Path | None = None,
+    max_subsets: int = DEFAULT_MAX_SUBSETS,
+    seed: int = 0,
+) -> Leaderboard:
+    """Read every run, derive the curves and attach the published figures."""
+    if not run_dirs:
+        raise LeaderboardError("no run folders given; pass the folders that lm_eval --output_path wrote")
+    if max_subsets < 1:
+        raise LeaderboardError(f"--subsets must be at least 1, got {max_subsets}")
+    ref = load_reference(reference) if use_reference else None
+    user = load_params(params) if params is not None else None
+    runs = read_runs(run_dirs)
+    grade_candidates(runs)
+    for run in runs:
+        if run.settings.model_source != "tts":
+            count_tokens_of_other_models(run)
+    rows: list[Row] = []
+    for run in runs:
+        rows.append(measured_row(run))
+        rows += derived_rows(run, max_subsets=max_subsets, seed=seed)
+    rows = merge_rows(rows)
+    if ref is not None:
+        rows += published_rows(ref)
+    apply_model_facts(rows, ModelBook(*(f for f in (user, ref) if f is not None)))
+    return Leaderboard(
+        rows=sorted(rows, key=_row_order),
+        pass1=pass_at_1(runs),
+        runs=[str(r.results_file) for r in runs],
+        reference_source=None if ref is None else ref.source,
+        max_subsets=max_subsets,
+        seed=seed,
+    )
+
+
+def _row_order(row: Row) -> tuple:
+    s = row.setup
+    strategy = STRATEGY_ORDER.index(s.strategy) if s.strategy in STRATEGY_ORDER else len(STRATEGY_ORDER)
+    return (
+        row.kind == PUBLISHED,
+        row.method if row.kind == PUBLISHED else "",
+        row.policy_params if row.policy_params is not None else math.inf,
+        s.policy,
+        strategy,
+        s.prm or "",
+        s.voting or "",
+        s.aggregation or "",
+        s.beam_size or 0,
+        s.n or 0,
+    )
+
+
+def build_leaderboard(
+    run_dirs: Sequence[Path],
+    out: Path,
+    *,
+    reference: Path | None = None,
+    use_reference: bool = True,
+    params: Path | None = None,
+    max_subsets: int = DEFAULT_MAX_SUBSETS,
+    seed: int = 0,
+) -> Leaderboard:
+    """Write ``leaderboard.md``, ``leaderboard.json``, ``leaderboard.html`` and the plots
+    (PNG and SVG) to ``out``."""
+    out = Path(out)
+    _check_out(out)
+    board = collect(
+        run_dirs, reference=reference, use_reference=use_reference, params=params, max_subsets=max_subsets, seed=seed
+    )
+    write_leaderboard(board, out)
+    return board
+
+
+def write_leaderboard(board: Leaderboard, out: Path) -> None:
+    from leaderboard.html import render_html
+    from leaderboard.jsonout import render_json
+    from leaderboard.markdown import render_markdown
+    from leaderboard.plots import write_plots
+
+    out = Path(out)
+    _check_out(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        plots = write_plots(board, staging)
+        (staging / "leaderboard.md").write_text(render_markdown(board, plots), encoding="utf-8")
+        (staging / "leaderboard.json").write_text(render_json(board, plots), encoding="utf-8")
+        (staging / "leaderboard.html").write_text(render_html(board, plots, staging), encoding="utf-8")
+        _move_into_place(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise LeaderboardError(f"--out {out}: exists and is not a folder; give a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / OUTPUT_MARKER).is_file():
+        raise LeaderboardError(
+            f"--out {out}: the folder holds other files and no earlier leaderboard; give a new or empty folder"
+        )
+
+
+def _move_into_place(staging: Path, out: Path) -> None:
+    """Replace ``out`` (absent, empty, or an earlier leaderboard) by ``staging``."""
+    if not out.exists():
+        staging.rename(out)
+        return
+    old = out.with_name(f".{out.name}.old-{staging.name}")
+    out.rename(old)
+    try:
+        staging.rename(out)
+    except BaseException:
+        old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def benchmarks_present(board: Leaderboard) -> list[str]:
+    return [b for b in BENCHMARKS if any(r.accuracy(b) is not None for r in board.rows)]

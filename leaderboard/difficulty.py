@@ -1,0 +1,64 @@
+"""Accuracy by difficulty: MATH levels 1-5, and the paper's Pass@1 buckets.
+
+A problem's bucket comes from its Pass@1 under the row's policy, estimated as the share of
+correct candidates over every sampled (temperature > 0) Best-of-N or majority run of that
+policy on that benchmark: easy = [50%, 100%], medium = [10%, 50%), hard = [0%, 10%).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from leaderboard.rows import Row
+from leaderboard.runs import Run
+
+EASY, MEDIUM, HARD = "easy", "medium", "hard"
+BUCKETS = (EASY, MEDIUM, HARD)
+LEVELS = (1, 2, 3, 4, 5)
+PASS1_STRATEGIES = ("best_of_n", "majority")
+
+
+def bucket_of(pass_at_1: float) -> str:
+    if pass_at_1 >= 0.5:
+        return EASY
+    if pass_at_1 >= 0.1:
+        return MEDIUM
+    return HARD
+
+
+def pass_at_1(runs: list[Run]) -> dict[tuple[str, str], dict[str, float]]:
+    """(policy, benchmark) -> problem id -> share of correct sampled candidates."""
+    correct: dict[tuple[str, str], dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        s = run.settings
+        if s.model_source != "tts" or s.strategy not in PASS1_STRATEGIES or not (s.temperature or 0) > 0:
+            continue
+        for benchmark, task in run.tasks.items():
+            for p in task.problems:
+                if p.candidate_correct is not None:
+                    correct[(s.policy, benchmark)][p.problem_id] += p.candidate_correct
+    return {key: {pid: sum(v) / len(v) for pid, v in problems.items()} for key, problems in correct.items()}
+
+
+def accuracy_by_level(row: Row, benchmark: str) -> dict[int, tuple[float, int]]:
+    """level -> (accuracy, problems) over the row's problems with a level."""
+    score = row.scores.get(benchmark)
+    if score is None:
+        return {}
+    groups: dict[int, list[float]] = defaultdict(list)
+    for pid, value in score.per_problem.items():
+        if pid in score.levels:
+            groups[score.levels[pid]].append(value)
+    return {level: (sum(v) / len(v), len(v)) for level, v in sorted(groups.items())}
+
+
+def accuracy_by_bucket(row: Row, benchmark: str, pass1: dict[str, float]) -> dict[str, tuple[float, int]]:
+    """bucket -> (accuracy, problems) over the row's problems whose Pass@1 is known."""
+    score = row.scores.get(benchmark)
+    if score is None:
+        return {}
+    groups: dict[str, list[float]] = defaultdict(list)
+    for pid, value in score.per_problem.items():
+        if pid in pass1:
+            groups[bucket_of(pass1[pid])].append(value)
+    return {b: (sum(groups[b]) / len(groups[b]), len(groups[b])) for b in BUCKETS if groups[b]}

@@ -1,0 +1,20 @@
+"""The explanations printed under every leaderboard (Markdown and HTML)."""
+
+from __future__ import annotations
+
+
+def notes(max_subsets: int) -> list[str]:
+    return [
+        "Measured rows are a run's own accuracy as lm-eval graded it. Published rows are figures "
+        "printed in the reference paper; they were not measured here.",
+        "Derived rows (maj@N, prm_max@N, prm_vote@N, pass@N of a larger run) estimate a run at a smaller "
+        "budget from the candidates a Best-of-N, majority or DVTS run stored (DVTS: whole subtrees): "
+        "the mean over all size-k subsets of the candidates of whether the subset's vote is right. "
+        "pass@k and prm_max@k are computed exactly; maj@k and prm_vote@k enumerate every subset when "
+        f"there are at most {max_subsets}, and otherwise average {max_subsets} uniformly drawn, seeded "
+        "subsets (an unbiased Monte-Carlo estimate).",
+        "Tokens per problem: the policy's prompt and generated tokens plus, for setups with a PRM, the "
+        "tokens the PRM read; derived rows scale the run's tokens by k/N. Inference FLOPs = 2 x parameters x "
+        "tokens, policy plus PRM. Pre-training FLOPs = 6 x parameters x training tokens (or as published).",
+        "pass@k rows are an oracle (right if any of k candidates is) and no strategy.",
+    ]

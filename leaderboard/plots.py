@@ -1,0 +1,249 @@
+"""The leaderboard's plots, each saved as PNG and SVG.
+
+- ``accuracy_vs_n``: accuracy against the budget N (log2) per curve (policy, PRM, strategy,
+  voting), pass@k dotted;
+- ``accuracy_vs_flops``: accuracy against inference FLOPs per problem (log), with the CoT
+  accuracy of larger models (measured, or published in Table 3) as horizontal lines;
+- ``accuracy_by_difficulty``: MATH levels 1-5, and the Pass@1 buckets where known;
+- ``small_vs_large``: the paper's Figure 1: each small policy's best TTS setup against
+  larger policies with CoT.
+
+Figures are drawn on matplotlib's ``Figure`` directly (Agg canvas), never through pyplot's
+global state.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib import rc_context
+from matplotlib.figure import Figure
+
+from leaderboard import formatting as fmt
+from leaderboard.benchmarks import MATH500
+from leaderboard.difficulty import BUCKETS, LEVELS, accuracy_by_bucket, accuracy_by_level
+from leaderboard.rows import PUBLISHED, Row, Setup
+from leaderboard.table import difficulty_rows, row_title, series_key
+
+STYLE = {"svg.hashsalt": "tts-eval-leaderboard", "svg.fonttype": "none", "font.size": 9}
+REFERENCE_TABLE = "Table 3"  # published CoT lines: the paper's frontier models
+MAX_LEGEND = 14
+
+
+@dataclass(frozen=True)
+class Plot:
+    name: str
+    title: str
+    description: str
+
+    @property
+    def png(self) -> str:
+        return f"{self.name}.png"
+
+    @property
+    def svg(self) -> str:
+        return f"{self.name}.svg"
+
+
+def write_plots(board, folder: Path) -> list[Plot]:
+    from leaderboard.build import benchmarks_present
+
+    benchmarks = benchmarks_present(board) or [MATH500]
+    drawers = [
+        (Plot("accuracy_vs_n", "Accuracy vs budget N", "Accuracy against N (log2) per policy, PRM, strategy and voting; pass@k dotted."), _accuracy_vs_n),
+        (Plot("accuracy_vs_flops", "Accuracy vs inference FLOPs", "Accuracy against inference FLOPs per problem (log); horizontal lines: CoT of larger models."), _accuracy_vs_flops),
+        (Plot("accuracy_by_difficulty", "Accuracy by difficulty", "MATH-500 accuracy by MATH level and by Pass@1 bucket (easy >= 50%, medium 10-50%, hard < 10%)."), _accuracy_by_difficulty),
+        (Plot("small_vs_large", "Small policy + TTS vs large policy + CoT", "Each small policy's best TTS setup against larger policies with CoT (hatched: published)."), _small_vs_large),
+    ]
+    plots = []
+    with rc_context(STYLE):
+        for plot, draw in drawers:
+            figure = draw(board, benchmarks)
+            figure.suptitle(plot.title)
+            figure.savefig(folder / plot.png, dpi=110, metadata={"Software": None})
+            figure.savefig(folder / plot.svg, metadata={"Date": None, "Creator": None})
+            plots.append(plot)
+    return plots
+
+
+def tts_policies(rows: list[Row]) -> set[str]:
+    """Policies with measured or derived rows of a strategy other than CoT."""
+    return {r.setup.policy for r in rows if r.kind != PUBLISHED and r.setup.strategy != "cot"}
+
+
+def _curves(rows: list[Row], benchmark: str, x_of) -> dict[Setup, list[tuple[float, float, Row]]]:
+    """Curves of the TTS policies (their CoT rows included, as single points)."""
+    policies = tts_policies(rows)
+    curves: dict[Setup, list[tuple[float, float, Row]]] = defaultdict(list)
+    for row in rows:
+        if row.kind == PUBLISHED or row.setup.policy not in policies or benchmark not in row.scores:
+            continue
+        x = x_of(row)
+        if x is None:
+            continue
+        curves[series_key(row.setup)].append((x, 100.0 * row.scores[benchmark].accuracy, row))
+    return {k: sorted(v, key=lambda p: p[0]) for k, v in curves.items()}
+
+
+def _draw_curves(ax, curves) -> None:
+    for key, points in curves.items():
+        xs, ys, rows = zip(*points)
+        oracle = fmt.is_oracle(rows[0])
+        label = row_title(rows[0]).rsplit(" · N=", 1)[0]
+        ax.plot(xs, ys, linestyle=":" if oracle else "-", marker="o", markersize=3, label=label, alpha=0.6 if oracle else 1.0)
+
+
+def _panels(benchmarks: list[str], width: float = 6.0, height: float = 4.2) -> tuple[Figure, list]:
+    figure = Figure(figsize=(width * len(benchmarks), height), layout="constrained")
+    axes = figure.subplots(1, len(benchmarks), squeeze=False)[0]
+    return figure, list(axes)
+
+
+def _legend(ax) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles[:MAX_LEGEND], labels[:MAX_LEGEND], fontsize=7, loc="best")
+
+
+def _no_data(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=8, wrap=True)
+
+
+def _accuracy_vs_n(board, benchmarks: list[str]) -> Figure:
+    figure, axes = _panels(benchmarks)
+    for ax, benchmark in zip(axes, benchmarks):
+        curves = _curves(board.rows, benchmark, lambda r: float(r.setup.n))
+        _draw_curves(ax, curves)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("budget N (log2)")
+        ax.set_ylabel(f"{benchmark} accuracy (%)")
+        ax.set_title(benchmark)
+        if not curves:
+            _no_data(ax, "no measured runs")
+        _legend(ax)
+    return figure
+
+
+def _accuracy_vs_flops(board, benchmarks: list[str]) -> Figure:
+    figure, axes = _panels(benchmarks)
+    for ax, benchmark in zip(axes, benchmarks):
+        curves = _curves(board.rows, benchmark, lambda r, b=benchmark: r.flops(b))
+        _draw_curves(ax, curves)
+        for row in reference_cot_rows(board.rows, benchmark):
+            published = row.kind == PUBLISHED
+            accuracy = 100.0 * row.accuracy(benchmark)
+            ax.axhline(accuracy, linestyle=":" if published else "--", linewidth=0.9, color="0.35")
+            if not published and row.flops(benchmark) is not None:
+                ax.plot([row.flops(benchmark)], [accuracy], marker="*", color="0.2", markersize=8)
+            label = f"{fmt.policy_label(row.setup.policy)} CoT" + (" (published)" if published else "")
+            ax.annotate(label, (1.0, accuracy), xycoords=("axes fraction", "data"),
+                        xytext=(-2, 2), textcoords="offset points", ha="right", fontsize=6, color="0.25")
+        if curves:
+            ax.set_xscale("log")
+        else:
+            _no_data(ax, "no run with known FLOPs (parameter counts and tokens)")
+        ax.set_xlabel("inference FLOPs per problem (log)")
+        ax.set_ylabel(f"{benchmark} accuracy (%)")
+        ax.set_title(benchmark)
+        _legend(ax)
+    return figure
+
+
+def reference_cot_rows(rows: list[Row], benchmark: str) -> list[Row]:
+    """CoT rows of policies without TTS rows that are larger than every TTS policy (or of
+    unknown size); published ones from Table 3 only."""
+    policies = tts_policies(rows)
+    largest = max((r.policy_params or 0 for r in rows if r.setup.policy in policies), default=0)
+    found = []
+    for row in rows:
+        if row.setup.strategy != "cot" or row.setup.policy in policies or row.accuracy(benchmark) is None:
+            continue
+        if row.kind == PUBLISHED and row.method != REFERENCE_TABLE:
+            continue
+        if row.policy_params is None or row.policy_params > largest:
+            found.append(row)
+    return found
+
+
+def _accuracy_by_difficulty(board, benchmarks: list[str]) -> Figure:
+    figure = Figure(figsize=(12.0, 4.2), layout="constrained")
+    level_ax, bucket_ax = figure.subplots(1, 2)
+    chosen = [r for r in difficulty_rows(board.rows) if MATH500 in r.scores]
+    drawn = False
+    for row in chosen:
+        by_level = accuracy_by_level(row, MATH500)
+        if by_level:
+            levels = list(by_level)
+            level_ax.plot(levels, [100.0 * by_level[lv][0] for lv in levels], marker="o", markersize=3, label=row_title(row))
+            drawn = True
+    level_ax.set_xticks(LEVELS)
+    level_ax.set_xlabel("MATH level")
+    level_ax.set_ylabel(f"{MATH500} accuracy (%)")
+    level_ax.set_title("By MATH level")
+    if not drawn:
+        _no_data(level_ax, "no MATH-500 problems with a level")
+    _legend(level_ax)
+
+    bucketed = []
+    for row in chosen:
+        pass1 = board.pass1.get((row.setup.policy, MATH500))
+        if pass1:
+            by_bucket = accuracy_by_bucket(row, MATH500, pass1)
+            if by_bucket:
+                bucketed.append((row, by_bucket))
+    width = 0.8 / max(1, len(bucketed))
+    for i, (row, by_bucket) in enumerate(bucketed):
+        xs = [j + i * width for j, b in enumerate(BUCKETS) if b in by_bucket]
+        ys = [100.0 * by_bucket[b][0] for b in BUCKETS if b in by_bucket]
+        bucket_ax.bar(xs, ys, width=width, label=row_title(row))
+    bucket_ax.set_xticks([j + 0.4 - width / 2 for j in range(len(BUCKETS))], [b.capitalize() for b in BUCKETS])
+    bucket_ax.set_ylabel(f"{MATH500} accuracy (%)")
+    bucket_ax.set_title("By Pass@1 bucket of the policy")
+    if not bucketed:
+        _no_data(bucket_ax, "no Pass@1 per problem: add a sampled Best-of-N or majority run of the policy")
+    _legend(bucket_ax)
+    return figure
+
+
+def figure1_entries(rows: list[Row], benchmark: str) -> list[tuple[str, float, Row]]:
+    """(label, accuracy %, row) for Figure 1: each policy's best TTS row (measured or
+    derived, pass@k left out) and every CoT row of a larger or unknown-size policy, plus
+    the published Table 3 rows."""
+    best: dict[str, Row] = {}
+    for row in rows:
+        if row.kind == PUBLISHED or row.setup.strategy == "cot" or fmt.is_oracle(row) or row.accuracy(benchmark) is None:
+            continue
+        held = best.get(row.setup.policy)
+        if held is None or row.accuracy(benchmark) > held.accuracy(benchmark):
+            best[row.setup.policy] = row
+    smallest = min((r.policy_params for r in best.values() if r.policy_params is not None), default=0.0)
+    entries = [(row_title(r), 100.0 * r.accuracy(benchmark), r) for r in best.values()]
+    for row in rows:
+        if row.accuracy(benchmark) is None:
+            continue
+        if row.kind == PUBLISHED:
+            if row.method == REFERENCE_TABLE:
+                entries.append((row_title(row), 100.0 * row.accuracy(benchmark), row))
+        elif row.setup.strategy == "cot" and (row.policy_params is None or row.policy_params > smallest):
+            entries.append((row_title(row), 100.0 * row.accuracy(benchmark), row))
+    return sorted(entries, key=lambda e: e[1])
+
+
+def _small_vs_large(board, benchmarks: list[str]) -> Figure:
+    per_panel = [figure1_entries(board.rows, b) for b in benchmarks]
+    height = max(3.0, 0.28 * max((len(e) for e in per_panel), default=1) + 1.2)
+    figure, axes = _panels(benchmarks, width=6.5, height=height)
+    for ax, benchmark, entries in zip(axes, benchmarks, per_panel):
+        for i, (label, value, row) in enumerate(entries):
+            published = row.kind == PUBLISHED
+            tts = row.setup.strategy != "cot"
+            ax.barh(i, value, color="C0" if tts else "C1", alpha=0.45 if published else 0.9, hatch="//" if published else None)
+            ax.text(value, i, f" {value:.1f}", va="center", fontsize=6)
+        ax.set_yticks(range(len(entries)), [f"{label} [{fmt.parameters(r.policy_params)}]" for label, _, r in entries], fontsize=6)
+        ax.set_xlabel(f"{benchmark} accuracy (%)")
+        ax.set_title(f"{benchmark}: blue = TTS, orange = CoT")
+        if not entries:
+            _no_data(ax, "no rows")
+    return figure

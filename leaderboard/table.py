@@ -1,0 +1,99 @@
+"""The leaderboard table as cells, shared by the Markdown and HTML writers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from leaderboard import formatting as fmt
+from leaderboard.benchmarks import AIME24, BENCHMARKS, MATH500
+from leaderboard.rows import PUBLISHED, Row, Setup
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    numeric: bool
+    benchmark: str | None = None  # the column belongs to one benchmark
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    sort: float | str | None  # None: unknown, sorted last
+
+
+COLUMNS = (
+    Column("policy", "Policy", False),
+    Column("params", "Params", True),
+    Column("prm", "PRM", False),
+    Column("strategy", "Strategy", False),
+    Column("voting", "Voting", False),
+    Column("n", "N", True),
+    Column("math500", f"{MATH500} (%)", True, MATH500),
+    Column("aime24", f"{AIME24} (%)", True, AIME24),
+    Column("avg", "Avg. (%)", True),
+    Column("tokens", "Tokens/problem", True),
+    Column("flops", "FLOPs/problem", True),
+    Column("pretraining", "Pre-training FLOPs", True),
+    Column("problems", f"Problems ({MATH500} / {AIME24})", False),
+    Column("source", "Source", False),
+)
+
+
+def cells(row: Row) -> dict[str, Cell]:
+    s = row.setup
+    accuracy = {b: row.accuracy(b) for b in BENCHMARKS}
+    problems = " / ".join(str(row.scores[b].problems) if b in row.scores else fmt.DASH for b in BENCHMARKS)
+    return {
+        "policy": Cell(fmt.policy_label(s.policy), fmt.policy_label(s.policy)),
+        "params": Cell(fmt.parameters(row.policy_params), row.policy_params),
+        "prm": Cell(fmt.prm_label(s), fmt.prm_label(s)),
+        "strategy": Cell(fmt.strategy_label(s), fmt.strategy_label(s)),
+        "voting": Cell(fmt.voting_label(s), fmt.voting_label(s)),
+        "n": Cell(fmt.n_label(s), s.n),
+        "math500": Cell(fmt.percent(accuracy[MATH500]), _pct(accuracy[MATH500])),
+        "aime24": Cell(fmt.percent(accuracy[AIME24]), _pct(accuracy[AIME24])),
+        "avg": Cell(fmt.percent(row.average()), _pct(row.average())),
+        "tokens": Cell(fmt.count(row.tokens()), row.tokens()),
+        "flops": Cell(fmt.flops(row.flops()), row.flops()),
+        "pretraining": Cell(fmt.flops(row.pretraining_flops), row.pretraining_flops),
+        "problems": Cell(problems if row.kind != PUBLISHED else fmt.DASH, None),
+        "source": Cell(fmt.source_label(row), fmt.source_label(row)),
+    }
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else 100.0 * value
+
+
+def series_key(setup: Setup) -> Setup:
+    """A row's curve: its setup without the budget."""
+    return replace(setup, n=None)
+
+
+def difficulty_rows(rows: list[Row]) -> list[Row]:
+    """For each measured or derived curve (pass@k left out), its row at the largest budget."""
+    best: dict[Setup, Row] = {}
+    for row in rows:
+        if row.kind == PUBLISHED or fmt.is_oracle(row):
+            continue
+        key = series_key(row.setup)
+        if key not in best or (row.setup.n or 0) > (best[key].setup.n or 0):
+            best[key] = row
+    return list(best.values())
+
+
+def row_title(row: Row) -> str:
+    """One line naming a row's setup, for plots and the difficulty tables."""
+    s = row.setup
+    parts = [fmt.policy_label(s.policy)]
+    if s.prm is not None:
+        parts.append(fmt.prm_label(s))
+    parts.append(fmt.strategy_label(s))
+    if s.voting is not None:
+        parts.append(fmt.voting_label(s))
+    if s.n is not None and s.strategy != "cot":
+        parts.append(f"N={s.n}")
+    text = " · ".join(parts)
+    return f"{text} (published, {row.method})" if row.kind == PUBLISHED else text
