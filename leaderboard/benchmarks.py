@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 MATH500 = "MATH-500"
 AIME24 = "AIME24"
-BENCHMARKS = (MATH500, AIME24)
+TOY = "Toy arithmetic"
+BENCHMARKS = (MATH500, AIME24, TOY)
+PAPER_BENCHMARKS = (MATH500, AIME24)  # a row's average is over these, as in the paper
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ KNOWN_TASKS: dict[str, TaskReading] = {
     "minerva_math500": TaskReading(MATH500, "math_verify", False),
     "hendrycks_math500": TaskReading(MATH500, "exact_match", False),
     "aime24": TaskReading(AIME24, "exact_match", False),
+    "arith_tts": TaskReading(TOY, "acc", True),  # the offline toy world (tts_eval.toy)
 }
 
 # Document fields that name a problem, in order of preference (MATH-500, AIME 2024 copies).

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from leaderboard.benchmarks import BENCHMARKS
 from leaderboard.difficulty import pass_at_1
 from leaderboard.errors import LeaderboardError
 from leaderboard.estimators import DEFAULT_MAX_SUBSETS
@@ -160,4 +159,6 @@ def _move_into_place(staging: Path, out: Path) -> None:
 
 
 def benchmarks_present(board: Leaderboard) -> list[str]:
-    return [b for b in BENCHMARKS if any(r.accuracy(b) is not None for r in board.rows)]
+    from leaderboard.table import shown_benchmarks
+
+    return shown_benchmarks(board.rows)

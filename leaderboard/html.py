@@ -12,7 +12,7 @@ from jinja2 import Environment, StrictUndefined, select_autoescape
 from leaderboard.benchmarks import BENCHMARKS
 from leaderboard.formatting import policy_label, strategy_label
 from leaderboard.notes import notes
-from leaderboard.table import COLUMNS, cells
+from leaderboard.table import cells, columns_for, shown_benchmarks
 
 TEMPLATE = "leaderboard.html.j2"
 
@@ -20,9 +20,10 @@ TEMPLATE = "leaderboard.html.j2"
 def render_html(board, plots, folder: Path) -> str:
     environment = Environment(autoescape=select_autoescape(default=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     template = environment.from_string((resources.files("leaderboard") / "templates" / TEMPLATE).read_text(encoding="utf-8"))
+    columns, shown = columns_for(board.rows), shown_benchmarks(board.rows)
     rows = []
     for row in board.rows:
-        row_cells = cells(row)
+        row_cells = cells(row, shown)
         rows.append(
             {
                 "kind": row.kind,
@@ -31,7 +32,7 @@ def render_html(board, plots, folder: Path) -> str:
                 "benchmarks": " ".join(b for b in BENCHMARKS if row.accuracy(b) is not None),
                 "cells": [
                     {"text": row_cells[c.key].text, "sort": _sort_value(row_cells[c.key].sort), "benchmark": c.benchmark}
-                    for c in COLUMNS
+                    for c in columns
                 ],
             }
         )
@@ -40,7 +41,7 @@ def render_html(board, plots, folder: Path) -> str:
         for p in plots
     ]
     return template.render(
-        columns=COLUMNS,
+        columns=columns,
         rows=rows,
         benchmarks=[b for b in BENCHMARKS if any(b in r["benchmarks"].split() for r in rows)],
         strategies=sorted({r["strategy"] for r in rows}),

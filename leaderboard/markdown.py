@@ -6,15 +6,16 @@ from leaderboard.benchmarks import MATH500
 from leaderboard.difficulty import BUCKETS, LEVELS, accuracy_by_bucket, accuracy_by_level
 from leaderboard.formatting import DASH, percent
 from leaderboard.notes import notes
-from leaderboard.table import COLUMNS, cells, difficulty_rows, row_title
+from leaderboard.table import cells, columns_for, difficulty_rows, row_title, shown_benchmarks
 
 
 def render_markdown(board, plots) -> str:
+    columns, shown = columns_for(board.rows), shown_benchmarks(board.rows)
     lines = ["# Leaderboard", ""]
     lines += [
         "One row per policy × PRM × strategy × N. Accuracies in percent; tokens and FLOPs per problem.",
         "",
-        _table([c.title for c in COLUMNS], [[cells(row)[c.key].text for c in COLUMNS] for row in board.rows]),
+        _table([c.title for c in columns], [[cells(row, shown)[c.key].text for c in columns] for row in board.rows]),
         "",
     ]
     chosen = [r for r in difficulty_rows(board.rows) if MATH500 in r.scores]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from leaderboard.benchmarks import BENCHMARKS
+from leaderboard.benchmarks import PAPER_BENCHMARKS
 from leaderboard.errors import LeaderboardError
 from leaderboard.estimators import budgets, canonical_candidates, pass_at_k, vote_accuracy
 from leaderboard.reference import ModelBook, ReferenceFile
@@ -84,7 +84,7 @@ class Row:
         return self.published.get(benchmark)
 
     def average(self) -> float | None:
-        values = [self.accuracy(b) for b in BENCHMARKS]
+        values = [self.accuracy(b) for b in PAPER_BENCHMARKS]
         return None if any(v is None for v in values) else sum(values) / len(values)
 
     def tokens(self, benchmark: str | None = None) -> float | None:

@@ -249,7 +249,7 @@ def _tasks_of(results: dict[str, Any], path: Path) -> dict[str, TaskReading]:
     unknown = [t for t in tasks if t not in KNOWN_TASKS]
     if unknown:
         raise LeaderboardError(
-            f"{path}: task(s) {', '.join(unknown)} are not MATH-500 or AIME24; the leaderboard compares "
+            f"{path}: task(s) {', '.join(unknown)} are not MATH-500, AIME24 or the toy world; the leaderboard compares "
             f"{known_tasks_text()}. Evaluate other tasks in a separate --output_path and leave it out"
         )
     by_benchmark: dict[str, str] = {}

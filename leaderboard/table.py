@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from leaderboard import formatting as fmt
-from leaderboard.benchmarks import AIME24, BENCHMARKS, MATH500
+from leaderboard.benchmarks import AIME24, BENCHMARKS, MATH500, TOY
 from leaderboard.rows import PUBLISHED, Row, Setup
 
 
@@ -32,19 +32,34 @@ COLUMNS = (
     Column("n", "N", True),
     Column("math500", f"{MATH500} (%)", True, MATH500),
     Column("aime24", f"{AIME24} (%)", True, AIME24),
-    Column("avg", "Avg. (%)", True),
+    Column("toy", f"{TOY} (%)", True, TOY),
+    Column("avg", "Avg. (%)", True),  # over MATH-500 and AIME24
     Column("tokens", "Tokens/problem", True),
     Column("flops", "FLOPs/problem", True),
     Column("pretraining", "Pre-training FLOPs", True),
-    Column("problems", f"Problems ({MATH500} / {AIME24})", False),
+    Column("problems", "Problems", False),
     Column("source", "Source", False),
 )
 
 
-def cells(row: Row) -> dict[str, Cell]:
+def shown_benchmarks(rows: list[Row]) -> list[str]:
+    """The benchmarks some row has an accuracy for."""
+    return [b for b in BENCHMARKS if any(r.accuracy(b) is not None for r in rows)]
+
+
+def columns_for(rows: list[Row]) -> list[Column]:
+    """The table's columns: benchmark columns only for benchmarks some row has; the problem
+    counts are titled by those benchmarks."""
+    shown = shown_benchmarks(rows)
+    columns = [c for c in COLUMNS if c.benchmark is None or c.benchmark in shown]
+    return [replace(c, title=f"Problems ({' / '.join(shown)})") if c.key == "problems" else c for c in columns]
+
+
+def cells(row: Row, benchmarks: list[str] = list(BENCHMARKS)) -> dict[str, Cell]:
+    """``benchmarks``: those the table shows, for the problem counts."""
     s = row.setup
     accuracy = {b: row.accuracy(b) for b in BENCHMARKS}
-    problems = " / ".join(str(row.scores[b].problems) if b in row.scores else fmt.DASH for b in BENCHMARKS)
+    problems = " / ".join(str(row.scores[b].problems) if b in row.scores else fmt.DASH for b in benchmarks)
     return {
         "policy": Cell(fmt.policy_label(s.policy), fmt.policy_label(s.policy)),
         "params": Cell(fmt.parameters(row.policy_params), row.policy_params),
@@ -54,6 +69,7 @@ def cells(row: Row) -> dict[str, Cell]:
         "n": Cell(fmt.n_label(s), s.n),
         "math500": Cell(fmt.percent(accuracy[MATH500]), _pct(accuracy[MATH500])),
         "aime24": Cell(fmt.percent(accuracy[AIME24]), _pct(accuracy[AIME24])),
+        "toy": Cell(fmt.percent(accuracy[TOY]), _pct(accuracy[TOY])),
         "avg": Cell(fmt.percent(row.average()), _pct(row.average())),
         "tokens": Cell(fmt.count(row.tokens()), row.tokens()),
         "flops": Cell(fmt.flops(row.flops()), row.flops()),

@@ -366,7 +366,7 @@ def _bad_inputs():
         (version("0.5.2"), "written by lm-eval 0.5.2"),
         (version("banana"), "written by lm-eval banana"),
         (no_version, "no 'lm_eval_version'"),
-        (unknown_task, "gsm8k are not MATH-500 or AIME24"),
+        (unknown_task, "gsm8k are not MATH-500, AIME24 or the toy world"),
         (two_math_tasks, "both measure MATH-500"),
         (missing_samples, "no samples file for task(s) aime24_tts"),
         (stray_samples, "samples for task(s) gsm8k"),
