@@ -29,7 +29,13 @@ def load_prm(name_or_path: str | Path, **overrides: Any) -> ProcessRewardModel:
         from prm_backends.runtime_hf import HFProcessRewardModel
 
         return HFProcessRewardModel(spec)
-    raise spec.error("runtime", f"runtime '{spec.runtime}' is not available in this version; use runtime: hf")
+    if spec.runtime == "vllm":
+        from prm_backends import runtime_vllm
+
+        return runtime_vllm.load(spec, spec.runtime_options)
+    from prm_backends import runtime_http
+
+    return runtime_http.load(spec, spec.runtime_options)
 
 
 __all__ = [

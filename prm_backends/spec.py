@@ -43,6 +43,9 @@ class PRMSpec(BaseModel):
     model: str = Field(min_length=1, description="Hub id or local checkpoint folder")
     revision: str | None = Field(default=None, description="Hub revision (branch, tag or commit)")
     runtime: Literal["hf", "vllm", "http"] = "hf"
+    runtime_options: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the vllm / http runtime (e.g. base_urls for http)"
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N | mps")
     max_length: int = Field(default=4096, gt=0, description="Longest input in tokens; later steps score NaN")

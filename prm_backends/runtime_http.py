@@ -1,0 +1,182 @@
+"""The HTTP runtime: scores solutions on vLLM servers (``vllm serve``), possibly several.
+
+* token classifier: the server's ``/pooling`` endpoint (``task: token_classify``, raw
+  logits). A server with per-token pooling (``--pooler-config '{"tok_pooling_type": "ALL"}'``)
+  returns one row per input token and the score positions are read from them; one with step
+  pooling on the tag (vLLM's default for ``Qwen2ForProcessRewardModel``, or
+  ``--pooler-config '{"step_tag_id": ID}'``) returns one row per tag token, in order.
+* step-tag and chat-turn LMs: ``/v1/completions`` with one one-token prompt per step (the
+  input cut after the step's score position, as token ids) and ``logprob_token_ids`` set to
+  the good and bad tokens, whose log-probabilities the read-out compares.
+* value head: no vLLM server computes it; loading fails and names ``runtime: hf``.
+
+Inputs are built here with the PRM's own tokenizer and sent as token ids, so the server
+never tokenizes. Each request carries ``spec.batch_size`` solutions; requests are spread over
+the servers, retried and reported as in the ``openai`` policy backend (see
+:class:`tts_eval.policies.openai.ServerPool`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import torch
+from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, validate_call
+
+from prm_backends.inputs import PRMInput
+from prm_backends.runtime_base import (
+    LM_FAMILIES,
+    FormatScorer,
+    check_max_length,
+    checkpoint_parameters,
+    pair_logits,
+    step_prefixes,
+)
+from prm_backends.spec import PRMSpec
+from tts_eval.policies.openai import ServerError, ServerPool
+
+
+def load(spec: PRMSpec, options: dict[str, Any] | None = None) -> HTTPProcessRewardModel:
+    """The PRM of ``spec`` on this runtime, with ``options`` (the keyword options of
+    :class:`HTTPProcessRewardModel`); an unusable option is reported against the spec's file."""
+    try:
+        return HTTPProcessRewardModel(spec, **(options or {}))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise spec.error("runtime_options", problems) from None
+    except TypeError as exc:  # an option the runtime does not have
+        raise spec.error("runtime_options", str(exc)) from None
+
+
+class HTTPProcessRewardModel(FormatScorer):
+    """A PRM served by vLLM servers at ``base_urls``. ``served_model`` is the name the servers
+    list in ``/v1/models`` (default: ``spec.model``, which must also be a local folder or Hub
+    id of the same tokenizer and config)."""
+
+    runtime = "http"
+
+    @validate_call
+    def __init__(
+        self,
+        spec: PRMSpec,
+        *,
+        base_urls: list[str] | str,
+        served_model: str | None = None,
+        max_concurrency: PositiveInt = 8,
+        timeout: PositiveFloat = 600.0,
+        max_retries: Annotated[int, Field(ge=0)] = 4,
+        backoff: Annotated[float, Field(ge=0)] = 1.0,
+        api_key: str | None = None,
+    ) -> None:
+        super().__init__(spec)
+        check_max_length(spec)
+        self.num_parameters = checkpoint_parameters(spec)
+        self.served_model = served_model or spec.model
+        try:
+            self.servers = ServerPool(
+                base_urls, max_concurrency=max_concurrency, timeout=timeout, max_retries=max_retries,
+                backoff=backoff, api_key=api_key,
+            )
+        except ValueError as err:
+            raise spec.error("runtime_options", f"base_urls: {err}") from None
+        self._check_served()
+
+    def _check_served(self) -> None:
+        for url in self.servers.base_urls:
+            listing = self.servers.request("GET", "/v1/models", url=url)
+            served = [m.get("id") for m in listing.get("data", []) if isinstance(m, dict)]
+            if self.served_model not in served:
+                raise self.spec.error(
+                    "model",
+                    f"{url} does not serve {self.served_model!r} (it serves {served}); start it with "
+                    "this model, or pass served_model=<the name it serves>",
+                )
+
+    def close(self) -> None:
+        self.servers.close()
+
+    def head_outputs(self, inputs: list[PRMInput]) -> list[torch.Tensor]:
+        size = self.spec.batch_size
+        chunks = [inputs[i : i + size] for i in range(0, len(inputs), size)]
+        if self.spec.family in LM_FAMILIES:
+            payloads = [self._logprob_request(chunk) for chunk in chunks]
+            answers = self.servers.post_all("/v1/completions", payloads)
+            read = self._read_logprobs
+        else:
+            payloads = [self._pooling_request(chunk) for chunk in chunks]
+            answers = self.servers.post_all("/pooling", payloads)
+            read = self._read_pooling
+        return [head for chunk, answer in zip(chunks, answers) for head in read(chunk, answer)]
+
+    # -- LM families: log-probabilities of the good and bad tokens -------------------------
+
+    def _logprob_request(self, chunk: list[PRMInput]) -> dict[str, Any]:
+        pair = [self.format.good_id, self.format.bad_id]
+        return {
+            "model": self.served_model,
+            "prompt": [ids for inp in chunk for ids in step_prefixes(inp)],
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "logprobs": len(pair),
+            "logprob_token_ids": pair,
+            "return_tokens_as_token_ids": True,
+        }
+
+    def _read_logprobs(self, chunk: list[PRMInput], answer: dict[str, Any]) -> list[torch.Tensor]:
+        choices = sorted(answer.get("choices") or [], key=lambda c: c.get("index", 0))
+        expected = sum(len(inp.score_positions) for inp in chunk)
+        if len(choices) != expected:
+            raise ServerError(f"/v1/completions returned {len(choices)} choices for {expected} prompts")
+        good, bad = f"token_id:{self.format.good_id}", f"token_id:{self.format.bad_id}"
+        choices_iter = iter(choices)
+        heads = []
+        for inp in chunk:
+            rows = []
+            for _ in inp.score_positions:
+                top = ((next(choices_iter).get("logprobs") or {}).get("top_logprobs") or [None])[0] or {}
+                if good not in top or bad not in top:
+                    raise ServerError(
+                        f"/v1/completions returned no log-probabilities for the good and bad tokens "
+                        f"(got {sorted(top)}); the server must be vLLM with logprob_token_ids support"
+                    )
+                rows.append((top[good], top[bad]))
+            heads.append(pair_logits(self.format, rows))
+        return heads
+
+    # -- token classifier: the head's logits from /pooling ---------------------------------
+
+    def _pooling_request(self, chunk: list[PRMInput]) -> dict[str, Any]:
+        return {
+            "model": self.served_model,
+            "input": [inp.input_ids for inp in chunk],
+            "task": "token_classify",
+            "use_activation": False,  # raw logits; the family's read-out applies softmax
+        }
+
+    def _read_pooling(self, chunk: list[PRMInput], answer: dict[str, Any]) -> list[torch.Tensor]:
+        data = sorted(answer.get("data") or [], key=lambda d: d.get("index", 0))
+        if len(data) != len(chunk):
+            raise ServerError(f"/pooling returned {len(data)} results for {len(chunk)} inputs")
+        return [
+            pooled_rows_at_positions(inp, torch.tensor(d["data"], dtype=torch.float32), self.format.tag_id)
+            for inp, d in zip(chunk, data)
+        ]
+
+
+def pooled_rows_at_positions(inp: PRMInput, rows: torch.Tensor, tag_id: int) -> torch.Tensor:
+    """The rows of a ``/pooling`` answer at the input's score positions: per-token pooling
+    gives one row per token; step pooling one row per occurrence of the tag token."""
+    if rows.ndim != 2:
+        raise ServerError(f"/pooling returned data of shape {tuple(rows.shape)}; expected one row of logits per token")
+    if rows.shape[0] == len(inp.input_ids):
+        return rows[inp.score_positions]
+    tag_positions = [i for i, token in enumerate(inp.input_ids) if token == tag_id]
+    if rows.shape[0] == len(tag_positions) and set(inp.score_positions) <= set(tag_positions):
+        rank = {pos: r for r, pos in enumerate(tag_positions)}
+        return rows[[rank[pos] for pos in inp.score_positions]]
+    raise ServerError(
+        f"/pooling returned {rows.shape[0]} rows for an input of {len(inp.input_ids)} tokens with "
+        f"{len(tag_positions)} step tags (id {tag_id}); start the server with per-token pooling "
+        "(--pooler-config '{\"tok_pooling_type\": \"ALL\"}') or step pooling on this tag "
+        f"(--pooler-config '{{\"step_tag_id\": {tag_id}}}')"
+    )

