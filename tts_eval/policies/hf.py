@@ -37,6 +37,7 @@ from transformers import (
 )
 
 from tts_eval.policies.base import per_prompt_seeds
+from tts_eval.policies.text import TokenizerText, check_local_path, check_sampling, first_stop_end
 from tts_eval.seeding import derive_seed
 from tts_eval.types import Completion
 
@@ -46,14 +47,7 @@ Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 COMPACT_FRACTION = 0.25
 
 
-def plain_prompt(question: str, system_prompt: str | None = None, bos_token: str | None = None) -> str:
-    """The prompt for a tokenizer without a chat template:
-    ``[bos][system_prompt + "\\n\\n"]question + "\\n\\n"``."""
-    system = f"{system_prompt}\n\n" if system_prompt else ""
-    return f"{bos_token or ''}{system}{question}\n\n"
-
-
-class HFPolicy:
+class HFPolicy(TokenizerText):
     """A causal LM loaded with ``AutoModelForCausalLM.from_pretrained``.
 
     ``model`` is a local checkpoint directory or a Hub id. ``dtype`` defaults to float32 on
@@ -74,7 +68,7 @@ class HFPolicy:
         trust_remote_code: bool = False,
     ) -> None:
         model = str(model)
-        _check_local_path(model)
+        check_local_path(model)
         self.name = model
         self.system_prompt = system_prompt
         self.batch_size = batch_size
@@ -108,23 +102,6 @@ class HFPolicy:
 
     # -- prompts -----------------------------------------------------------------------
 
-    def format_prompt(self, question: str) -> str:
-        """The question in the tokenizer's chat template with the generation prompt; for a
-        tokenizer without one, :func:`plain_prompt`."""
-        if not self.tokenizer.chat_template:
-            return plain_prompt(question, self.system_prompt, self.tokenizer.bos_token)
-        messages = [{"role": "user", "content": question}]
-        if self.system_prompt:
-            messages.insert(0, {"role": "system", "content": self.system_prompt})
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-    def _encode(self, texts: list[str]) -> list[list[int]]:
-        # A formatted prompt already holds every special token the model needs.
-        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-
-    def _decode(self, rows: list[list[int]]) -> list[str]:
-        return self.tokenizer.decode(rows, skip_special_tokens=False, clean_up_tokenization_spaces=False)
-
     # -- generation --------------------------------------------------------------------
 
     def generate(
@@ -138,7 +115,7 @@ class HFPolicy:
         stop: list[str],
         seed: int | Sequence[int] | None = None,
     ) -> list[list[Completion]]:
-        _check_sampling(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop)
+        check_sampling(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop)
         if not prompts:
             return []
         prompt_ids = self._encode(prompts)
@@ -266,7 +243,7 @@ class HFPolicy:
         else:
             text = self._decode([token_ids])[0]
             if reason == "stop":
-                end = _first_stop_end(text, stop)
+                end = first_stop_end(text, stop)
                 if end is None:
                     raise RuntimeError(f"stop string not found again in the decoded completion {text!r}")
                 text = text[:end]
@@ -364,15 +341,6 @@ class RowTracker(StoppingCriteria):
         return done
 
 
-def _first_stop_end(text: str, stop: list[str]) -> int | None:
-    """End of the earliest stop-string occurrence in ``text``."""
-    found = [(text.find(s), -len(s)) for s in stop if s in text]
-    if not found:
-        return None
-    start, neg_len = min(found)
-    return start - neg_len
-
-
 def _eos_ids(generation_config: GenerationConfig, tokenizer) -> list[int]:
     """The model's EOS ids (its generation config may list several) and the tokenizer's."""
     ids = generation_config.eos_token_id
@@ -380,29 +348,3 @@ def _eos_ids(generation_config: GenerationConfig, tokenizer) -> list[int]:
     if tokenizer.eos_token_id is not None:
         ids.append(tokenizer.eos_token_id)
     return list(dict.fromkeys(ids))
-
-
-def _check_local_path(model: str) -> None:
-    """A model string written as a path must name an existing directory (a Hub id is
-    ``owner/name``, without a leading ``/``, ``.`` or ``~``)."""
-    if model.startswith(("/", ".", "~")) or Path(model).exists():
-        path = Path(model).expanduser()
-        if not path.is_dir():
-            what = "is not a directory" if path.exists() else "not found"
-            raise FileNotFoundError(
-                f"policy model directory {what}: {path} (give a checkpoint directory saved with "
-                "save_pretrained, or a Hugging Face Hub id)"
-            )
-
-
-def _check_sampling(*, n: int, temperature: float, top_p: float, max_tokens: int, stop: list[str]) -> None:
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-    if max_tokens < 1:
-        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
-    if isinstance(stop, str) or any(not isinstance(s, str) or not s for s in stop):
-        raise ValueError(f"stop must be a list of non-empty strings, got {stop!r}")

@@ -33,7 +33,7 @@ import httpx
 from pydantic import Field, PositiveFloat, PositiveInt, validate_call
 
 from tts_eval.policies.base import per_prompt_seeds
-from tts_eval.policies.hf import HFPolicy, _check_sampling
+from tts_eval.policies.text import TokenizerText, check_sampling
 from tts_eval.policies.vllm import PrefixCacheStats, build_completion, checkpoint_parameters, request_seed
 from tts_eval.types import Completion
 
@@ -209,7 +209,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-class OpenAIPolicy:
+class OpenAIPolicy(TokenizerText):
     """A policy served by OpenAI-compatible servers.
 
     ``model`` is the served model's name (what the servers' ``/v1/models`` lists, e.g. the
@@ -286,14 +286,8 @@ class OpenAIPolicy:
                     "name as the policy model, and the tokenizer's folder or Hub id as tokenizer="
                 )
 
-    # The same prompt as the hf backend: chat template, system prompt, generation prompt.
-    format_prompt = HFPolicy.format_prompt
-
     def close(self) -> None:
         self.servers.close()
-
-    def _decode(self, rows: list[list[int]]) -> list[str]:
-        return self.tokenizer.decode(rows, skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
     def generate(
         self,
@@ -306,7 +300,7 @@ class OpenAIPolicy:
         stop: list[str],
         seed: int | Sequence[int] | None = None,
     ) -> list[list[Completion]]:
-        _check_sampling(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop)
+        check_sampling(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop)
         if not prompts:
             return []
         base = {

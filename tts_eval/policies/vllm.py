@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, PositiveInt, validate_call
 
 from tts_eval.policies.base import per_prompt_seeds
-from tts_eval.policies.hf import HFPolicy, _check_local_path, _check_sampling, _first_stop_end
+from tts_eval.policies.text import TokenizerText, check_local_path, check_sampling, first_stop_end
 from tts_eval.seeding import derive_seed
 from tts_eval.types import Completion
 
@@ -83,7 +83,7 @@ class PrefixCacheStats:
         )
 
 
-class VLLMPolicy:
+class VLLMPolicy(TokenizerText):
     """A causal LM on vLLM's offline engine.
 
     ``model`` is a local checkpoint directory or a Hub id. Engine options map one to one to
@@ -117,7 +117,7 @@ class VLLMPolicy:
         trust_remote_code: bool = False,
         engine_args: dict[str, Any] | None = None,
     ) -> None:
-        _check_local_path(model)
+        check_local_path(model)
         try:
             from vllm import LLM
         except ImportError as err:
@@ -165,24 +165,11 @@ class VLLMPolicy:
         self.last_cache_stats = PrefixCacheStats()
         self.cache_stats = PrefixCacheStats()
 
-    # The same prompt as the hf backend: chat template, system prompt, generation prompt.
-    format_prompt = HFPolicy.format_prompt
-
     def close(self) -> None:
         """Shut the engine down now and free its memory. An in-process engine's shutdown
         (``VLLM_ENABLE_V1_MULTIPROCESSING=0``) also tears down vLLM's process-wide distributed
         state, which every other in-process engine uses: close engines together, when done."""
         close_engine(self.llm)
-
-    def count_tokens(self, texts: list[str]) -> list[int]:
-        """Token counts of ``texts`` as prompts (no special tokens added)."""
-        return [len(ids) for ids in self._encode(texts)]
-
-    def _encode(self, texts: list[str]) -> list[list[int]]:
-        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-
-    def _decode(self, rows: list[list[int]]) -> list[str]:
-        return self.tokenizer.decode(rows, skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
     def generate(
         self,
@@ -198,7 +185,7 @@ class VLLMPolicy:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
-        _check_sampling(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop)
+        check_sampling(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop)
         if not prompts:
             return []
         prompt_ids = self._encode(prompts)
@@ -288,7 +275,7 @@ def build_completion(
     else:
         text = decode([token_ids])[0]
         if reason == "stop":
-            end = _first_stop_end(text, stop)
+            end = first_stop_end(text, stop)
             # The engine found the stop string in its incremental decoding; its text ends there.
             text = text[:end] if end is not None else engine_text
     if num_tokens is None:
