@@ -18,8 +18,8 @@ STRATEGY_NAMES = {
 
 
 def policy_label(policy: str) -> str:
-    """A local folder by its last part; a Hub id or served name as it is."""
-    if policy.startswith(("/", "./", "../", "~")):
+    """A local folder or a package path (``pkg://``) by its last part; a Hub id or served name as it is."""
+    if policy.startswith(("/", "./", "../", "~", "pkg://")):
         return policy.rstrip("/").rsplit("/", 1)[-1]
     return policy
 

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from tts_eval.resources import is_package_reference, package_path
 
 FAMILIES = ("step_tag", "chat_turn", "value_head", "token_classifier")
 Family = Literal["step_tag", "chat_turn", "value_head", "token_classifier"]
@@ -40,7 +42,9 @@ class PRMSpec(BaseModel):
 
     name: str = Field(min_length=1, description="Display name, used in results and tables")
     family: Family = Field(description="step_tag | chat_turn | value_head | token_classifier")
-    model: str = Field(min_length=1, description="Hub id or local checkpoint folder")
+    model: str = Field(
+        min_length=1, description="Hub id, local checkpoint folder, or pkg://PACKAGE/PATH (a folder shipped in a package)"
+    )
     revision: str | None = Field(default=None, description="Hub revision (branch, tag or commit)")
     runtime: Literal["hf", "vllm", "http"] = "hf"
     runtime_options: dict[str, Any] = Field(
@@ -63,6 +67,12 @@ class PRMSpec(BaseModel):
     processbench_f1: float | None = Field(default=None, ge=0, le=100, description="ProcessBench average F1")
 
     _source: str = PrivateAttr(default="<PRMSpec>")
+
+    @field_validator("model")
+    @classmethod
+    def _package_folder(cls, value: str) -> str:
+        # Resolved once here, so every runtime sees a plain local folder.
+        return str(package_path(value)) if is_package_reference(value) else value
 
     @model_validator(mode="after")
     def _family_fields(self) -> PRMSpec:

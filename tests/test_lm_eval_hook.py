@@ -167,7 +167,9 @@ def test_wheel_ships_hook_and_tasks_and_works_from_them(tmp_path):
         assert archive.read("tts_eval_lm_eval.pth").decode().strip() == "import tts_eval_lm_eval_hook"
         archive.extractall(tmp_path / "site")
     for name in ("tts_eval_lm_eval_hook.py", "tts_eval/lm_eval/model.py",
-                 "tts_eval/_data/tasks/math500_tts/math500_tts.yaml", "tts_eval/_data/tasks/aime24_tts/utils.py"):
+                 "tts_eval/_data/tasks/math500_tts/math500_tts.yaml", "tts_eval/_data/tasks/aime24_tts/utils.py",
+                 "tts_eval/_data/tasks/arith_tts/arith_tts.yaml", "tts_eval/toy/data/test.jsonl",
+                 "tts_eval/toy/models/prm/model.safetensors", "tts_eval/toy/models/policy-small/model.safetensors"):
         assert name in names
     assert any(n.startswith("tts_eval/_data/yaml_configs/prm/") for n in names)
 
@@ -182,11 +184,13 @@ def test_wheel_ships_hook_and_tasks_and_works_from_them(tmp_path):
         from lm_eval.api.registry import get_model
         from lm_eval.tasks import TaskManager
         import tts_eval
+        from prm_backends import load_spec
         manager = TaskManager(include_defaults=False)
         print(json.dumps({
             "tts_eval": tts_eval.__file__,
             "model": get_model("tts").__module__,
             "task_file": str(manager.task_index["math500_tts"].yaml_path),
+            "toy_prm": load_spec("toy-prm").model,
         }))
         """,
         str(site), sysconfig.get_paths()["purelib"],
@@ -195,3 +199,4 @@ def test_wheel_ships_hook_and_tasks_and_works_from_them(tmp_path):
     assert state["tts_eval"] == str(site / "tts_eval" / "__init__.py")
     assert state["model"] == "tts_eval.lm_eval.model"
     assert state["task_file"] == str(site / "tts_eval" / "_data" / "tasks" / "math500_tts" / "math500_tts.yaml")
+    assert state["toy_prm"] == str(site / "tts_eval" / "toy" / "models" / "prm")  # pkg:// resolves inside the wheel

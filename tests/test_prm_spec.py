@@ -4,6 +4,7 @@ bad input, raised at load before anything is scored. Also the ``tts-eval prm`` c
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,42 @@ def test_the_eight_paper_prms_ship_as_yaml():
 def test_overrides_replace_fields():
     spec = load_spec("skywork-prm-1.5b", model="/some/dir", batch_size=3, device="cpu")
     assert (spec.model, spec.batch_size, spec.device, spec.max_length) == ("/some/dir", 3, "cpu", 4096)
+
+
+@pytest.fixture
+def my_models(tmp_path, monkeypatch) -> Path:
+    """An importable package ``my_models`` holding a folder ``ckpt``."""
+    package = tmp_path / "site" / "my_models"
+    (package / "ckpt").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    yield package
+    sys.modules.pop("my_models", None)
+
+
+def test_a_pkg_model_is_the_folder_inside_the_installed_package(my_models):
+    import tts_eval.toy
+
+    assert load_spec("toy-prm").model == str(Path(tts_eval.toy.__file__).parent / "models" / "prm")
+    assert load_spec("qwen2.5-math-prm-7b", model="pkg://my_models/ckpt").model == str(my_models / "ckpt")
+
+
+@pytest.mark.parametrize(
+    ("model", "fragments"),
+    [
+        ("pkg://tts_eval.toy/models/gone", ["nothing at", "'tts_eval.toy'", "tts-eval toy train --out DIR"]),
+        ("pkg://my_models/gone", ["nothing at", "reinstall 'my_models' or fix the path"]),
+        ("pkg://no_such_package/prm", ["no installed Python package 'no_such_package'"]),
+        ("pkg://tts_eval.toy/../toy/models", ["is not of the form pkg://PACKAGE/RELATIVE/PATH"]),
+        ("pkg://tts_eval.toy", ["is not of the form pkg://PACKAGE/RELATIVE/PATH"]),
+    ],
+)
+def test_a_pkg_model_that_is_not_there_names_the_file_and_field(tmp_path, my_models, model, fragments):
+    path = write_spec(tmp_path, model=model)
+    with pytest.raises(PRMConfigError) as info:
+        load_spec(path)
+    for fragment in (str(path), "field 'model'", *fragments):
+        assert fragment in str(info.value), str(info.value)
 
 
 def write_spec(tmp_path: Path, **fields) -> Path:

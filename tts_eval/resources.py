@@ -21,3 +21,57 @@ def resource_dir(name: str) -> Path:
         f"tts-eval's '{name}' folder is missing (looked in {_PACKAGE_DIR / '_data' / name} and "
         f"{_PACKAGE_DIR.parent / name}); reinstall tts-eval"
     )
+
+
+# ``pkg://PACKAGE/RELATIVE/PATH``: a file or folder shipped inside an installed Python package
+# (the toy world's models), so a YAML file or a model argument can name it wherever the
+# package is installed.
+PACKAGE_SCHEME = "pkg://"
+
+# What to do when a referenced folder is missing, for packages whose data is built by a
+# command rather than written by hand.
+_REBUILD_HINTS = {
+    "tts_eval.toy": (
+        "the toy world's models are built by `tts-eval toy train --out DIR`; run it and point at "
+        "DIR/models/<name> instead (e.g. load_prm('toy-prm', model='DIR/models/prm')), or install "
+        "a tts-eval wheel, which ships them"
+    ),
+}
+
+
+class PackagePathError(ValueError):
+    """A ``pkg://`` reference is malformed, or names a package or path that is not installed."""
+
+
+def is_package_reference(text: str) -> bool:
+    return text.startswith(PACKAGE_SCHEME)
+
+
+def package_path(reference: str) -> Path:
+    """The file or folder on disk that ``pkg://PACKAGE/RELATIVE/PATH`` names: RELATIVE/PATH
+    inside the importable package PACKAGE (found with ``importlib.resources``, so a checkout,
+    an editable install and a wheel all work)."""
+    import importlib.resources
+
+    package, _, relative = reference.removeprefix(PACKAGE_SCHEME).partition("/")
+    parts = relative.split("/")
+    if (
+        not is_package_reference(reference)
+        or not all(name.isidentifier() for name in package.split("."))
+        or not all(part not in ("", ".", "..") for part in parts)
+    ):
+        raise PackagePathError(
+            f"{reference!r} is not of the form pkg://PACKAGE/RELATIVE/PATH (a dotted package name, then "
+            "a path inside it without empty, '.' or '..' parts), e.g. pkg://tts_eval.toy/models/prm"
+        )
+    try:
+        root = importlib.resources.files(package)
+    except (ModuleNotFoundError, TypeError):
+        raise PackagePathError(f"{reference}: no installed Python package '{package}'; install it or fix the name") from None
+    if not isinstance(root, Path):
+        raise PackagePathError(f"{reference}: package '{package}' is not a folder on disk (a zip import?); install it unpacked")
+    path = root.joinpath(*parts)
+    if not path.exists():
+        hint = _REBUILD_HINTS.get(package, f"reinstall '{package}' or fix the path")
+        raise PackagePathError(f"{reference}: nothing at {path} in package '{package}'; {hint}")
+    return path

@@ -10,6 +10,7 @@ import importlib
 import inspect
 
 from tts_eval.policies.base import Policy, per_prompt_seeds
+from tts_eval.resources import is_package_reference, package_path
 
 __all__ = ["BACKENDS", "Policy", "backend_class", "backend_options", "load_policy", "per_prompt_seeds"]
 
@@ -22,9 +23,10 @@ BACKENDS = {
 
 
 def load_policy(model: str, backend: str = "hf", **options) -> Policy:
-    """Load ``model`` (a checkpoint directory, a Hub id, or a served model's name) with the
-    given backend. ``options`` are the backend's keyword arguments (e.g. ``dtype``,
-    ``device``, ``system_prompt`` for ``hf``)."""
+    """Load ``model`` (a checkpoint directory, a Hub id, a served model's name, or
+    ``pkg://PACKAGE/PATH``, a checkpoint directory shipped inside a package such as
+    ``pkg://tts_eval.toy/models/policy-small``) with the given backend. ``options`` are the
+    backend's keyword arguments (e.g. ``dtype``, ``device``, ``system_prompt`` for ``hf``)."""
     cls = backend_class(backend)
     valid = backend_options(cls)
     unknown = sorted(set(options) - set(valid)) if valid is not None else []
@@ -33,6 +35,8 @@ def load_policy(model: str, backend: str = "hf", **options) -> Policy:
             f"unknown option(s) {', '.join(map(repr, unknown))} for policy backend {backend!r}; "
             f"valid options: {', '.join(valid)}"
         )
+    if is_package_reference(model):
+        model = str(package_path(model))
     return cls(model, **options)
 
 

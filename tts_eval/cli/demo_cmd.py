@@ -1,0 +1,174 @@
+"""``tts-eval demo``: test-time scaling on the shipped toy world, offline, in minutes.
+
+CoT on the largest toy policy against majority voting, Best-of-N, beam search and DVTS on the
+smallest, at each budget N, every run an lm-eval evaluation of the ``tts`` model on the
+``arith_tts`` task (as ``tts-eval run`` does); then a comparison table and the leaderboard.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+SMALL_STRATEGIES = ("majority", "best_of_n", "beam_search", "dvts")
+TASK = "arith_tts"
+# Marks a folder as the demo's own output, which a later demo may replace.
+OUTPUT_MARKER = ".tts-eval-demo"
+# 20 problems of each difficulty (the test split cycles through 2-8 operations): about 3.5
+# minutes with one thread on a busy 2-core machine.
+DEFAULT_LIMIT = 140
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    size: str  # "small" | "large" toy policy
+    strategy: str
+    n: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.size}-{self.strategy}-n{self.n}"
+
+
+RunRecord = tuple[DemoRun, dict[str, Any], float]  # a run, lm-eval's results dict, seconds
+
+
+def demo_plan(budgets: list[int]) -> list[DemoRun]:
+    """CoT on both policies (the large one is the baseline), then every strategy on the small
+    one at each budget."""
+    plan = [DemoRun("large", "cot", 1), DemoRun("small", "cot", 1)]
+    return plan + [DemoRun("small", strategy, n) for n in budgets for strategy in SMALL_STRATEGIES]
+
+
+def model_args(run: DemoRun, *, beam_size: int, seed: int) -> dict[str, object]:
+    """The ``tts`` model's settings for one run (the shipped models, the shipped PRM)."""
+    from tts_eval.toy import PRM_AGGREGATION, PRM_CONFIG, PRM_VOTING, package_reference
+
+    args: dict[str, object] = {"policy": package_reference(f"policy-{run.size}"), "strategy": run.strategy,
+                               "n": run.n, "seed": seed}
+    if run.strategy in ("beam_search", "dvts"):
+        args["beam_size"] = beam_size
+    if run.strategy not in ("cot", "majority"):
+        args |= {"prm": PRM_CONFIG, "aggregation": PRM_AGGREGATION, "voting": PRM_VOTING}
+    return args
+
+
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the lm-eval runs and the leaderboard (new, empty, or an earlier demo's).")] = Path("runs/demo"),
+    limit: Annotated[int, typer.Option(min=1, help="Toy test problems per run (the first ones; the split cycles through 2-8 operations).")] = DEFAULT_LIMIT,
+    budgets: Annotated[list[int], typer.Option("--n", min=1, help="Budgets N (repeat the option).")] = [4, 16],
+    beam_size: Annotated[int, typer.Option(min=1, help="Beam size M of beam search and DVTS (each N must be a multiple).")] = 4,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    threads: Annotated[int, typer.Option(min=1, help="CPU threads for torch (1 is fastest for models this small).")] = 1,
+) -> None:
+    """Small policy + TTS against large policy + CoT on the offline toy world, through lm-eval."""
+    import torch
+    from rich.console import Console
+
+    from leaderboard import build_leaderboard
+    from tts_eval.lm_eval.runner import RunError, run_evaluation
+    from tts_eval.lm_eval.settings import ModelArgsError
+    from tts_eval.resources import PackagePathError
+
+    bad = [n for n in budgets if n % beam_size]
+    if bad:
+        _fail(f"--n {', '.join(map(str, bad))}: beam search and DVTS need N to be a multiple of the beam size {beam_size}")
+    torch.set_num_threads(threads)
+    _quiet_libraries()
+    console = Console(width=None if sys.stdout.isatty() else 120)  # logs get the whole table
+    _prepare(out)
+    plan = demo_plan(sorted(set(budgets)))
+    rows: list[RunRecord] = []
+    run_dirs: list[Path] = []
+    started = time.perf_counter()
+    for index, run in enumerate(plan, 1):
+        run_dir = out / "runs" / run.label
+        console.print(f"[bold]\\[{index}/{len(plan)}] {run.size} policy, {run.strategy}, N={run.n}[/bold]")
+        start = time.perf_counter()
+        try:
+            results = run_evaluation(model_args(run, beam_size=beam_size, seed=seed), [TASK], output_path=run_dir,
+                                     log_samples=True, limit=limit)
+        except (RunError, ModelArgsError, PackagePathError) as err:  # e.g. the shipped models are missing
+            _fail(str(err))
+        rows.append((run, results, time.perf_counter() - start))
+        run_dirs.append(run_dir)
+    console.print(comparison_table(rows, limit))
+    console.print(verdict(rows))
+    build_leaderboard(run_dirs, out / "leaderboard", use_reference=False)
+    console.print(f"{len(plan)} runs in {time.perf_counter() - started:.0f} s")
+    console.print(f"lm-eval output: {out / 'runs'}")
+    console.print(f"leaderboard: {out / 'leaderboard'} (leaderboard.md, leaderboard.html, leaderboard.json, plots)")
+
+
+def _quiet_libraries() -> None:
+    """Keep the demo's output to its own progress lines: no weight-loading bars, and only
+    lm-eval's errors (its per-run notes say nothing about the toy world)."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    logging.getLogger("lm_eval").setLevel(logging.ERROR)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _prepare(out: Path) -> None:
+    """Make ``out`` ready: new or empty, or an earlier demo's output, whose runs are replaced."""
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {out}: exists and is not a folder; give a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / OUTPUT_MARKER).is_file():
+            _fail(f"--out {out}: the folder holds other files and no earlier demo; give a new or empty folder")
+        shutil.rmtree(out / "runs", ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / OUTPUT_MARKER).write_text("written by tts-eval demo; a later demo replaces this folder's runs\n")
+
+
+def comparison_table(rows: list[RunRecord], limit: int) -> Table:
+    from rich.table import Table
+
+    table = Table(title=f"Toy arithmetic ({TASK}), first {limit} test problems")
+    # accuracy: the strategy's answer; Pass@1: share of right candidates; majority: majority
+    # vote over the same candidates; pass@N: some candidate right (an oracle's choice).
+    for column in ("policy", "strategy", "N", "accuracy", "Pass@1", "majority", "pass@N", "tokens", "FLOPs", "seconds"):
+        table.add_column(column, justify="left" if column in ("policy", "strategy") else "right")
+    for run, results, seconds in rows:
+        metrics = results["results"][TASK]
+        table.add_row(
+            f"{run.size} ({_count(results['config']['model_num_parameters'])})", run.strategy, str(run.n),
+            _percent(metrics["acc,none"]), _percent(metrics["candidate_acc,none"]), _percent(metrics["maj_acc,none"]),
+            _percent(metrics["pass_at_n,none"]), f"{metrics['policy_tokens,none'] + metrics['prm_tokens,none']:.0f}",
+            f"{metrics['flops,none']:.2g}", f"{seconds:.0f}",
+        )
+    table.caption = "tokens and FLOPs: per problem, policy and PRM together"
+    return table
+
+
+def verdict(rows: list[RunRecord]) -> str:
+    """One line comparing the large policy's CoT with the small policy's best TTS run."""
+    accuracy = {run: results["results"][TASK]["acc,none"] for run, results, _ in rows}
+    large = next(a for run, a in accuracy.items() if run.size == "large")
+    best = max((run for run in accuracy if run.size == "small" and run.strategy != "cot"), key=accuracy.get)
+    relation = "beats" if accuracy[best] > large else "does not beat"
+    return (f"best small-policy TTS run, {best.strategy} at N={best.n}: {_percent(accuracy[best])}, {relation} "
+            f"the large policy's CoT: {_percent(large)}")
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _count(value: int) -> str:
+    return f"{value / 1e6:.2f}M" if value >= 1e6 else f"{value / 1e3:.0f}k"

@@ -1,0 +1,48 @@
+"""The offline toy world: chained arithmetic problems in the MATH format, two tiny trained
+Qwen2 policies of different sizes and a tiny trained token-classifier PRM, shipped with the
+package so that test-time scaling can be run and measured without any download.
+
+>>> from tts_eval.toy import model_dir, load_test_problems, package_reference
+>>> policy_dir = model_dir("policy-small")     # a save_pretrained folder
+>>> package_reference("policy-small")          # the same folder for load_policy / --model_args
+'pkg://tts_eval.toy/models/policy-small'
+>>> problems = load_test_problems()             # the fixed test split (question, solution, answer, difficulty)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+MODELS = ("policy-small", "policy-large", "prm")
+TEST_FILE = PACKAGE_DIR / "data" / "test.jsonl"
+PRM_CONFIG = "toy-prm"  # load_prm name of the shipped PRM (yaml_configs/prm/toy-prm.yaml)
+# How PRM-guided search reads the shipped PRM in the demo and the tests: the choice measured
+# best on the toy world (docs/toy-world.md).
+PRM_AGGREGATION = "last"
+PRM_VOTING = "prm_vote"
+
+
+def model_dir(name: str) -> Path:
+    """The folder of a shipped toy model: ``policy-small``, ``policy-large`` or ``prm``."""
+    if name not in MODELS:
+        raise ValueError(f"unknown toy model {name!r}; choose one of {', '.join(MODELS)}")
+    path = PACKAGE_DIR / "models" / name
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} holds no model; rebuild the toy world with `tts-eval toy train --out DIR`")
+    return path
+
+
+def package_reference(name: str) -> str:
+    """``pkg://tts_eval.toy/models/NAME``: how model arguments and YAML files name a shipped
+    toy model wherever the package is installed (``load_policy`` and ``load_prm`` read it)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown toy model {name!r}; choose one of {', '.join(MODELS)}")
+    return f"pkg://{__name__}/models/{name}"
+
+
+def load_test_problems(path: Path = TEST_FILE):
+    """The test split as :class:`~tts_eval.toy.problems.ToyProblem` objects, in file order."""
+    from tts_eval.toy.problems import read_jsonl
+
+    return read_jsonl(Path(path))
