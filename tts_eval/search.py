@@ -12,6 +12,8 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from os import PathLike
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
@@ -22,6 +24,9 @@ from tts_eval.strategies import STRATEGIES
 from tts_eval.strategies.base import Expansion, SearchSettings, SearchUnit, extend
 from tts_eval.types import Problem, SearchResult, Trajectory, Usage
 from tts_eval.voting import VOTINGS, vote
+
+if TYPE_CHECKING:
+    from tts_eval.compute_optimal.table import PolicyTable
 
 DEFAULT_TEMPERATURE = 0.7
 DEFAULT_MAX_TOKENS = 8192
@@ -76,12 +81,17 @@ def search(
     stop: Sequence[str] | None = None,
     seed: int | None = None,
     progress: bool = False,
+    table: str | PathLike | PolicyTable | None = None,
+    task: str | Sequence[str | None] | None = None,
 ) -> list[SearchResult]:
     """Search every problem with ``strategy`` at budget ``n``; one result per problem, in order.
 
     ``prm`` is a ProcessRewardModel, or a PRM name / YAML path for ``prm_backends.load_prm``.
     ``stop`` holds extra strings that end a whole solution. Problem i's sampling is seeded by
     ``seed`` and its prompt alone, so its result does not depend on the other problems.
+    ``table`` (compute_optimal only) is a policy table: a name in
+    ``yaml_configs/compute_optimal/``, a YAML path or a loaded table; ``task`` names the task
+    of all problems, or of each one, for the table's lookup.
     """
     if isinstance(prm, str):
         from prm_backends import load_prm
@@ -100,7 +110,14 @@ def search(
         stop=tuple(stop or ()),
     )
     base_seed = random.randrange(2**62) if seed is None else seed
-    units = [spec.make_units(p, settings, derive_seed(base_seed, p.prompt)) for p in problems]
+    tasks = _tasks_per_problem(task, len(problems))
+    if spec.bind is None:
+        if table is not None:
+            raise ValueError(f"table= is only used by strategy=compute_optimal, not strategy={strategy}")
+        builders = dict.fromkeys(tasks, spec.make_units)
+    else:
+        builders = {t: spec.bind(policy=policy, prm=prm, table=table, task=t, settings=settings) for t in dict.fromkeys(tasks)}
+    units = [builders[t](p, settings, derive_seed(base_seed, p.prompt)) for p, t in zip(problems, tasks)]
     meters = [_Meter() for _ in problems]
     engine = _Engine(policy, prm, settings)
     with tqdm(total=len(problems), desc=f"{strategy} n={n}", unit="problem", disable=not progress) as bar:
@@ -116,10 +133,19 @@ def search(
     results = []
     for us, meter in zip(units, meters):
         candidates = [t for u in us for t in u.results]
-        chosen = vote(candidates, voting, aggregation)
+        chosen = vote(candidates, *us[0].vote_settings(voting, aggregation))
         usage = meter.usage(policy.num_parameters, prm.num_parameters if prm is not None else 0)
         results.append(SearchResult(candidates[chosen].answer, candidates[chosen], candidates, usage))
     return results
+
+
+def _tasks_per_problem(task: str | Sequence[str | None] | None, count: int) -> list[str | None]:
+    if task is None or isinstance(task, str):
+        return [task] * count
+    tasks = list(task)
+    if len(tasks) != count:
+        raise ValueError(f"task= gives {len(tasks)} task names for {count} problems; give one name, or one per problem")
+    return tasks
 
 
 @dataclass
@@ -193,7 +219,9 @@ class _Engine:
         if self.prm is None:
             return
         owners, targets, items = [], [], []
-        for (i, unit, _), kids in zip(requests, children):
+        for (i, unit, e), kids in zip(requests, children):
+            if not e.scored:
+                continue
             for child in kids:
                 if child.steps:
                     owners.append(i)

@@ -13,7 +13,7 @@ def search(
     problems: Annotated[Path, typer.Argument(help="JSONL; each line has 'problem' or 'question' (and optionally 'answer').")],
     output: Annotated[Path, typer.Option("--output", "-o", help="JSONL to write, one result per problem.")],
     policy: Annotated[str, typer.Option(help="Policy model: Hub id or local folder.")],
-    strategy: Annotated[str, typer.Option(help="cot | majority | best_of_n | beam_search | dvts")] = "best_of_n",
+    strategy: Annotated[str, typer.Option(help="cot | majority | best_of_n | beam_search | dvts | compute_optimal")] = "best_of_n",
     prm: Annotated[Optional[str], typer.Option(help="PRM name (see 'tts-eval prm list') or YAML path.")] = None,
     prm_model: Annotated[Optional[str], typer.Option(help="Override the PRM's model (e.g. a local folder).")] = None,
     n: Annotated[int, typer.Option(help="Budget N.")] = 4,
@@ -27,6 +27,10 @@ def search(
     system_prompt: Annotated[Optional[str], typer.Option(help="System prompt for the policy's chat template.")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed (per problem, derived from it and the prompt).")] = 0,
     limit: Annotated[Optional[int], typer.Option(help="Only the first LIMIT problems.")] = None,
+    table: Annotated[
+        Optional[str], typer.Option(help="compute_optimal: policy table (name in yaml_configs/compute_optimal or YAML path).")
+    ] = None,
+    task: Annotated[Optional[str], typer.Option(help="compute_optimal: the task name the table's rules match.")] = None,
 ) -> None:
     """Search every problem of a JSONL file and write one result per line."""
     from tts_eval import Problem, load_policy
@@ -48,7 +52,7 @@ def search(
     results = run_search(
         batch, pol, reward_model, strategy=strategy, n=n, beam_size=beam_size, aggregation=aggregation,
         voting=voting, temperature=temperature, max_tokens=max_tokens, max_step_tokens=max_step_tokens,
-        seed=seed, progress=True,
+        seed=seed, progress=True, table=table, task=task,
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     correct = 0

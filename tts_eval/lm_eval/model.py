@@ -199,7 +199,7 @@ class TTSLM(LM):
             return results
         found = search(
             [job.problem for job in todo], self.policy, self.prm, stop=until, max_tokens=max_tokens,
-            **self.args.search_kwargs(),
+            task=[job.task for job in todo], **self.args.search_kwargs(),
         )
         if store is not None:
             store.add_all((job.key, result, {"task": job.task, "doc_id": job.doc_id}) for job, result in zip(todo, found))

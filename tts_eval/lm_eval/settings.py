@@ -32,7 +32,7 @@ class TTSModelArgs(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     policy: str = Field(min_length=1, description="Policy model: Hub id, local folder, or served model name")
-    strategy: str = Field(default="cot", description="cot | majority | best_of_n | beam_search | dvts")
+    strategy: str = Field(default="cot", description="cot | majority | best_of_n | beam_search | dvts | compute_optimal")
     prm: str | None = Field(default=None, description="PRM name (a yaml_configs/prm file stem) or YAML path")
     prm_model: str | None = Field(default=None, description="Replace the PRM spec's model (e.g. a local folder)")
     prm_backend: Literal["hf", "vllm", "http"] | None = Field(default=None, description="Replace the PRM spec's runtime")
@@ -55,6 +55,10 @@ class TTSModelArgs(BaseModel):
     chunk_size: int = Field(default=64, ge=1, description="Problems per search call (and per checkpoint write)")
     checkpoint: str | bool | None = Field(
         default=None, description="Resume checkpoint folder; default: next to the results; false: none"
+    )
+    table: str | None = Field(
+        default=None,
+        description="compute_optimal: policy table, a name in yaml_configs/compute_optimal/ or a YAML path (default: paper)",
     )
 
     # -- derived views -------------------------------------------------------------------
@@ -97,6 +101,7 @@ class TTSModelArgs(BaseModel):
             "max_step_tokens": self.max_step_tokens,
             "max_steps": self.max_steps,
             "seed": self.seed,
+            **({"table": self.table} if self.strategy == "compute_optimal" else {}),
         }
 
     def resolved_temperature(self) -> float:
@@ -123,7 +128,12 @@ class TTSModelArgs(BaseModel):
 
     def result_settings(self) -> dict[str, Any]:
         """The settings that decide results: the resume checkpoint's fingerprint."""
-        return {k: v for k, v in self.resolved().items() if k not in PERFORMANCE_ONLY}
+        settings = {k: v for k, v in self.resolved().items() if k not in PERFORMANCE_ONLY}
+        if self.strategy == "compute_optimal":  # an edited table file changes results too
+            from tts_eval.compute_optimal.table import load_table
+
+            settings["table_content"] = load_table(self.table).model_dump(mode="json")
+        return settings
 
 
 def parse_model_args(model_args: dict[str, Any]) -> TTSModelArgs:
@@ -137,7 +147,9 @@ def parse_model_args(model_args: dict[str, Any]) -> TTSModelArgs:
         args = TTSModelArgs.model_validate(model_args)
     except ValidationError as exc:
         raise ModelArgsError("model_args: " + "; ".join(_describe(e) for e in exc.errors())) from None
+    _check_package_policy(args.policy)
     _check_search_settings(args)
+    _check_table(args)
     _check_prm(args)
     _check_policy_options(args)
     return args
@@ -165,6 +177,19 @@ def _check_search_settings(args: TTSModelArgs) -> None:
         raise ModelArgsError(f"model_args: {err}") from None
 
 
+def _check_table(args: TTSModelArgs) -> None:
+    if args.strategy != "compute_optimal":
+        if args.table is not None:
+            raise ModelArgsError(f"model_args 'table={args.table}' is only used by strategy=compute_optimal; drop it")
+        return
+    from tts_eval.compute_optimal.table import TableError, load_table
+
+    try:
+        load_table(args.table)
+    except TableError as err:
+        raise ModelArgsError(f"model_args 'table={args.table}': {err}") from None
+
+
 def _check_prm(args: TTSModelArgs) -> None:
     if args.prm is None:
         given = [k for k in ("prm_model", "prm_backend", "prm_batch_size") if getattr(args, k) is not None]
@@ -180,6 +205,16 @@ def _check_prm(args: TTSModelArgs) -> None:
         load_spec(args.prm, **args.prm_overrides)
     except ValueError as err:  # PRMConfigError: names the file, the field and the fix
         raise ModelArgsError(f"model_args 'prm={args.prm}': {err}") from None
+
+
+def _check_package_policy(policy: str) -> None:
+    from tts_eval.resources import PackagePathError, is_package_reference, package_path
+
+    if is_package_reference(policy):
+        try:
+            package_path(policy)
+        except PackagePathError as err:
+            raise ModelArgsError(f"model_args 'policy={policy}': {err}") from None
 
 
 def _check_policy_options(args: TTSModelArgs) -> None:

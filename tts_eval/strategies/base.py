@@ -37,6 +37,7 @@ class Expansion:
     stop: tuple[str, ...]
     seed: int
     dedupe: bool  # keep identical sibling continuations once (tree searches)
+    scored: bool = True  # False: the PRM does not score these children (majority voting needs no scores)
 
 
 @dataclass
@@ -57,6 +58,11 @@ class SearchUnit(ABC):
     @abstractmethod
     def receive(self, children: list[list[Trajectory]]) -> None:
         """Scored children, one list per expansion, in the order of :meth:`expansions`."""
+
+    def vote_settings(self, voting: str, aggregation: str) -> tuple[str, str]:
+        """The voting and aggregation that choose among this problem's results: the search's
+        own, unless the unit picked others (a compute-optimal unit takes its bucket's)."""
+        return voting, aggregation
 
 
 def step_stops(settings: SearchSettings) -> tuple[str, ...]:
@@ -94,3 +100,7 @@ class Strategy:
     needs_prm: bool  # True: a PRM is required; False: giving one is an error
     greedy: bool = False  # default temperature 0 instead of 0.7
     tree: bool = False  # step-wise tree search: n must be a multiple of beam_size
+    # For strategies that depend on the models, the task or a table (compute_optimal):
+    # bind(policy=, prm=, table=, task=, settings=) returns the make_units to use for the
+    # problems of that task. None: make_units is used as is, and a table is refused.
+    bind: Callable[..., Callable[[Problem, SearchSettings, int], list[SearchUnit]]] | None = None
