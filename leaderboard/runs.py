@@ -28,6 +28,7 @@ from leaderboard.benchmarks import (
     known_tasks_text,
 )
 from leaderboard.errors import LeaderboardError
+from tts_eval.jsonl import read_jsonl
 from tts_eval.types import Trajectory
 
 # lm-eval versions whose output layout this reader knows (results keys, samples fields).
@@ -290,7 +291,7 @@ def _samples_files(results_file: Path, readings: dict[str, TaskReading]) -> dict
 
 
 def _read_samples(path: Path, reading: TaskReading, expected: int | None) -> list[ProblemOutcome]:
-    rows = _read_jsonl(path)
+    rows = read_jsonl(path, LeaderboardError, "not an lm-eval samples file, or a damaged one")
     filters = sorted({str(r.get("filter", "none")) for r in rows})
     if len(filters) > 1:
         if "none" not in filters:
@@ -316,22 +317,6 @@ def _read_samples(path: Path, reading: TaskReading, expected: int | None) -> lis
     if not problems:
         raise LeaderboardError(f"{path}: no samples")
     return [problems[i] for i in sorted(problems)]
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise LeaderboardError(f"{path}:{number}: not valid JSON ({err.msg}); the file is damaged") from None
-            if not isinstance(row, dict):
-                raise LeaderboardError(f"{path}:{number}: not a JSON object; not an lm-eval samples file")
-            rows.append(row)
-    return rows
 
 
 def _outcome(row: dict[str, Any], doc: dict[str, Any], reading: TaskReading, where: str) -> ProblemOutcome:

@@ -74,20 +74,15 @@ def search(
 def _read_problems(path: Path, limit: int | None) -> list[tuple[str, str | None]]:
     if not path.is_file():
         raise typer.BadParameter(f"{path} does not exist", param_hint="PROBLEMS")
+    from tts_eval.jsonl import iter_jsonl
+
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise typer.BadParameter(f"{path}:{line_no} is not valid JSON ({e.msg})", param_hint="PROBLEMS") from e
-            question = row.get("problem", row.get("question"))
-            if not isinstance(question, str):
-                raise typer.BadParameter(f"{path}:{line_no} has no 'problem' or 'question' string", param_hint="PROBLEMS")
-            answer = row.get("answer")
-            rows.append((question, None if answer is None else str(answer)))
-            if limit is not None and len(rows) >= limit:
-                break
+    for line_no, row in iter_jsonl(path, typer.BadParameter):
+        question = row.get("problem", row.get("question"))
+        if not isinstance(question, str):
+            raise typer.BadParameter(f"{path}:{line_no} has no 'problem' or 'question' string", param_hint="PROBLEMS")
+        answer = row.get("answer")
+        rows.append((question, None if answer is None else str(answer)))
+        if limit is not None and len(rows) >= limit:
+            break
     return rows

@@ -40,7 +40,6 @@ from tts_eval.compute_optimal.sweep import (
     SWEEP_FILE,
     Config,
     SweepSettings,
-    read_jsonl,
 )
 from tts_eval.compute_optimal.table import (
     SAMPLING_STRATEGIES,
@@ -53,6 +52,7 @@ from tts_eval.compute_optimal.table import (
     Rule,
     concrete,
 )
+from tts_eval.jsonl import read_jsonl
 from tts_eval.scoring import AGGREGATIONS
 
 TIE = 1e-9  # accuracies closer than this are equal

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from tts_eval.compute_optimal.table import SAMPLING_STRATEGIES, TREE_STRATEGIES, Probe, fit_tree
+from tts_eval.jsonl import read_jsonl
 from tts_eval.scoring import AGGREGATIONS, aggregate
 from tts_eval.types import Problem, SearchResult
 from tts_eval.voting import VOTINGS
@@ -175,23 +176,6 @@ class SweepSettings:
 # -- reading problems ------------------------------------------------------------------
 
 
-def read_jsonl(path: Path, error: type[ValueError] = SweepError) -> list[dict[str, Any]]:
-    """The JSON objects of a JSONL file, one a line; ``error`` names the line that is not one."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise error(f"{path}:{number}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise error(f"{path}:{number}: not a JSON object")
-            rows.append(row)
-    return rows
-
-
 def read_problems(path: Path, limit: int | None = None) -> list[SweepProblem]:
     """A JSONL file with 'problem' or 'question', 'answer' and optionally 'id' / 'unique_id'
     (a problem's line number counts from 0 where it has none)."""
@@ -199,7 +183,7 @@ def read_problems(path: Path, limit: int | None = None) -> list[SweepProblem]:
     if not path.is_file():
         raise SweepError(f"{path}: no such problems file; give a JSONL file with 'problem' (or 'question') and 'answer'")
     problems: list[SweepProblem] = []
-    for index, row in enumerate(read_jsonl(path)[:limit]):
+    for index, row in enumerate(read_jsonl(path, SweepError)[:limit]):
         question = row.get("problem", row.get("question"))
         if not isinstance(question, str) or row.get("answer") is None:
             raise SweepError(f"{path}: problem {index + 1} needs a 'problem' (or 'question') string and an 'answer'")
@@ -301,7 +285,7 @@ def _read_run(path: Path, problems: Sequence[SweepProblem]) -> list[SearchResult
 
     if not path.is_file():
         return None
-    rows = read_jsonl(path)
+    rows = read_jsonl(path, SweepError)
     if [r.get("id") for r in rows] != [p.id for p in problems]:
         return None
     return [result_from_dict(r["result"]) for r in rows]

@@ -4,10 +4,11 @@ local JSONL files under ``$TTS_EVAL_DATA_DIR`` when it is set (then never from t
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from tts_eval.jsonl import read_jsonl
 
 DATA_DIR_VARIABLE = "TTS_EVAL_DATA_DIR"
 
@@ -50,15 +51,7 @@ def _read_local(path: Path, benchmark: Benchmark) -> list[dict]:
             f"(the rows of {benchmark.hub_id}, one JSON object per line) or unset {DATA_DIR_VARIABLE} "
             "to read the Hub"
         )
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{number}: not valid JSON ({err.msg})") from None
+    rows = read_jsonl(path)
     _check_fields(rows, benchmark, source=str(path))
     return rows
 
