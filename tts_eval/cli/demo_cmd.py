@@ -24,9 +24,10 @@ SMALL_STRATEGIES = ("majority", "best_of_n", "beam_search", "dvts")
 TASK = "arith_tts"
 # Marks a folder as the demo's own output, which a later demo may replace.
 OUTPUT_MARKER = ".tts-eval-demo"
-# 20 problems of each difficulty (the test split cycles through 2-8 operations): about 3.5
-# minutes with one thread on a busy 2-core machine.
-DEFAULT_LIMIT = 140
+# 50 problems of each difficulty (the test split cycles through 2-8 operations), as in
+# bench/toy.py: enough for the small policy's lead over the large one to stand out of the
+# noise. About 8 minutes with one thread on a busy 2-core machine.
+DEFAULT_LIMIT = 350
 
 
 @dataclass(frozen=True)
