@@ -66,6 +66,11 @@ def test_prm_yaml_path_and_overrides_are_checked(tmp_path):
                              "prm_device": "cpu", "revision": "main"})
     assert args.prm_overrides == {"max_length": 512, "device": "cpu"}
     assert args.policy_options == {"revision": "main"}
+    # A served policy has no device or dtype: the shared ones go to the PRM alone.
+    args = parse_model_args({"policy": "served", "backend": "openai", "base_urls": "http://localhost:8000/v1",
+                             "strategy": "best_of_n", "n": 2, "prm": str(spec), "device": "cpu", "dtype": "float32"})
+    assert args.prm_overrides == {"device": "cpu", "dtype": "float32"}
+    assert args.policy_options == {"base_urls": "http://localhost:8000/v1"}
 
 
 def test_resolved_settings_fill_the_strategy_defaults():

@@ -48,8 +48,10 @@ class TTSModelArgs(BaseModel):
     max_steps: int = Field(default=40, ge=1, description="Steps per solution of a step-wise search")
     seed: int = Field(default=0, description="Sampling seed; each problem's seed derives from it and its prompt")
     system_prompt: str | None = Field(default=None, description="System prompt of the policy's chat template")
-    device: str | None = Field(default=None, description="Device of policy and PRM (e.g. cpu, cuda, cuda:1)")
-    dtype: str | None = Field(default=None, description="Weights dtype of policy and PRM")
+    device: str | None = Field(
+        default=None, description="Device of policy and PRM (e.g. cpu, cuda, cuda:1); the PRM's only with backend=openai"
+    )
+    dtype: str | None = Field(default=None, description="Weights dtype of policy and PRM; the PRM's only with backend=openai")
     batch_size: int | None = Field(default=None, ge=1, description="Policy backend batch size")
     prm_batch_size: int | None = Field(default=None, ge=1, description="PRM batch size (solutions per pass)")
     chunk_size: int = Field(default=64, ge=1, description="Problems per search call (and per checkpoint write)")
@@ -65,13 +67,12 @@ class TTSModelArgs(BaseModel):
 
     @property
     def policy_options(self) -> dict[str, Any]:
-        """Keyword options for ``load_policy`` (declared backend options plus any extras)."""
-        declared = {
-            "device": self.device,
-            "dtype": self.dtype,
-            "batch_size": self.batch_size,
-            "system_prompt": self.system_prompt,
-        }
+        """Keyword options for ``load_policy`` (declared backend options plus any extras).
+        ``device`` and ``dtype`` are shared with the PRM: a backend without them (a served
+        policy) leaves them to the PRM."""
+        declared = {"batch_size": self.batch_size, "system_prompt": self.system_prompt}
+        if self.backend != "openai":
+            declared |= {"device": self.device, "dtype": self.dtype}
         policy_extras = {k: v for k, v in (self.model_extra or {}).items() if not k.startswith("prm_")}
         return {**{k: v for k, v in declared.items() if v is not None}, **policy_extras}
 
