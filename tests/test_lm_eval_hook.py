@@ -85,8 +85,8 @@ def test_task_managers_index_our_tasks_once_and_keep_include_paths(tmp_path):
         """,
         str(extra),
     )
-    assert state["plain"] == ["aime24_tts", "math500_tts", "tts_math"]
-    assert state["mixed"] == ["aime24_tts", "math500_tts", "my_task", "tts_math"]
+    assert state["plain"] == ["aime24_tts", "arith_tts", "math500_tts", "tts_math", "tts_toy"]
+    assert state["mixed"] == ["aime24_tts", "arith_tts", "math500_tts", "my_task", "tts_math", "tts_toy"]
     assert state["include_path"] is True
     assert state["warnings"] == []  # our folder was not indexed twice
 
