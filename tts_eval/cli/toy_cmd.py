@@ -30,7 +30,7 @@ def train_command(
     ] = False,
 ) -> None:
     """Rebuild the toy world from scratch, seeded: the test split, the tokenizer, both policies
-    and the PRM (about 15 minutes on 2 cores).
+    and the PRM (about 13 minutes on 2 idle cores).
 
     The shipped models (tts_eval/toy/models) were made with the defaults; each model folder's
     training.json records the recipe and this command. Use a rebuilt model with
