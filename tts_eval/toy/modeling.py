@@ -79,15 +79,6 @@ class ProcessRewardModel(nn.Module):
         save_file(state, out_dir / "model.safetensors", metadata={"format": "pt"})
         tokenizer.save_pretrained(out_dir)
 
-    @classmethod
-    def load(cls, model_dir: Path) -> ProcessRewardModel:
-        from safetensors.torch import load_file
-        from transformers import AutoConfig
-
-        model = cls(AutoConfig.from_pretrained(model_dir))
-        model.load_state_dict(load_file(Path(model_dir) / "model.safetensors"))
-        return model.eval()
-
 
 def prm_from_language_model(lm, seed: int, extra_layers: int = 0) -> ProcessRewardModel:
     """A PRM whose backbone starts as ``lm``'s (a ``Qwen2ForCausalLM``) and whose step head is

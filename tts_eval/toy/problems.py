@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -182,7 +181,3 @@ def step_labels(problem: ToyProblem, steps: list[str]) -> list[bool]:
         ok = ok and i < len(canonical) and " ".join(step_content(step).split()) == canonical[i]
         labels.append(ok)
     return labels
-
-
-def iter_difficulties() -> Iterator[int]:
-    return iter(range(MIN_OPS, MAX_OPS + 1))

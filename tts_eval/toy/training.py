@@ -269,19 +269,3 @@ def sampled_items(problems: list[ToyProblem], samples: list[list[str]]) -> list[
     from tts_eval.steps import split_steps
 
     return [(p, split_steps(text)) for p, texts in zip(problems, samples) for text in texts if text.strip()]
-
-
-@torch.no_grad()
-def prm_step_scores(model, tokenizer, items: list[tuple[str, list[str]]], batch_size: int = 128) -> list[list[float]]:
-    """p(step is right) for every step of every (question, steps) item."""
-    tag = tokenizer.convert_tokens_to_ids(STEP_TAG)
-    scores: list[list[float]] = []
-    for i in range(0, len(items), batch_size):
-        chunk = items[i : i + batch_size]
-        examples = [(tokenizer(prm_input(tokenizer, q, s), add_special_tokens=False)["input_ids"], []) for q, s in chunk]
-        examples = [(ids, [IGNORE] * len(ids)) for ids, _ in examples]
-        input_ids, _, mask = _batch(examples, tokenizer.pad_token_id)
-        probs = model(input_ids, mask).softmax(-1)[..., 1]
-        for row in range(len(chunk)):
-            scores.append(probs[row][input_ids[row] == tag].tolist())
-    return scores
