@@ -63,6 +63,10 @@ class PRMSpec(BaseModel):
     system_prompt: str | None = Field(default=None, description="System message of the chat template")
     separator: str | None = Field(default=None, description="Text between one tagged step and the next")
 
+    aggregation: Literal["min", "last", "avg", "prod"] | None = Field(
+        default=None,
+        description="How a search reads this PRM when the run sets no aggregation (default: min); see docs/prms.md",
+    )
     description: str = ""
     processbench_f1: float | None = Field(default=None, ge=0, le=100, description="ProcessBench average F1")
 

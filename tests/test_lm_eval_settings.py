@@ -8,6 +8,7 @@ import math
 
 import pytest
 
+from prm_backends.registry import find_spec_file
 from tts_eval.lm_eval.checkpoint import CheckpointStore
 from tts_eval.lm_eval.settings import ModelArgsError, parse_model_args
 from tts_eval.serialization import result_to_dict
@@ -73,11 +74,23 @@ def test_prm_yaml_path_and_overrides_are_checked(tmp_path):
     assert args.policy_options == {"base_urls": "http://localhost:8000/v1"}
 
 
-def test_resolved_settings_fill_the_strategy_defaults():
+def test_resolved_settings_fill_the_strategy_defaults(tmp_path):
     cot = parse_model_args({"policy": "p", "strategy": "cot"}).resolved()
     beam = parse_model_args({"policy": "p", "strategy": "beam_search", "n": 8, "prm": PRM}).resolved()
-    assert (cot["temperature"], cot["max_tokens"], cot["n"]) == (0.0, 8192, 1)
-    assert (beam["temperature"], beam["max_tokens"], beam["beam_size"], beam["aggregation"]) == (0.7, 8192, 4, "last")
+    assert (cot["temperature"], cot["max_tokens"], cot["n"], cot["voting"]) == (0.0, 8192, 1, "majority")
+    assert (beam["temperature"], beam["max_tokens"], beam["beam_size"]) == (0.7, 8192, 4)
+    # A strategy that uses a PRM votes with it, aggregated by min when the spec recommends nothing ...
+    assert (beam["voting"], beam["aggregation"]) == ("prm_vote", "min")
+    # ... or as its spec recommends; the given settings always win; what is used is recorded.
+    spec = tmp_path / "last-prm.yaml"
+    spec.write_text(f"{open(find_spec_file(PRM)).read()}\naggregation: last\n")
+    bon = {"policy": "p", "strategy": "best_of_n", "n": 4, "prm": str(spec)}
+    assert parse_model_args(bon).search_kwargs()["aggregation"] == "last"
+    assert parse_model_args(bon).resolved()["voting"] == "prm_vote"
+    chosen = parse_model_args({**bon, "voting": "majority", "aggregation": "prod"})
+    assert (chosen.resolved()["voting"], chosen.search_kwargs()["aggregation"]) == ("majority", "prod")
+    majority = parse_model_args({"policy": "p", "strategy": "majority", "n": 4}).search_kwargs()
+    assert majority["voting"] == "majority"
 
 
 def test_only_result_settings_name_the_checkpoint():

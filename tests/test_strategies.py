@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from scripted import ScriptedPolicy, ScriptedPRM
@@ -88,6 +90,25 @@ def test_best_of_n_scores_whole_samples_step_by_step():
     assert (u.policy_input_tokens, u.policy_output_tokens) == (len(P), sum(len(t) for t, _ in script[""]))
     assert u.prm_tokens == sum(len(Q) + len(t) for t, _ in script[""])
     assert u.flops == 2 * 1000 * (u.policy_input_tokens + u.policy_output_tokens) + 2 * 10 * u.prm_tokens
+
+
+def test_best_of_n_with_a_prm_votes_with_it_by_default():
+    # Answer 5 twice with a weak first step, answer 4 once and sound throughout.
+    script = {"": [("s\n\nt \\boxed{5}", "eos"), ("s\n\nt \\boxed{5}", "eos"), ("u\n\nv \\boxed{4}", "eos")]}
+    table = {"s": 0.1, "t \\boxed{5}": 0.9, "u": 0.8, "v \\boxed{4}": 0.85}
+
+    def best_of_3(prm, **kw):
+        (r,) = search([Problem(Q, P)], ScriptedPolicy(P, script), prm, strategy="best_of_n", n=3, seed=0, **kw)
+        return r.answer
+
+    assert best_of_3(ScriptedPRM(table), voting="majority") == "5"
+    # Default prm_vote by min: 5 sums .1 + .1, 4 has .8 (by last, 5 would win: .9 + .9 vs .85).
+    assert best_of_3(ScriptedPRM(table)) == "4" == best_of_3(ScriptedPRM(table), voting="prm_vote", aggregation="min")
+    # A PRM whose spec recommends `last` is read by its last step unless the run says otherwise.
+    recommends_last = ScriptedPRM(table)
+    recommends_last.spec = SimpleNamespace(aggregation="last")
+    assert best_of_3(recommends_last) == "5"
+    assert best_of_3(recommends_last, aggregation="min") == "4"
 
 
 def test_cot_is_greedy_and_majority_needs_no_prm():

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tts_eval import search
-from tts_eval.toy import PRM_AGGREGATION, PRM_VOTING, load_test_problems
+from tts_eval.toy import load_test_problems
 from tts_eval.toy.evaluate import as_problems, is_right, load_toy_policy, load_toy_prm, mean, sample_stats
 
 pytestmark = pytest.mark.slow
@@ -34,8 +34,8 @@ def measured():
     prm = load_toy_prm()
     large_cot = search(as_problems(large, toy), large, strategy="cot", seed=SEED)
     small_problems = as_problems(small, toy)
-    settings = {"n": N, "aggregation": PRM_AGGREGATION, "voting": PRM_VOTING, "seed": SEED}
-    best_of_n = search(small_problems, small, prm, strategy="best_of_n", **settings)
+    # The defaults: prm_vote, aggregated as the toy PRM's spec recommends (min).
+    best_of_n = search(small_problems, small, prm, strategy="best_of_n", n=N, seed=SEED)
     stats = [sample_stats(p, r) for p, r in zip(toy, best_of_n)]
     return {
         "pass@1": mean([s.pass_at_1 for s in stats]),
@@ -61,8 +61,7 @@ def test_small_policy_with_tts_beats_large_policy_cot():
     toy = load_test_problems()[:350]
     small, large = load_toy_policy("small"), load_toy_policy("large")
     large_cot = search(as_problems(large, toy), large, strategy="cot", seed=SEED)
-    dvts = search(as_problems(small, toy), small, load_toy_prm(), strategy="dvts", n=N, aggregation=PRM_AGGREGATION,
-                  voting=PRM_VOTING, seed=SEED)
+    dvts = search(as_problems(small, toy), small, load_toy_prm(), strategy="dvts", n=N, seed=SEED)
     accuracy = {name: mean([is_right(p, r.answer) for p, r in zip(toy, runs)])
                 for name, runs in (("dvts", dvts), ("large_cot", large_cot))}
     assert accuracy["dvts"] > accuracy["large_cot"], accuracy

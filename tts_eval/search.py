@@ -8,6 +8,7 @@ trajectory nears its token limit) and scores every new child in one batched PRM 
 from __future__ import annotations
 
 import random
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from tts_eval.seeding import derive_seed
 from tts_eval.strategies import STRATEGIES
 from tts_eval.strategies.base import Expansion, SearchSettings, SearchUnit, extend
 from tts_eval.types import Problem, SearchResult, Trajectory, Usage
-from tts_eval.voting import VOTINGS, vote
+from tts_eval.voting import VOTINGS, recommended_aggregation, resolve_vote_settings, vote
 
 if TYPE_CHECKING:
     from tts_eval.compute_optimal.table import PolicyTable
@@ -35,32 +36,41 @@ DEFAULT_MAX_STEPS = 40
 
 
 def validate_settings(
-    strategy: str, *, n: int, beam_size: int, aggregation: str, voting: str, has_prm: bool
+    strategy: str, *, n: int, beam_size: int, aggregation: str, voting: str, has_prm: bool, cli: bool = False
 ) -> None:
     """Check a search's settings before any model is loaded; raise ``ValueError`` naming
-    the setting and the fix."""
+    the setting and the fix. ``cli``: name settings as ``tts-eval search`` flags (``--prm``)
+    instead of keyword / model_args settings (``prm=``)."""
+
+    def say(name: str, value: object) -> str:
+        return f"--{name.replace('_', '-')} {value}" if cli else f"{name}={value}"
+
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     spec = STRATEGIES[strategy]
     if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
+        raise ValueError(f"{say('n', n)}: n must be at least 1")
     if strategy == "cot" and n != 1:
-        raise ValueError(f"strategy=cot writes one solution, so n must be 1 (got n={n}); use majority or best_of_n to sample more")
+        raise ValueError(
+            f"{say('strategy', 'cot')} writes one solution, so n must be 1 (got {say('n', n)}); use majority or best_of_n to sample more"
+        )
     if spec.tree:
         if beam_size < 1:
-            raise ValueError(f"beam_size must be at least 1, got {beam_size}")
+            raise ValueError(f"{say('beam_size', beam_size)}: beam_size must be at least 1")
         if n % beam_size:
-            raise ValueError(f"strategy={strategy} needs n to be a multiple of beam_size (got n={n}, beam_size={beam_size})")
+            raise ValueError(
+                f"{say('strategy', strategy)} needs n to be a multiple of beam_size (got {say('n', n)}, {say('beam_size', beam_size)})"
+            )
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
     if voting not in VOTINGS:
         raise ValueError(f"unknown voting {voting!r}; choose one of {', '.join(VOTINGS)}")
     if spec.needs_prm and not has_prm:
-        raise ValueError(f"strategy={strategy} needs a PRM: pass prm=<name or YAML path>")
+        raise ValueError(f"{say('strategy', strategy)} needs a PRM: pass {say('prm', '<name or YAML path>')}")
     if not spec.needs_prm and has_prm:
-        raise ValueError(f"strategy={strategy} does not use a PRM: drop prm, or use best_of_n to score its samples")
+        raise ValueError(f"{say('strategy', strategy)} does not use a PRM: drop {say('prm', '...')}, or use best_of_n to score its samples")
     if voting != "majority" and not has_prm:
-        raise ValueError(f"voting={voting} ranks candidates by PRM scores: use voting=majority, or a PRM strategy")
+        raise ValueError(f"{say('voting', voting)} ranks candidates by PRM scores: use {say('voting', 'majority')}, or a PRM strategy")
 
 
 def search(
@@ -71,8 +81,8 @@ def search(
     strategy: str,
     n: int = 1,
     beam_size: int = 4,
-    aggregation: str = "last",
-    voting: str = "majority",
+    aggregation: str | None = None,
+    voting: str | None = None,
     temperature: float | None = None,
     top_p: float = 1.0,
     max_tokens: int | None = None,
@@ -80,7 +90,7 @@ def search(
     max_steps: int = DEFAULT_MAX_STEPS,
     stop: Sequence[str] | None = None,
     seed: int | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     table: str | PathLike | PolicyTable | None = None,
     task: str | Sequence[str | None] | None = None,
 ) -> list[SearchResult]:
@@ -92,11 +102,22 @@ def search(
     ``table`` (compute_optimal only) is a policy table: a name in
     ``yaml_configs/compute_optimal/``, a YAML path or a loaded table; ``task`` names the task
     of all problems, or of each one, for the table's lookup.
+
+    ``voting`` and ``aggregation`` default as ``tts_eval.voting.resolve_vote_settings`` says: a
+    strategy that uses a PRM votes ``prm_vote`` and aggregates as the PRM's spec recommends
+    (else ``min``); majority and CoT vote by majority. ``progress`` (a bar on stderr) defaults
+    to on when stderr is a terminal.
     """
     if isinstance(prm, str):
         from prm_backends import load_prm
 
         prm = load_prm(prm)
+    if strategy in STRATEGIES:
+        voting, aggregation = resolve_vote_settings(
+            STRATEGIES[strategy].needs_prm, voting=voting, aggregation=aggregation, recommended=recommended_aggregation(prm)
+        )
+    if progress is None:
+        progress = sys.stderr.isatty()
     validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None)
     spec = STRATEGIES[strategy]
     settings = SearchSettings(

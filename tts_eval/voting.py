@@ -16,6 +16,27 @@ from tts_eval.scoring import aggregate, rank_key
 from tts_eval.types import Trajectory
 
 VOTINGS = ("majority", "prm_max", "prm_vote")
+# How a strategy that searches with a PRM reads it when the run says nothing: vote with the
+# PRM (majority would ignore the scores it paid for) and aggregate as the PRM's spec
+# recommends, else by the weakest step (docs/lm-eval.md, "Default voting", has the measurements).
+PRM_DEFAULT_VOTING = "prm_vote"
+DEFAULT_AGGREGATION = "min"
+
+
+def resolve_vote_settings(
+    uses_prm: bool, *, voting: str | None, aggregation: str | None, recommended: str | None = None
+) -> tuple[str, str]:
+    """The (voting, aggregation) a search uses: the given ones, else the defaults. A strategy
+    that uses a PRM (``uses_prm``) votes ``prm_vote``; majority and CoT vote ``majority``.
+    The aggregation defaults to ``recommended`` (the PRM spec's ``aggregation``), else ``min``."""
+    resolved_voting = voting if voting is not None else (PRM_DEFAULT_VOTING if uses_prm else "majority")
+    resolved_aggregation = aggregation if aggregation is not None else (recommended or DEFAULT_AGGREGATION)
+    return resolved_voting, resolved_aggregation
+
+
+def recommended_aggregation(prm: object) -> str | None:
+    """The aggregation a loaded PRM's spec recommends (None for a PRM without a spec)."""
+    return getattr(getattr(prm, "spec", None), "aggregation", None)
 
 
 def group_answers(answers: Sequence[str | None]) -> list[int | None]:

@@ -52,15 +52,17 @@ def demo_plan(budgets: list[int]) -> list[DemoRun]:
 
 
 def model_args(run: DemoRun, *, beam_size: int, seed: int) -> dict[str, object]:
-    """The ``tts`` model's settings for one run (the shipped models, the shipped PRM)."""
-    from tts_eval.toy import PRM_AGGREGATION, PRM_CONFIG, PRM_VOTING, package_reference
+    """The ``tts`` model's settings for one run (the shipped models, the shipped PRM). Voting
+    and aggregation are left to the defaults a user gets: prm_vote, with the aggregation the
+    toy PRM's spec recommends."""
+    from tts_eval.toy import PRM_CONFIG, package_reference
 
     args: dict[str, object] = {"policy": package_reference(f"policy-{run.size}"), "strategy": run.strategy,
                                "n": run.n, "seed": seed}
     if run.strategy in ("beam_search", "dvts"):
         args["beam_size"] = beam_size
     if run.strategy not in ("cot", "majority"):
-        args |= {"prm": PRM_CONFIG, "aggregation": PRM_AGGREGATION, "voting": PRM_VOTING}
+        args["prm"] = PRM_CONFIG
     return args
 
 

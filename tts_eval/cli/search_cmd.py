@@ -18,8 +18,12 @@ def search(
     prm_model: Annotated[Optional[str], typer.Option(help="Override the PRM's model (e.g. a local folder).")] = None,
     n: Annotated[int, typer.Option(help="Budget N.")] = 4,
     beam_size: Annotated[int, typer.Option(help="Beam size M.")] = 4,
-    aggregation: Annotated[str, typer.Option(help="min | last | avg | prod")] = "last",
-    voting: Annotated[str, typer.Option(help="majority | prm_max | prm_vote")] = "majority",
+    aggregation: Annotated[
+        Optional[str], typer.Option(help="min | last | avg | prod. Default: the PRM's recommended aggregation, else min.")
+    ] = None,
+    voting: Annotated[
+        Optional[str], typer.Option(help="majority | prm_max | prm_vote. Default: prm_vote with a PRM strategy, else majority.")
+    ] = None,
     backend: Annotated[str, typer.Option(help="Policy backend: hf | vllm | openai")] = "hf",
     temperature: Annotated[Optional[float], typer.Option(help="Default: 0 for cot, 0.7 otherwise.")] = None,
     max_tokens: Annotated[int, typer.Option(help="Tokens per solution.")] = 8192,
@@ -36,11 +40,10 @@ def search(
     from tts_eval import Problem, load_policy
     from tts_eval import search as run_search
     from tts_eval.grading import is_equivalent
-    from tts_eval.search import validate_settings
     from tts_eval.serialization import result_to_dict
 
     rows = _read_problems(problems, limit)
-    validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None)
+    voting, aggregation = _check_settings(strategy, prm, prm_model, n=n, beam_size=beam_size, voting=voting, aggregation=aggregation)
     options = {} if system_prompt is None else {"system_prompt": system_prompt}
     pol = load_policy(policy, backend=backend, **options)
     reward_model = None
@@ -58,17 +61,49 @@ def search(
     correct = 0
     with open(output, "w", encoding="utf-8") as f:
         for (question, gold), result in zip(rows, results):
-            record = {"question": question, **result_to_dict(result)}
+            record = {"question": question, **result_to_dict(result), "strategy": strategy, "voting": voting,
+                      "aggregation": aggregation}
             if gold is not None:
                 record["gold"] = gold
                 record["correct"] = result.answer is not None and is_equivalent(gold, result.answer)
                 correct += record["correct"]
             f.write(json.dumps(record) + "\n")
     graded = sum(gold is not None for _, gold in rows)
-    summary = f"wrote {len(results)} results to {output}"
+    summary = f"wrote {len(results)} results to {output} ({strategy}, voting {voting}, aggregation {aggregation})"
     if graded:
         summary += f"; accuracy {correct}/{graded} = {correct / graded:.3f}"
     typer.echo(summary)
+
+
+def _check_settings(
+    strategy: str, prm: str | None, prm_model: str | None, *, n: int, beam_size: int, voting: str | None, aggregation: str | None
+) -> tuple[str, str]:
+    """The voting and aggregation to use, after checking every setting before a model loads;
+    a mistake ends the command with one line naming the flag."""
+    from tts_eval.search import validate_settings
+    from tts_eval.strategies import STRATEGIES
+    from tts_eval.voting import resolve_vote_settings
+
+    recommended = None
+    if prm is not None:
+        from prm_backends.registry import load_spec
+
+        try:
+            recommended = load_spec(prm, **({} if prm_model is None else {"model": prm_model})).aggregation
+        except ValueError as err:  # names the YAML file, the field and the fix
+            _fail(f"--prm {prm}: {err}")
+    uses_prm = strategy in STRATEGIES and STRATEGIES[strategy].needs_prm
+    voting, aggregation = resolve_vote_settings(uses_prm, voting=voting, aggregation=aggregation, recommended=recommended)
+    try:
+        validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None, cli=True)
+    except ValueError as err:
+        _fail(str(err))
+    return voting, aggregation
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(code=2)
 
 
 def _read_problems(path: Path, limit: int | None) -> list[tuple[str, str | None]]:

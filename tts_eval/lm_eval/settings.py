@@ -38,8 +38,12 @@ class TTSModelArgs(BaseModel):
     prm_backend: Literal["hf", "vllm", "http"] | None = Field(default=None, description="Replace the PRM spec's runtime")
     n: int = Field(default=1, ge=1, description="Budget N")
     beam_size: int = Field(default=4, ge=1, description="Beam size M (beam_search, dvts)")
-    aggregation: str = Field(default="last", description="min | last | avg | prod")
-    voting: str = Field(default="majority", description="majority | prm_max | prm_vote")
+    aggregation: str | None = Field(
+        default=None, description="min | last | avg | prod; default: the PRM spec's recommended aggregation, else min"
+    )
+    voting: str | None = Field(
+        default=None, description="majority | prm_max | prm_vote; default: prm_vote for a strategy with a PRM, else majority"
+    )
     backend: Literal["hf", "vllm", "openai"] = Field(default="hf", description="Policy backend")
     temperature: float | None = Field(default=None, ge=0, description="Default: 0 for cot, 0.7 otherwise")
     top_p: float = Field(default=1.0, gt=0, le=1)
@@ -95,8 +99,7 @@ class TTSModelArgs(BaseModel):
             "strategy": self.strategy,
             "n": self.n,
             "beam_size": self.beam_size,
-            "aggregation": self.aggregation,
-            "voting": self.voting,
+            **dict(zip(("voting", "aggregation"), self.resolved_vote())),
             "temperature": self.resolved_temperature(),
             "top_p": self.top_p,
             "max_step_tokens": self.max_step_tokens,
@@ -113,6 +116,20 @@ class TTSModelArgs(BaseModel):
 
         return 0.0 if STRATEGIES[self.strategy].greedy else DEFAULT_TEMPERATURE
 
+    def resolved_vote(self) -> tuple[str, str]:
+        """(voting, aggregation): the given ones, else the defaults of ``tts_eval.search``
+        (the PRM's recommended aggregation read from its spec, without loading it)."""
+        from tts_eval.strategies import STRATEGIES
+        from tts_eval.voting import resolve_vote_settings
+
+        recommended = None
+        if self.prm is not None and self.aggregation is None:
+            from prm_backends.registry import load_spec
+
+            recommended = load_spec(self.prm, **self.prm_overrides).aggregation
+        uses_prm = self.strategy in STRATEGIES and STRATEGIES[self.strategy].needs_prm
+        return resolve_vote_settings(uses_prm, voting=self.voting, aggregation=self.aggregation, recommended=recommended)
+
     def resolved_max_tokens(self) -> int:
         if self.max_tokens is not None:
             return self.max_tokens
@@ -125,6 +142,7 @@ class TTSModelArgs(BaseModel):
         data = self.model_dump(mode="json")
         data["temperature"] = self.resolved_temperature()
         data["max_tokens"] = self.resolved_max_tokens()
+        data["voting"], data["aggregation"] = self.resolved_vote()
         return data
 
     def result_settings(self) -> dict[str, Any]:
@@ -149,9 +167,9 @@ def parse_model_args(model_args: dict[str, Any]) -> TTSModelArgs:
     except ValidationError as exc:
         raise ModelArgsError("model_args: " + "; ".join(_describe(e) for e in exc.errors())) from None
     _check_package_policy(args.policy)
+    _check_prm(args)
     _check_search_settings(args)
     _check_table(args)
-    _check_prm(args)
     _check_policy_options(args)
     return args
 
@@ -164,14 +182,16 @@ def _describe(error: dict[str, Any]) -> str:
 
 def _check_search_settings(args: TTSModelArgs) -> None:
     from tts_eval.search import validate_settings
+    from tts_eval.strategies import STRATEGIES
 
+    voting, aggregation = args.resolved_vote() if args.strategy in STRATEGIES else (args.voting, args.aggregation)
     try:
         validate_settings(
             args.strategy,
             n=args.n,
             beam_size=args.beam_size,
-            aggregation=args.aggregation,
-            voting=args.voting,
+            aggregation=aggregation,
+            voting=voting,
             has_prm=args.prm is not None,
         )
     except ValueError as err:

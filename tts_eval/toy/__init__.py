@@ -17,10 +17,6 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 MODELS = ("policy-small", "policy-large", "prm")
 TEST_FILE = PACKAGE_DIR / "data" / "test.jsonl"
 PRM_CONFIG = "toy-prm"  # load_prm name of the shipped PRM (yaml_configs/prm/toy-prm.yaml)
-# How PRM-guided search reads the shipped PRM in the demo and the tests: the choice measured
-# best on the toy world (docs/toy-world.md).
-PRM_AGGREGATION = "min"
-PRM_VOTING = "prm_vote"
 
 
 def model_dir(name: str) -> Path:
