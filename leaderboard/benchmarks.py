@@ -21,16 +21,20 @@ class TaskReading:
     benchmark: str
     metric: str  # the per-sample 0/1 accuracy field of the samples file
     search_results: bool  # filtered_resps[0] is a tts-eval search result (JSON text)
+    grade_field: str | None = None  # the document field holding the task's own difficulty grade
 
 
 KNOWN_TASKS: dict[str, TaskReading] = {
-    "math500_tts": TaskReading(MATH500, "acc", True),
+    "math500_tts": TaskReading(MATH500, "acc", True, "level"),
     "aime24_tts": TaskReading(AIME24, "acc", True),
-    "minerva_math500": TaskReading(MATH500, "math_verify", False),
-    "hendrycks_math500": TaskReading(MATH500, "exact_match", False),
+    "minerva_math500": TaskReading(MATH500, "math_verify", False, "level"),
+    "hendrycks_math500": TaskReading(MATH500, "exact_match", False, "level"),
     "aime24": TaskReading(AIME24, "exact_match", False),
-    "arith_tts": TaskReading(TOY, "acc", True),  # the offline toy world (tts_eval.toy)
+    "arith_tts": TaskReading(TOY, "acc", True, "difficulty"),  # the offline toy world (tts_eval.toy)
 }
+
+# What each benchmark's difficulty grade is called (tables, plots).
+GRADE_NAMES = {MATH500: "MATH level", TOY: "operations"}
 
 # Document fields that name a problem, in order of preference (MATH-500, AIME 2024 copies).
 PROBLEM_ID_FIELDS = ("unique_id", "id", "ID")

@@ -7,6 +7,7 @@ beside ``out`` and moved into place at the end, so a failure leaves ``out`` as i
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -41,11 +42,13 @@ def collect(
     *,
     reference: Path | None = None,
     use_reference: bool = True,
+    all_reference: bool = False,
     params: Path | None = None,
     max_subsets: int = DEFAULT_MAX_SUBSETS,
     seed: int = 0,
 ) -> Leaderboard:
-    """Read every run, derive the curves and attach the published figures."""
+    """Read every run, derive the curves and attach the published figures: only those on
+    benchmarks the runs measured, unless ``all_reference``."""
     if not run_dirs:
         raise LeaderboardError("no run folders given; pass the folders that lm_eval --output_path wrote")
     if max_subsets < 1:
@@ -62,14 +65,17 @@ def collect(
         rows.append(measured_row(run))
         rows += derived_rows(run, max_subsets=max_subsets, seed=seed)
     rows = merge_rows(rows)
+    published = []
     if ref is not None:
-        rows += published_rows(ref)
+        covered = None if all_reference else {b for r in rows for b in r.scores}
+        published = published_rows(ref, covered)
+        rows += published
     apply_model_facts(rows, ModelBook(*(f for f in (user, ref) if f is not None)))
     return Leaderboard(
         rows=sorted(rows, key=_row_order),
         pass1=pass_at_1(runs),
         runs=[str(r.results_file) for r in runs],
-        reference_source=None if ref is None else ref.source,
+        reference_source=ref.source if published else None,
         max_subsets=max_subsets,
         seed=seed,
     )
@@ -98,6 +104,7 @@ def build_leaderboard(
     *,
     reference: Path | None = None,
     use_reference: bool = True,
+    all_reference: bool = False,
     params: Path | None = None,
     max_subsets: int = DEFAULT_MAX_SUBSETS,
     seed: int = 0,
@@ -107,7 +114,8 @@ def build_leaderboard(
     out = Path(out)
     _check_out(out)
     board = collect(
-        run_dirs, reference=reference, use_reference=use_reference, params=params, max_subsets=max_subsets, seed=seed
+        run_dirs, reference=reference, use_reference=use_reference, all_reference=all_reference, params=params,
+        max_subsets=max_subsets, seed=seed,
     )
     write_leaderboard(board, out)
     return board
@@ -124,6 +132,7 @@ def write_leaderboard(board: Leaderboard, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
+        staging.chmod(_folder_mode())  # mkdtemp makes it private; the board is an ordinary folder
         plots = write_plots(board, staging)
         (staging / "leaderboard.md").write_text(render_markdown(board, plots), encoding="utf-8")
         (staging / "leaderboard.json").write_text(render_json(board, plots), encoding="utf-8")
@@ -132,6 +141,13 @@ def write_leaderboard(board: Leaderboard, out: Path) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _folder_mode() -> int:
+    """The mode ``mkdir`` would give a new folder under the user's umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
 
 
 def _check_out(out: Path) -> None:

@@ -1,8 +1,11 @@
-"""Accuracy by difficulty: MATH levels 1-5, and the paper's Pass@1 buckets.
+"""Accuracy by difficulty: each task's own grade (MATH levels 1-5, the toy task's number of
+operations), and the paper's Pass@1 buckets.
 
 A problem's bucket comes from its Pass@1 under the row's policy, estimated as the share of
 correct candidates over every sampled (temperature > 0) Best-of-N or majority run of that
-policy on that benchmark: easy = [50%, 100%], medium = [10%, 50%), hard = [0%, 10%).
+policy on that benchmark: easy = [50%, 100%], medium = [10%, 50%), hard = [0%, 10%). A tree
+search's final candidates are no samples of the policy, so its rows take their buckets from
+such a run of the same policy, or have none.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from leaderboard.runs import Run
 
 EASY, MEDIUM, HARD = "easy", "medium", "hard"
 BUCKETS = (EASY, MEDIUM, HARD)
-LEVELS = (1, 2, 3, 4, 5)
 PASS1_STRATEGIES = ("best_of_n", "majority")
 
 
@@ -40,8 +42,13 @@ def pass_at_1(runs: list[Run]) -> dict[tuple[str, str], dict[str, float]]:
     return {key: {pid: sum(v) / len(v) for pid, v in problems.items()} for key, problems in correct.items()}
 
 
+def grades(rows: list[Row], benchmark: str) -> list[int]:
+    """The difficulty grades (levels) the rows' problems on ``benchmark`` have, in order."""
+    return sorted({level for r in rows if benchmark in r.scores for level in r.scores[benchmark].levels.values()})
+
+
 def accuracy_by_level(row: Row, benchmark: str) -> dict[int, tuple[float, int]]:
-    """level -> (accuracy, problems) over the row's problems with a level."""
+    """level -> (accuracy, problems) over the row's problems with a level (grade)."""
     score = row.scores.get(benchmark)
     if score is None:
         return {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from leaderboard.rows import MEASURED, PASS_AT_K, PUBLISHED, Row, Setup
+from leaderboard.rows import MEASURED, ORACLES, PUBLISHED, Row, Setup
 
 DASH = "—"
 STRATEGY_NAMES = {
@@ -89,5 +89,5 @@ def prm_label(setup: Setup) -> str:
 
 
 def is_oracle(row: Row) -> bool:
-    return row.setup.voting == PASS_AT_K
+    return row.setup.voting in ORACLES
 

@@ -29,7 +29,8 @@ def render_html(board, plots, folder: Path) -> str:
                 "kind": row.kind,
                 "policy": policy_label(row.setup.policy),
                 "strategy": strategy_label(row.setup),
-                "benchmarks": " ".join(b for b in BENCHMARKS if row.accuracy(b) is not None),
+                # "|"-separated: benchmark names hold spaces ("Toy arithmetic")
+                "benchmarks": "|".join(b for b in BENCHMARKS if row.accuracy(b) is not None),
                 "cells": [
                     {"text": row_cells[c.key].text, "sort": _sort_value(row_cells[c.key].sort), "benchmark": c.benchmark}
                     for c in columns
@@ -43,7 +44,7 @@ def render_html(board, plots, folder: Path) -> str:
     return template.render(
         columns=columns,
         rows=rows,
-        benchmarks=[b for b in BENCHMARKS if any(b in r["benchmarks"].split() for r in rows)],
+        benchmarks=[b for b in BENCHMARKS if any(b in r["benchmarks"].split("|") for r in rows)],
         strategies=sorted({r["strategy"] for r in rows}),
         policies=sorted({r["policy"] for r in rows}),
         plots=images,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from leaderboard.benchmarks import MATH500
-from leaderboard.difficulty import BUCKETS, LEVELS, accuracy_by_bucket, accuracy_by_level
-from leaderboard.formatting import DASH, percent
+from leaderboard.benchmarks import GRADE_NAMES
+from leaderboard.difficulty import BUCKETS, accuracy_by_bucket, accuracy_by_level, grades
+from leaderboard.formatting import DASH, percent, policy_label
 from leaderboard.notes import notes
 from leaderboard.table import cells, columns_for, difficulty_rows, row_title, shown_benchmarks
 
@@ -18,30 +18,8 @@ def render_markdown(board, plots) -> str:
         _table([c.title for c in columns], [[cells(row, shown)[c.key].text for c in columns] for row in board.rows]),
         "",
     ]
-    chosen = [r for r in difficulty_rows(board.rows) if MATH500 in r.scores]
-    by_level = [(r, accuracy_by_level(r, MATH500)) for r in chosen]
-    by_level = [(r, levels) for r, levels in by_level if levels]
-    if by_level:
-        lines += [f"## {MATH500} accuracy by MATH level (%)", ""]
-        header = ["Setup", *(f"Level {lv}" for lv in LEVELS)]
-        body = [[row_title(r), *(_with_count(levels.get(lv)) for lv in LEVELS)] for r, levels in by_level]
-        lines += [_table(header, body), ""]
-    by_bucket = []
-    for r in chosen:
-        pass1 = board.pass1.get((r.setup.policy, MATH500))
-        buckets = accuracy_by_bucket(r, MATH500, pass1) if pass1 else {}
-        if buckets:
-            by_bucket.append((r, buckets))
-    if by_bucket:
-        lines += [
-            f"## {MATH500} accuracy by difficulty (%)",
-            "",
-            "Buckets by the policy's Pass@1 on each problem: easy [50%, 100%], medium [10%, 50%), hard [0%, 10%).",
-            "",
-        ]
-        header = ["Setup", *(b.capitalize() for b in BUCKETS)]
-        body = [[row_title(r), *(_with_count(buckets.get(b)) for b in BUCKETS)] for r, buckets in by_bucket]
-        lines += [_table(header, body), ""]
+    for benchmark in shown:
+        lines += _difficulty_sections(board, benchmark)
     lines += ["## Plots", ""]
     for plot in plots:
         lines += [f"### {plot.title}", "", plot.description, "", f"![{plot.title}]({plot.png})", ""]
@@ -53,6 +31,47 @@ def render_markdown(board, plots) -> str:
         lines.append(f"- Published figures: {board.reference_source}.")
     lines.append("")
     return "\n".join(lines)
+
+
+def _difficulty_sections(board, benchmark: str) -> list[str]:
+    """Accuracy by the task's own grade and by the policy's Pass@1 bucket, where known."""
+    chosen = [r for r in difficulty_rows(board.rows) if benchmark in r.scores]
+    lines: list[str] = []
+    levels = grades(chosen, benchmark)
+    if levels:
+        grade = GRADE_NAMES.get(benchmark, "level")
+        lines += [f"## {benchmark} accuracy by {grade} (%)", ""]
+        header = ["Setup", *(f"{grade} {lv}" for lv in levels)]
+        body = []
+        for r in chosen:
+            by_level = accuracy_by_level(r, benchmark)
+            if by_level:
+                body.append([row_title(r), *(_with_count(by_level.get(lv)) for lv in levels)])
+        lines += [_table(header, body), ""]
+    by_bucket, missing = [], []
+    for r in chosen:
+        pass1 = board.pass1.get((r.setup.policy, benchmark))
+        buckets = accuracy_by_bucket(r, benchmark, pass1) if pass1 else {}
+        if buckets:
+            by_bucket.append((r, buckets))
+        elif r.setup.policy not in missing:
+            missing.append(r.setup.policy)
+    if by_bucket or missing:
+        lines += [f"## {benchmark} accuracy by the policy's Pass@1 bucket (%)", ""]
+        lines += [
+            "Buckets by the policy's own Pass@1 on each problem (the share of right samples in its sampled Best-of-N "
+            "or majority runs on the same problems): easy [50%, 100%], medium [10%, 50%), hard [0%, 10%).",
+            "",
+        ]
+    if by_bucket:
+        header = ["Setup", *(b.capitalize() for b in BUCKETS)]
+        body = [[row_title(r), *(_with_count(buckets.get(b)) for b in BUCKETS)] for r, buckets in by_bucket]
+        lines += [_table(header, body), ""]
+    if missing:
+        names = ", ".join(policy_label(p) for p in missing)
+        lines += [f"No Pass@1 per problem for {names}: add a sampled (temperature > 0) Best-of-N or majority run of "
+                  f"that policy on {benchmark}.", ""]
+    return lines
 
 
 def _with_count(value) -> str:

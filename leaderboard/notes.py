@@ -7,7 +7,7 @@ def notes(max_subsets: int) -> list[str]:
     return [
         "Measured rows are a run's own accuracy as lm-eval graded it. Published rows are figures "
         "printed in the reference paper; they were not measured here.",
-        "Derived rows (maj@N, prm_max@N, prm_vote@N, pass@N of a larger run) estimate a run at a smaller "
+        "Derived rows (maj@N, prm_max@N, prm_vote@N, pass@N, any_final@N of a larger run) estimate a run at a smaller "
         "budget from the candidates a Best-of-N, majority or DVTS run stored (DVTS: whole subtrees): "
         "the mean over all size-k subsets of the candidates of whether the subset's vote is right. "
         "pass@k and prm_max@k are computed exactly; maj@k and prm_vote@k enumerate every subset when "
@@ -16,5 +16,11 @@ def notes(max_subsets: int) -> list[str]:
         "Tokens per problem: the policy's prompt and generated tokens plus, for setups with a PRM, the "
         "tokens the PRM read; derived rows scale the run's tokens by k/N. Inference FLOPs = 2 x parameters x "
         "tokens, policy plus PRM. Pre-training FLOPs = 6 x parameters x training tokens (or as published).",
-        "pass@k rows are an oracle (right if any of k candidates is) and no strategy.",
+        "pass@k rows are an oracle (right if any of k independent samples is) and no strategy. A tree search's "
+        "candidates are its final beams, not samples of the policy: for DVTS the oracle is shown as 'any final "
+        "candidate correct' (over k subtrees), and no tree-search row has a Pass@1 or pass@k of its own.",
+        "Difficulty: each task's own grade (MATH level, the toy task's number of operations), and the paper's "
+        "buckets of the policy's Pass@1 on each problem (easy [50%, 100%], medium [10%, 50%), hard [0%, 10%)), "
+        "taken from sampled (temperature > 0) Best-of-N or majority runs of the same policy on the same task; "
+        "without such a run there are no buckets.",
     ]

@@ -4,7 +4,8 @@
   voting), pass@k dotted;
 - ``accuracy_vs_flops``: accuracy against inference FLOPs per problem (log), with the CoT
   accuracy of larger models (measured, or published in Table 3) as horizontal lines;
-- ``accuracy_by_difficulty``: MATH levels 1-5, and the Pass@1 buckets where known;
+- ``accuracy_by_difficulty``: per benchmark, each task's grade (MATH levels 1-5, the toy
+  task's operations), and the Pass@1 buckets where known;
 - ``small_vs_large``: the paper's Figure 1: each small policy's best TTS setup against
   larger policies with CoT.
 
@@ -22,8 +23,8 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 
 from leaderboard import formatting as fmt
-from leaderboard.benchmarks import MATH500
-from leaderboard.difficulty import BUCKETS, LEVELS, accuracy_by_bucket, accuracy_by_level
+from leaderboard.benchmarks import GRADE_NAMES, MATH500
+from leaderboard.difficulty import BUCKETS, accuracy_by_bucket, accuracy_by_level, grades
 from leaderboard.rows import PUBLISHED, Row, Setup
 from leaderboard.table import difficulty_rows, row_title, series_key
 
@@ -54,7 +55,7 @@ def write_plots(board, folder: Path) -> list[Plot]:
     drawers = [
         (Plot("accuracy_vs_n", "Accuracy vs budget N", "Accuracy against N (log2) per policy, PRM, strategy and voting; pass@k dotted."), _accuracy_vs_n),
         (Plot("accuracy_vs_flops", "Accuracy vs inference FLOPs", "Accuracy against inference FLOPs per problem (log); horizontal lines: CoT of larger models."), _accuracy_vs_flops),
-        (Plot("accuracy_by_difficulty", "Accuracy by difficulty", "MATH-500 accuracy by MATH level and by Pass@1 bucket (easy >= 50%, medium 10-50%, hard < 10%)."), _accuracy_by_difficulty),
+        (Plot("accuracy_by_difficulty", "Accuracy by difficulty", "Accuracy by each task's difficulty grade (MATH level, toy operations) and by the policy's Pass@1 bucket (easy >= 50%, medium 10-50%, hard < 10%)."), _accuracy_by_difficulty),
         (Plot("small_vs_large", "Small policy + TTS vs large policy + CoT", "Each small policy's best TTS setup against larger policies with CoT (hatched: published)."), _small_vs_large),
     ]
     plots = []
@@ -168,43 +169,61 @@ def reference_cot_rows(rows: list[Row], benchmark: str) -> list[Row]:
 
 
 def _accuracy_by_difficulty(board, benchmarks: list[str]) -> Figure:
-    figure = Figure(figsize=(12.0, 4.2), layout="constrained")
-    level_ax, bucket_ax = figure.subplots(1, 2)
-    chosen = [r for r in difficulty_rows(board.rows) if MATH500 in r.scores]
-    drawn = False
-    for row in chosen:
-        by_level = accuracy_by_level(row, MATH500)
-        if by_level:
-            levels = list(by_level)
-            level_ax.plot(levels, [100.0 * by_level[lv][0] for lv in levels], marker="o", markersize=3, label=row_title(row))
-            drawn = True
-    level_ax.set_xticks(LEVELS)
-    level_ax.set_xlabel("MATH level")
-    level_ax.set_ylabel(f"{MATH500} accuracy (%)")
-    level_ax.set_title("By MATH level")
-    if not drawn:
-        _no_data(level_ax, "no MATH-500 problems with a level")
-    _legend(level_ax)
+    """One row of two panels per benchmark with difficulty data: accuracy by the task's own
+    grade, and by the policy's Pass@1 bucket; accuracies in percent."""
+    panels = [(b, [r for r in difficulty_rows(board.rows) if b in r.scores]) for b in benchmarks]
+    panels = [(b, rows) for b, rows in panels if rows] or [(benchmarks[0], [])]
+    figure = Figure(figsize=(12.0, 4.2 * len(panels)), layout="constrained")
+    axes = figure.subplots(len(panels), 2, squeeze=False)
+    for (benchmark, chosen), (level_ax, bucket_ax) in zip(panels, axes):
+        _by_grade(level_ax, benchmark, chosen)
+        _by_bucket(bucket_ax, benchmark, chosen, board.pass1.get)
+    return figure
 
-    bucketed = []
+
+def _by_grade(ax, benchmark: str, chosen: list[Row]) -> None:
+    grade = GRADE_NAMES.get(benchmark, "level")
+    levels = grades(chosen, benchmark)
     for row in chosen:
-        pass1 = board.pass1.get((row.setup.policy, MATH500))
-        if pass1:
-            by_bucket = accuracy_by_bucket(row, MATH500, pass1)
-            if by_bucket:
-                bucketed.append((row, by_bucket))
+        by_level = accuracy_by_level(row, benchmark)
+        if by_level:
+            ax.plot(list(by_level), [100.0 * a for a, _ in by_level.values()], marker="o", markersize=3, label=row_title(row))
+    if levels:
+        ax.set_xticks(levels)
+    else:
+        _no_data(ax, f"no {benchmark} problems with a {grade}")
+    _percent_axis(ax, benchmark)
+    ax.set_xlabel(grade)
+    ax.set_title(f"{benchmark}: by {grade}")
+    _legend(ax)
+
+
+def _by_bucket(ax, benchmark: str, chosen: list[Row], pass1_of) -> None:
+    bucketed, missing = [], []
+    for row in chosen:
+        pass1 = pass1_of((row.setup.policy, benchmark))
+        by_bucket = accuracy_by_bucket(row, benchmark, pass1) if pass1 else {}
+        if by_bucket:
+            bucketed.append((row, by_bucket))
+        elif fmt.policy_label(row.setup.policy) not in missing:
+            missing.append(fmt.policy_label(row.setup.policy))
     width = 0.8 / max(1, len(bucketed))
     for i, (row, by_bucket) in enumerate(bucketed):
         xs = [j + i * width for j, b in enumerate(BUCKETS) if b in by_bucket]
         ys = [100.0 * by_bucket[b][0] for b in BUCKETS if b in by_bucket]
-        bucket_ax.bar(xs, ys, width=width, label=row_title(row))
-    bucket_ax.set_xticks([j + 0.4 - width / 2 for j in range(len(BUCKETS))], [b.capitalize() for b in BUCKETS])
-    bucket_ax.set_ylabel(f"{MATH500} accuracy (%)")
-    bucket_ax.set_title("By Pass@1 bucket of the policy")
+        ax.bar(xs, ys, width=width, label=row_title(row))
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(BUCKETS))], [b.capitalize() for b in BUCKETS])
+    _percent_axis(ax, benchmark)
+    ax.set_title(f"{benchmark}: by the policy's Pass@1 bucket")
     if not bucketed:
-        _no_data(bucket_ax, "no Pass@1 per problem: add a sampled Best-of-N or majority run of the policy")
-    _legend(bucket_ax)
-    return figure
+        who = ", ".join(missing) or "the policy"
+        _no_data(ax, f"no Pass@1 per problem for {who}: add a sampled Best-of-N or majority run of it on {benchmark}")
+    _legend(ax)
+
+
+def _percent_axis(ax, benchmark: str) -> None:
+    ax.set_ylim(0, 100)
+    ax.set_ylabel(f"{benchmark} accuracy (%)")
 
 
 def figure1_entries(rows: list[Row], benchmark: str) -> list[tuple[str, float, Row]]:

@@ -12,6 +12,7 @@ tokens, summed over policy and PRM (setups without a PRM count the policy only).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from leaderboard.benchmarks import PAPER_BENCHMARKS
@@ -22,6 +23,10 @@ from leaderboard.runs import Run, TaskResult
 
 MEASURED, DERIVED, PUBLISHED = "measured", "derived", "published"
 PASS_AT_K = "pass@k"  # the oracle "voting" of pass@k rows: right if any candidate is
+# The same oracle over a tree search's final candidates (DVTS subtrees), which are no
+# independent samples of the policy: not its pass@k.
+ANY_FINAL = "any final candidate correct"
+ORACLES = (PASS_AT_K, ANY_FINAL)
 # Strategies whose stored candidates are independent draws: one solution each (Best-of-N,
 # majority) or one subtree each (DVTS).
 SUBSAMPLED = ("best_of_n", "majority", "dvts")
@@ -162,16 +167,17 @@ def derived_rows(run: Run, *, max_subsets: int, seed: int) -> list[Row]:
     unit = s.beam_size if s.strategy == "dvts" else 1
     count = s.n // unit
     has_scores = s.prm is not None
-    methods = [("majority", "maj@k"), PASS_AT_K] + ([("prm_max", "prm_max@k"), ("prm_vote", "prm_vote@k")] if has_scores else [])
+    oracle = (ANY_FINAL, "any_final@k") if s.strategy == "dvts" else (PASS_AT_K, PASS_AT_K)
+    methods = [("majority", "maj@k"), oracle] + ([("prm_max", "prm_max@k"), ("prm_vote", "prm_vote@k")] if has_scores else [])
     rows: dict[tuple[str, int], Row] = {}
     for benchmark, task in run.tasks.items():
         prepared = [_prepared(p, count, task) for p in task.problems]
         for k in budgets(count):
             for method in methods:
-                voting, name = (PASS_AT_K, PASS_AT_K) if method == PASS_AT_K else method
+                voting, name = method
                 per_problem = {}
                 for problem, (candidates, correct) in zip(task.problems, prepared):
-                    if voting == PASS_AT_K:
+                    if voting in ORACLES:
                         value = pass_at_k(count, sum(correct), k)
                     else:
                         value = vote_accuracy(
@@ -306,10 +312,15 @@ def apply_model_facts(rows: list[Row], book: ModelBook) -> None:
             row.pretraining_flops = facts.pretraining()
 
 
-def published_rows(reference: ReferenceFile) -> list[Row]:
+def published_rows(reference: ReferenceFile, benchmarks: Collection[str] | None = None) -> list[Row]:
+    """The reference's rows; with ``benchmarks``, only their figures on those benchmarks (rows
+    with none left out)."""
     rows = []
     for result in reference.results:
         facts = reference.models[result.policy]
+        published = {b: v for b, v in result.accuracies().items() if benchmarks is None or b in benchmarks}
+        if not published:
+            continue
         rows.append(
             Row(
                 setup=Setup(result.policy, result.prm, result.strategy, result.n),
@@ -317,7 +328,7 @@ def published_rows(reference: ReferenceFile) -> list[Row]:
                 method=result.table,
                 policy_params=facts.parameters,
                 pretraining_flops=facts.pretraining(),
-                published=result.accuracies(),
+                published=published,
             )
         )
     return rows

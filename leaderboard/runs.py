@@ -42,7 +42,7 @@ class ProblemOutcome:
     """One problem of one run."""
 
     problem_id: str
-    level: int | None  # MATH difficulty level 1-5 when the document has one
+    level: int | None  # the task's own difficulty grade (MATH level 1-5, toy operations 2-8), if any
     gold: str
     correct: bool  # the run's answer, as the task graded it
     candidates: list[Trajectory] | None = None  # tts runs: every candidate of the search
@@ -95,18 +95,18 @@ class Run:
 
 
 def find_results_files(run_dir: Path) -> list[Path]:
-    """The results files in ``run_dir`` (an ``--output_path`` folder or one of its model
-    folders): its own and its direct subfolders'."""
+    """The results files anywhere under ``run_dir``: an ``--output_path`` folder, one of its
+    model folders, or any folder holding such folders (e.g. the demo's output folder)."""
     run_dir = Path(run_dir)
     if not run_dir.exists():
         raise LeaderboardError(f"{run_dir}: no such folder; give folders that lm_eval --output_path wrote")
     if not run_dir.is_dir():
         raise LeaderboardError(f"{run_dir}: not a folder; give the folder that lm_eval --output_path wrote, not a file in it")
-    found = sorted(run_dir.glob(RESULTS_GLOB)) + sorted(run_dir.glob(f"*/{RESULTS_GLOB}"))
+    found = sorted(p for p in run_dir.rglob(RESULTS_GLOB) if p.is_file())
     if not found:
         raise LeaderboardError(
-            f"{run_dir}: no lm-eval results (results_*.json) in it or its subfolders; give the folder passed to "
-            "lm_eval --output_path (or tts-eval run --output_path), after the run has finished"
+            f"{run_dir}: no lm-eval results (results_*.json) in it or any folder below it; give a folder that holds "
+            "what lm_eval --output_path (or tts-eval run --output_path) wrote, after the run has finished"
         )
     return found
 
@@ -326,7 +326,8 @@ def _outcome(row: dict[str, Any], doc: dict[str, Any], reading: TaskReading, whe
     value = row[reading.metric]
     if not isinstance(value, (int, float)) or value not in (0, 1):
         raise LeaderboardError(f"{where}: '{reading.metric}' is {value!r}, expected 0 or 1")
-    outcome = ProblemOutcome(problem_id=_problem_id(doc), level=_level(doc), gold=str(gold), correct=bool(value))
+    level = _level(doc.get(reading.grade_field)) if reading.grade_field else None
+    outcome = ProblemOutcome(problem_id=_problem_id(doc), level=level, gold=str(gold), correct=bool(value))
     search = _search_result(row, where) if reading.search_results else None
     if search is not None and search.get("usage") is not None:
         from tts_eval.serialization import result_from_dict
@@ -382,8 +383,7 @@ def _problem_id(doc: dict[str, Any]) -> str:
     return json.dumps(doc, sort_keys=True, ensure_ascii=False)
 
 
-def _level(doc: dict[str, Any]) -> int | None:
-    level = doc.get("level")
+def _level(level: Any) -> int | None:
     if isinstance(level, int) and not isinstance(level, bool):
         return level
     if isinstance(level, str):  # "Level 3" in the original MATH release

@@ -490,3 +490,78 @@ def test_html_renders_and_sorts_in_headless_chromium(handmade_board, tmp_path):
 
     finally:
         driver.quit()
+
+
+# -- tree searches, difficulty, published rows, folders --------------------------------------
+
+
+def test_tree_search_rows_have_no_pass_at_1_of_their_own_and_take_buckets_from_a_sampled_run(handmade_board):
+    board, out = handmade_board
+    tree_votings = {r.setup.voting for r in board.rows if r.setup.strategy in ("beam_search", "dvts")}
+    assert "pass@k" not in tree_votings and "any final candidate correct" in tree_votings
+    # Any of the 2 subtrees' final answers right: each problem's first subtree is.
+    oracle = _row(board, strategy="dvts", voting="any final candidate correct", n=4)
+    assert oracle.accuracy("MATH-500") == 1.0 and oracle.kind == "derived"
+    md = (out / "leaderboard.md").read_text(encoding="utf-8")
+    assert "| DVTS (M=2) | any final candidate correct | 4 |" in md and "| DVTS (M=2) | pass@k" not in md
+    # DVTS's buckets are the Best-of-N run's (same policy, same problems): 3 easy, 1 medium.
+    data = json.loads((out / "leaderboard.json").read_text(encoding="utf-8"))
+    dvts = next(r for r in data["rows"] if r["setup"]["strategy"] == "dvts" and r["setup"]["voting"] == "prm_max" and r["setup"]["n"] == 4)
+    assert {b: v["problems"] for b, v in dvts["benchmarks"]["MATH-500"]["by_difficulty"].items()} == {"easy": 3, "medium": 1}
+
+
+# Gold answers 2, 37, 5, 64 (2 to 5 operations).
+TOY_CANDIDATES = [[("2", 0.9), ("3", 0.2)], [("37", 0.8), ("37", 0.6)], [("4", 0.7), ("5", 0.3)], [("1", 0.1), ("1", 0.2)]]
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory) -> Path:
+    from tts_eval.toy import load_test_problems
+
+    root = tmp_path_factory.mktemp("toy-runs") / "runs"
+    docs = [{"problem": p.question, "answer": p.answer, "difficulty": p.difficulty} for p in load_test_problems()[:4]]
+    usage = Usage(policy_input_tokens=50, policy_output_tokens=30, prm_tokens=80, flops=0.0)
+    rows = [_tts_sample(i, d, [_trajectory(a, s) for a, s in TOY_CANDIDATES[i]], "prm_vote", usage) for i, d in enumerate(docs)]
+    write_run(root / "nested" / "bon", "tts", {"policy": "toy"}, {"arith_tts": rows},
+              config=_tts_config("toy", "best_of_n", 2, "prm_vote"), original=700)  # fmt: skip
+    return root
+
+
+def test_toy_board_shows_difficulty_in_percent_and_no_published_math_rows(toy_run, tmp_path):
+    from leaderboard import build_leaderboard, collect
+    from leaderboard.difficulty import accuracy_by_level
+    from leaderboard.plots import _accuracy_by_difficulty
+    from leaderboard.table import row_title
+
+    # Found two folders down; the published figures are all MATH-500/AIME24, which no run measured.
+    board = build_leaderboard([toy_run], tmp_path / "board")
+    assert all(r.kind != "published" for r in board.rows) and board.reference_source is None
+    assert len([r for r in collect([toy_run], all_reference=True).rows if r.kind == "published"]) > 40
+    # Operations 2, 3, 4, 5; prm_vote (last step) right on problems 0 and 1; Pass@1 0.5, 1, 0.5, 0.
+    bon = _row(board, strategy="best_of_n", voting="prm_vote", n=2)
+    by_level = {lv: a for lv, (a, _) in accuracy_by_level(bon, "Toy arithmetic").items()}
+    assert by_level == {2: 1.0, 3: 1.0, 4: 0.0, 5: 0.0}
+    md = (tmp_path / "board" / "leaderboard.md").read_text(encoding="utf-8")
+    assert "## Toy arithmetic accuracy by operations (%)" in md and "Pass@1 bucket" in md
+    assert "| 100.0 (1) | 100.0 (1) | 0.0 (1) | 0.0 (1) |" in md
+    figure = _accuracy_by_difficulty(board, ["Toy arithmetic"])
+    level_ax, bucket_ax = figure.axes
+    curve = next(line for line in level_ax.get_lines() if line.get_label() == row_title(bon))
+    assert list(curve.get_xdata()) == [2, 3, 4, 5] and list(curve.get_ydata()) == [100.0, 100.0, 0.0, 0.0]
+    # Easy (Pass@1 >= 50%): problems 0-2, two right; hard: problem 3, wrong.
+    bars = next(c for c in bucket_ax.containers if c.get_label() == row_title(bon))
+    assert [p.get_height() for p in bars] == pytest.approx([200 / 3, 0.0])
+    for ax in (level_ax, bucket_ax):
+        assert ax.get_ylim() == (0.0, 100.0) and ax.get_ylabel() == "Toy arithmetic accuracy (%)"
+
+
+def test_leaderboard_folder_follows_the_umask(toy_run, tmp_path):
+    from leaderboard import build_leaderboard
+
+    previous = os.umask(0o022)
+    try:
+        build_leaderboard([toy_run], tmp_path / "board")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "board").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "board" / "leaderboard.md").stat().st_mode & 0o777 == 0o644

@@ -195,7 +195,7 @@ def _expected_tts_rows(folder: Path, tasks: dict[str, str]) -> dict[tuple, dict]
                 share, n = k / count, k * unit
                 pass_k = sum(any(correct[i] for i in s) for s in combinations(range(count), k)) / math.comb(count, k)
                 derived = [
-                    ((plain, "pass@k", n), pass_k, plain == "dvts"),
+                    ((plain, "any final candidate correct" if plain == "dvts" else "pass@k", n), pass_k, plain == "dvts"),
                     ((plain, "majority", n), _subset_mean(candidates, correct, k, "majority", tts["aggregation"]), plain == "dvts"),
                     *(((scored, v, n), _subset_mean(candidates, correct, k, v, tts["aggregation"]), True) for v in ("prm_max", "prm_vote")),
                 ]

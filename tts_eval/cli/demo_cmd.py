@@ -8,6 +8,7 @@ smallest, at each budget N, every run an lm-eval evaluation of the ``tts`` model
 from __future__ import annotations
 
 import logging
+import shlex
 import shutil
 import sys
 import time
@@ -92,7 +93,6 @@ def demo(
     _prepare(out)
     plan = demo_plan(sorted(set(budgets)))
     rows: list[RunRecord] = []
-    run_dirs: list[Path] = []
     started = time.perf_counter()
     for index, run in enumerate(plan, 1):
         run_dir = out / "runs" / run.label
@@ -104,13 +104,18 @@ def demo(
         except (RunError, ModelArgsError, PackagePathError) as err:  # e.g. the shipped models are missing
             _fail(str(err))
         rows.append((run, results, time.perf_counter() - start))
-        run_dirs.append(run_dir)
     console.print(comparison_table(rows, limit))
     console.print(verdict(rows))
-    build_leaderboard(run_dirs, out / "leaderboard", use_reference=False)
+    build_leaderboard([out / "runs"], out / "leaderboard")  # published MATH/AIME figures: no run measures them
     console.print(f"{len(plan)} runs in {time.perf_counter() - started:.0f} s")
     console.print(f"lm-eval output: {out / 'runs'}")
     console.print(f"leaderboard: {out / 'leaderboard'} (leaderboard.md, leaderboard.html, leaderboard.json, plots)")
+    console.print(f"rebuild it: {rebuild_command(out)}", soft_wrap=True)
+
+
+def rebuild_command(out: Path) -> str:
+    """The command that rebuilds the demo's leaderboard from its lm-eval output."""
+    return f"tts-eval leaderboard {shlex.quote(str(out))} --out {shlex.quote(str(out / 'leaderboard'))}"
 
 
 def _quiet_libraries() -> None:
@@ -142,20 +147,29 @@ def _prepare(out: Path) -> None:
 def comparison_table(rows: list[RunRecord], limit: int) -> Table:
     from rich.table import Table
 
+    from tts_eval.strategies import STRATEGIES
+
     table = Table(title=f"Toy arithmetic ({TASK}), first {limit} test problems")
-    # accuracy: the strategy's answer; Pass@1: share of right candidates; majority: majority
-    # vote over the same candidates; pass@N: some candidate right (an oracle's choice).
-    for column in ("policy", "strategy", "N", "accuracy", "Pass@1", "majority", "pass@N", "tokens", "FLOPs", "seconds"):
+    columns = ("policy", "strategy", "N", "accuracy", "Pass@1", "pass@N", "final-candidate accuracy",
+               "any final candidate correct", "majority", "tokens", "FLOPs", "seconds")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("policy", "strategy") else "right")
     for run, results, seconds in rows:
         metrics = results["results"][TASK]
+        share, any_right = _percent(metrics["candidate_acc,none"]), _percent(metrics["pass_at_n,none"])
+        # A tree search's candidates are its final beams, not independent samples of the
+        # policy: their share of right answers is no Pass@1.
+        sampled = ("—", "—", share, any_right) if STRATEGIES[run.strategy].tree else (share, any_right, "—", "—")
         table.add_row(
             f"{run.size} ({_count(results['config']['model_num_parameters'])})", run.strategy, str(run.n),
-            _percent(metrics["acc,none"]), _percent(metrics["candidate_acc,none"]), _percent(metrics["maj_acc,none"]),
-            _percent(metrics["pass_at_n,none"]), f"{metrics['policy_tokens,none'] + metrics['prm_tokens,none']:.0f}",
-            f"{metrics['flops,none']:.2g}", f"{seconds:.0f}",
+            _percent(metrics["acc,none"]), *sampled, _percent(metrics["maj_acc,none"]),
+            f"{metrics['policy_tokens,none'] + metrics['prm_tokens,none']:.0f}", f"{metrics['flops,none']:.2g}", f"{seconds:.0f}",
         )
-    table.caption = "tokens and FLOPs: per problem, policy and PRM together"
+    table.caption = (
+        "accuracy: the strategy's answer. Pass@1 and pass@N (CoT, majority, Best-of-N: independent samples of the policy): "
+        "share of right samples, and whether any is right. Beam search and DVTS: the same over their final candidates. "
+        "majority: majority vote over the same candidates. tokens and FLOPs: per problem, policy and PRM together"
+    )
     return table
 
 

@@ -11,7 +11,10 @@ import typer
 def leaderboard(
     run_dirs: Annotated[
         list[Path],
-        typer.Argument(help="Folders written by lm_eval / tts-eval run --output_path (with --log_samples).", show_default=False),
+        typer.Argument(
+            help="Folders holding lm-eval output (lm_eval / tts-eval run --output_path with --log_samples) at any depth.",
+            show_default=False,
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write (new, empty, or an earlier leaderboard).")],
     params: Annotated[
@@ -22,6 +25,10 @@ def leaderboard(
         Optional[Path], typer.Option("--reference", help="YAML of published figures (default: the paper's Tables 3-5).")
     ] = None,
     no_reference: Annotated[bool, typer.Option("--no-reference", help="Leave the published figures out.")] = False,
+    all_reference: Annotated[
+        bool,
+        typer.Option("--all-reference", help="Add every published figure, also on benchmarks no run measured (default: only theirs)."),
+    ] = False,
     subsets: Annotated[
         int, typer.Option("--subsets", help="Subsets drawn per problem and budget when there are more (Monte-Carlo estimate).")
     ] = 200,
@@ -31,12 +38,13 @@ def leaderboard(
     the paper's published figures (leaderboard.md, .json, .html and PNG/SVG plots)."""
     from leaderboard import LeaderboardError, build_leaderboard
 
-    if reference is not None and no_reference:
-        typer.echo("Error: --reference and --no-reference exclude each other", err=True)
+    if no_reference and (reference is not None or all_reference):
+        typer.echo(f"Error: {'--reference' if reference is not None else '--all-reference'} and --no-reference exclude each other", err=True)
         raise typer.Exit(code=2)
     try:
         board = build_leaderboard(
-            run_dirs, out, reference=reference, use_reference=not no_reference, params=params, max_subsets=subsets, seed=seed
+            run_dirs, out, reference=reference, use_reference=not no_reference, all_reference=all_reference, params=params,
+            max_subsets=subsets, seed=seed,
         )
     except LeaderboardError as err:
         typer.echo(f"Error: {err}", err=True)
