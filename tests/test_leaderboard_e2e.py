@@ -258,7 +258,7 @@ def test_every_markdown_number_matches_the_samples(run_folders, board_dir):
         matches = [
             r for r in ours
             if r["Strategy"] == STRATEGY_TITLES[strategy] and r["N"] == str(n)
-            and (r["Voting"].split(" ")[0] == voting if voting else r["Voting"] == "—")
+            and (r["Voting"].split(" (")[0] == voting if voting else r["Voting"] == "—")
         ]  # fmt: skip
         assert len(matches) == 1, (strategy, voting, n, matches)
         (row,) = matches
@@ -273,7 +273,8 @@ def test_every_markdown_number_matches_the_samples(run_folders, board_dir):
             assert row["Avg. (%)"] == "—"
         assert _close_params(row["Params"], small_params) and row["Pre-training FLOPs"] == "—"
         measured = (strategy, voting, n) in measured_keys
-        assert row["Source"] == ("measured" if measured else f"{voting.replace('@k', '')}@{n} of N=4 run".replace("majority@", "maj@"))
+        method = {"majority": "maj", "any final candidate correct": "any_final"}.get(voting, voting.replace("@k", ""))
+        assert row["Source"] == ("measured" if measured else f"{method}@{n} of N=4 run")
         assert _close(row["Tokens/problem"], expected["tokens"])
         assert _close_flops(row["FLOPs/problem"], expected["flops"])
         assert row["Problems (MATH-500 / AIME24)"] == " / ".join(

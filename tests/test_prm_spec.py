@@ -221,3 +221,7 @@ def test_prm_check_validates_without_weights_and_loads_with_load(tmp_path):
     assert result.exit_code == 0, result.output
     scores = re.search(r"golden example step scores: (.*)", result.output).group(1).split(", ")
     assert len(scores) == 3 and all(0 <= float(s) <= 1 for s in scores)
+    # It says what the scores mean, and how searches read this PRM by default.
+    assert "probability that the step is correct" in result.output
+    assert re.search(r"right solution [\d.]+, [\d.]+; last step wrong \(6 - 4 = 3\) [\d.]+, [\d.]+", result.output)
+    assert "Searches read this PRM with voting prm_vote and aggregation min unless told otherwise." in result.output

@@ -73,6 +73,10 @@ DEMO_RUNS = [("large", "cot", 1), ("small", "cot", 1), ("small", "majority", 4),
              ("small", "beam_search", 4), ("small", "dvts", 4)]
 
 
+TABLE_COLUMNS = ("policy", "strategy", "N", "accuracy", "Pass@1", "pass@N", "final-candidate accuracy",
+                 "any final candidate correct", "majority", "tokens", "FLOPs", "seconds")
+
+
 def test_demo_runs_every_strategy_through_lm_eval_and_writes_the_leaderboard(tmp_path):
     from tts_eval.cli import app
 
@@ -90,8 +94,17 @@ def test_demo_runs_every_strategy_through_lm_eval_and_writes_the_leaderboard(tmp
         # The table prints what lm-eval measured, row by row.
         metrics = results["results"]["arith_tts"]
         accuracy[size, strategy, n] = metrics["acc,none"]
-        row = next(line for line in result.output.splitlines() if re.search(rf"{size} \(\d+k\)\s*│\s*{strategy}\s*│", line))
-        assert f"{100 * metrics['acc,none']:.1f}%" in row and f"{100 * metrics['pass_at_n,none']:.1f}%" in row
+        line = next(line for line in result.output.splitlines() if re.search(rf"{size} \(\d+k\)\s*│\s*{strategy}\s*│", line))
+        cell = dict(zip(TABLE_COLUMNS, (c.strip() for c in line.strip("│ ").split("│"))))
+        assert cell["accuracy"] == f"{100 * metrics['acc,none']:.1f}%"
+        # A tree search's candidates are its final beams: no Pass@1 / pass@N of its own.
+        share, any_right = f"{100 * metrics['candidate_acc,none']:.1f}%", f"{100 * metrics['pass_at_n,none']:.1f}%"
+        tree = strategy in ("beam_search", "dvts")
+        assert (cell["Pass@1"], cell["pass@N"]) == (("—", "—") if tree else (share, any_right))
+        assert (cell["final-candidate accuracy"], cell["any final candidate correct"]) == ((share, any_right) if tree else ("—", "—"))
+        # The PRM runs used the defaults, and the results record them.
+        tts = results["config"]["tts"]
+        assert (tts["voting"], tts["aggregation"]) == (("prm_vote", "min") if tts["prm"] else ("majority", "min"))
         (samples_file,) = results_file.parent.glob("samples_arith_tts_*.jsonl")
         docs = [json.loads(line)["doc"] for line in samples_file.read_text().splitlines()]
         assert [d["difficulty"] for d in docs] == [2, 3, 4]  # kept for per-difficulty breakdowns
@@ -107,6 +120,18 @@ def test_demo_runs_every_strategy_through_lm_eval_and_writes_the_leaderboard(tmp
     assert measured_rows == set(DEMO_RUNS)
     assert all(set(r["benchmarks"]) == {"Toy arithmetic"} for r in board["rows"])  # no published MATH-500 rows
     assert (out / "leaderboard" / "leaderboard.md").is_file() and (out / "leaderboard" / "leaderboard.html").is_file()
+    # Difficulty by operations for every row, and Pass@1 buckets from the small policy's sampled runs.
+    dvts = next(r for r in board["rows"] if r["setup"]["strategy"] == "dvts" and r["kind"] == "measured")
+    assert set(dvts["benchmarks"]["Toy arithmetic"]["by_level"]) == {"2", "3", "4"}
+    assert sum(b["problems"] for b in dvts["benchmarks"]["Toy arithmetic"]["by_difficulty"].values()) == 3
+
+    # The printed command rebuilds the same board from the demo's output folder.
+    command = re.search(r"rebuild it: (tts-eval leaderboard .*)", result.output).group(1)
+    assert command == f"tts-eval leaderboard {out} --out {out / 'leaderboard'}"
+    rebuilt = CliRunner().invoke(app, ["leaderboard", str(out), "--out", str(tmp_path / "again")])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    again = json.loads((tmp_path / "again" / "leaderboard.json").read_text())
+    assert [r["title"] for r in again["rows"]] == [r["title"] for r in board["rows"]]
 
 
 def test_demo_refuses_a_folder_it_did_not_write(tmp_path):

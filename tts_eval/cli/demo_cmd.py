@@ -89,7 +89,7 @@ def demo(
         _fail(f"--n {', '.join(map(str, bad))}: beam search and DVTS need N to be a multiple of the beam size {beam_size}")
     torch.set_num_threads(threads)
     _quiet_libraries()
-    console = Console(width=None if sys.stdout.isatty() else 120)  # logs get the whole table
+    console = Console(width=None if sys.stdout.isatty() else 160)  # logs get the whole table
     _prepare(out)
     plan = demo_plan(sorted(set(budgets)))
     rows: list[RunRecord] = []

@@ -20,6 +20,12 @@ GOLDEN_STEPS = [
     "The answer is $\\boxed{7}$.",
 ]
 
+# A two-step arithmetic solution (the toy world's format), right and with a wrong last step:
+# a PRM that reads such solutions should score the wrong step clearly lower.
+ARITHMETIC_QUESTION = "Compute 18 / 3 - 4."
+ARITHMETIC_RIGHT = ["18 / 3 = 6\n\n", "6 - 4 = \\boxed{2}"]
+ARITHMETIC_WRONG = ["18 / 3 = 6\n\n", "6 - 4 = \\boxed{3}"]
+
 
 @prm_app.command("list")
 def list_command() -> None:
@@ -75,5 +81,22 @@ def check_command(
     if len(scores) != len(GOLDEN_STEPS) or not all(0.0 <= s <= 1.0 for s in scores):
         typer.echo(f"error: expected {len(GOLDEN_STEPS)} scores in [0, 1], got {scores}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"loaded {prm.num_parameters:,} parameters; golden example step scores: "
-               + ", ".join(f"{s:.4f}" for s in scores))
+    right, wrong = prm.score_batch([(ARITHMETIC_QUESTION, ARITHMETIC_RIGHT), (ARITHMETIC_QUESTION, ARITHMETIC_WRONG)])
+    from tts_eval.voting import PRM_DEFAULT_VOTING, resolve_vote_settings
+
+    _, aggregation = resolve_vote_settings(True, voting=None, aggregation=None, recommended=spec.aggregation)
+    typer.echo(f"loaded {prm.num_parameters:,} parameters; golden example step scores: " + _scores(scores))
+    typer.echo(
+        "  Each score is the PRM's probability that the step is correct (1: surely right, 0: surely wrong). The three "
+        "golden steps are right: a PRM trained on competition math scores them high; one trained on other text may "
+        "not (the toy PRM knows only chained arithmetic, like the next example). The check itself only requires one "
+        "score in [0, 1] per step."
+    )
+    typer.echo(f"arithmetic example '{ARITHMETIC_QUESTION}' step scores: right solution {_scores(right)}; "
+               f"last step wrong (6 - 4 = 3) {_scores(wrong)}")
+    typer.echo("  A PRM that reads such solutions scores the wrong last step clearly lower than the right one.")
+    typer.echo(f"Searches read this PRM with voting {PRM_DEFAULT_VOTING} and aggregation {aggregation} unless told otherwise.")
+
+
+def _scores(scores: list[float]) -> str:
+    return ", ".join(f"{s:.4f}" for s in scores)
