@@ -179,3 +179,22 @@ def test_vote_ties_go_to_generation_order_and_unanswered_pools_still_vote():
     nothing = [t(None, [0.1]), t(None, [0.8]), t(None, [float("nan")])]
     assert vote(nothing, "majority", "last") == 0
     assert vote(nothing, "prm_max", "min") == 1
+
+
+def test_search_command_reports_bad_settings_in_one_line_with_its_own_flags(tmp_path):
+    from typer.testing import CliRunner
+
+    from tts_eval.cli import app
+
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text('{"problem": "1 + 1?", "answer": "2"}\n')
+    base = ["search", str(problems), "-o", str(tmp_path / "out.jsonl"), "--policy", "/nonexistent/policy"]
+    for extra, message in (
+        (["--strategy", "best_of_n"], "Error: --strategy best_of_n needs a PRM: pass --prm <name or YAML path>"),
+        (["--strategy", "majority", "--voting", "prm_vote"], "Error: --voting prm_vote ranks candidates by PRM scores: use --voting majority"),
+        (["--strategy", "best_of_n", "--prm", "no-such-prm"], "Error: --prm no-such-prm: unknown PRM 'no-such-prm'"),
+    ):
+        result = CliRunner().invoke(app, base + extra)
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(message) and result.output.count("\n") == 1, result.output
+    assert not (tmp_path / "out.jsonl").exists()
