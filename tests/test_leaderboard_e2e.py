@@ -273,7 +273,7 @@ def test_every_markdown_number_matches_the_samples(run_folders, board_dir):
             assert row["Avg. (%)"] == "—"
         assert _close_params(row["Params"], small_params) and row["Pre-training FLOPs"] == "—"
         measured = (strategy, voting, n) in measured_keys
-        method = {"majority": "maj", "any final candidate correct": "any_final"}.get(voting, voting.replace("@k", ""))
+        method = {"majority": "maj", "any final candidate correct": "any_final"}.get(voting, (voting or "").replace("@k", ""))
         assert row["Source"] == ("measured" if measured else f"{method}@{n} of N=4 run")
         assert _close(row["Tokens/problem"], expected["tokens"])
         assert _close_flops(row["FLOPs/problem"], expected["flops"])

@@ -198,3 +198,17 @@ def test_search_command_reports_bad_settings_in_one_line_with_its_own_flags(tmp_
         assert result.exit_code == 2, result.output
         assert result.output.startswith(message) and result.output.count("\n") == 1, result.output
     assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_progress_is_shown_by_default_only_on_a_terminal(monkeypatch, terminal):
+    import io
+
+    class Stderr(io.StringIO):
+        def isatty(self) -> bool:
+            return terminal
+
+    stderr = Stderr()
+    monkeypatch.setattr("sys.stderr", stderr)
+    search([Problem(Q, P)] * 2, ScriptedPolicy(P, {"": [("x \\boxed{1}", "eos")]}), strategy="majority", n=3, seed=0)
+    assert ("majority n=3" in stderr.getvalue() and "2/2" in stderr.getvalue()) is terminal

@@ -105,6 +105,7 @@ class TTSModelArgs(BaseModel):
             "max_step_tokens": self.max_step_tokens,
             "max_steps": self.max_steps,
             "seed": self.seed,
+            "progress": False,  # the model shows one bar over all its problems, not one per call
             **({"table": self.table} if self.strategy == "compute_optimal" else {}),
         }
 
