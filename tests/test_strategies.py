@@ -193,6 +193,7 @@ def test_search_command_reports_bad_settings_in_one_line_with_its_own_flags(tmp_
         (["--strategy", "best_of_n"], "Error: --strategy best_of_n needs a PRM: pass --prm <name or YAML path>"),
         (["--strategy", "majority", "--voting", "prm_vote"], "Error: --voting prm_vote ranks candidates by PRM scores: use --voting majority"),
         (["--strategy", "best_of_n", "--prm", "no-such-prm"], "Error: --prm no-such-prm: unknown PRM 'no-such-prm'"),
+        (["--strategy", "majority"], "Error: --policy /nonexistent/policy: policy model directory not found"),
     ):
         result = CliRunner().invoke(app, base + extra)
         assert result.exit_code == 2, result.output

@@ -45,17 +45,23 @@ def search(
     rows = _read_problems(problems, limit)
     voting, aggregation = _check_settings(strategy, prm, prm_model, n=n, beam_size=beam_size, voting=voting, aggregation=aggregation)
     options = {} if system_prompt is None else {"system_prompt": system_prompt}
-    pol = load_policy(policy, backend=backend, **options)
+    try:
+        pol = load_policy(policy, backend=backend, **options)
+    except (OSError, ValueError, ImportError) as err:  # a missing folder, an unknown backend, ...
+        _fail(f"--policy {policy}: {err}")
     reward_model = None
     if prm is not None:
-        from prm_backends import load_prm
+        from prm_backends import PRMConfigError, load_prm
 
-        reward_model = load_prm(prm, **({} if prm_model is None else {"model": prm_model}))
+        try:
+            reward_model = load_prm(prm, **({} if prm_model is None else {"model": prm_model}))
+        except PRMConfigError as err:  # names the YAML file, the field and the fix
+            _fail(f"--prm {prm}: {err}")
     batch = [Problem(question=q, prompt=pol.format_prompt(q)) for q, _ in rows]
     results = run_search(
         batch, pol, reward_model, strategy=strategy, n=n, beam_size=beam_size, aggregation=aggregation,
         voting=voting, temperature=temperature, max_tokens=max_tokens, max_step_tokens=max_step_tokens,
-        seed=seed, progress=True, table=table, task=task,
+        seed=seed, table=table, task=task,
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     correct = 0
