@@ -544,6 +544,8 @@ def test_toy_board_shows_difficulty_in_percent_and_no_published_math_rows(toy_ru
     md = (tmp_path / "board" / "leaderboard.md").read_text(encoding="utf-8")
     assert "## Toy arithmetic accuracy by operations (%)" in md and "Pass@1 bucket" in md
     assert "| 100.0 (1) | 100.0 (1) | 0.0 (1) | 0.0 (1) |" in md
+    html = (tmp_path / "board" / "leaderboard.html").read_text(encoding="utf-8")
+    assert '<option value="Toy arithmetic">Toy arithmetic</option>' in html  # the task filter offers it
     figure = _accuracy_by_difficulty(board, ["Toy arithmetic"])
     level_ax, bucket_ax = figure.axes
     curve = next(line for line in level_ax.get_lines() if line.get_label() == row_title(bon))

@@ -37,7 +37,8 @@ def search(
     task: Annotated[Optional[str], typer.Option(help="compute_optimal: the task name the table's rules match.")] = None,
 ) -> None:
     """Search every problem of a JSONL file and write one result per line."""
-    from tts_eval import Problem, load_policy
+    from tts_eval import Problem
+    from tts_eval.cli.loading import load_models
     from tts_eval import search as run_search
     from tts_eval.grading import is_equivalent
     from tts_eval.serialization import result_to_dict
@@ -45,18 +46,7 @@ def search(
     rows = _read_problems(problems, limit)
     voting, aggregation = _check_settings(strategy, prm, prm_model, n=n, beam_size=beam_size, voting=voting, aggregation=aggregation)
     options = {} if system_prompt is None else {"system_prompt": system_prompt}
-    try:
-        pol = load_policy(policy, backend=backend, **options)
-    except (OSError, ValueError, ImportError) as err:  # a missing folder, an unknown backend, ...
-        _fail(f"--policy {policy}: {err}")
-    reward_model = None
-    if prm is not None:
-        from prm_backends import PRMConfigError, load_prm
-
-        try:
-            reward_model = load_prm(prm, **({} if prm_model is None else {"model": prm_model}))
-        except PRMConfigError as err:  # names the YAML file, the field and the fix
-            _fail(f"--prm {prm}: {err}")
+    pol, reward_model = load_models(policy, backend, options, prm, prm_model)
     batch = [Problem(question=q, prompt=pol.format_prompt(q)) for q, _ in rows]
     results = run_search(
         batch, pol, reward_model, strategy=strategy, n=n, beam_size=beam_size, aggregation=aggregation,
@@ -86,6 +76,7 @@ def _check_settings(
 ) -> tuple[str, str]:
     """The voting and aggregation to use, after checking every setting before a model loads;
     a mistake ends the command with one line naming the flag."""
+    from tts_eval.cli.loading import fail
     from tts_eval.search import validate_settings
     from tts_eval.strategies import STRATEGIES
     from tts_eval.voting import resolve_vote_settings
@@ -97,19 +88,14 @@ def _check_settings(
         try:
             recommended = load_spec(prm, **({} if prm_model is None else {"model": prm_model})).aggregation
         except ValueError as err:  # names the YAML file, the field and the fix
-            _fail(f"--prm {prm}: {err}")
+            fail(f"--prm {prm}: {err}")
     uses_prm = strategy in STRATEGIES and STRATEGIES[strategy].needs_prm
     voting, aggregation = resolve_vote_settings(uses_prm, voting=voting, aggregation=aggregation, recommended=recommended)
     try:
         validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None, cli=True)
     except ValueError as err:
-        _fail(str(err))
+        fail(str(err))
     return voting, aggregation
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"Error: {message}", err=True)
-    raise typer.Exit(code=2)
 
 
 def _read_problems(path: Path, limit: int | None) -> list[tuple[str, str | None]]:

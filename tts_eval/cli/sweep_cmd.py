@@ -61,12 +61,10 @@ def sweep(
     except (SweepError, ValidationError, ValueError) as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(code=2) from None
-    from prm_backends import load_prm
-    from tts_eval.policies import load_policy
+    from tts_eval.cli.loading import load_models
 
     options = {} if system_prompt is None else {"system_prompt": system_prompt}
-    reward_model = load_prm(prm, **({} if prm_model is None else {"model": prm_model}))
-    pol = load_policy(policy, backend=backend, **options)
+    pol, reward_model = load_models(policy, backend, options, prm, prm_model)
     try:
         run_sweep(rows, pol, reward_model, settings, out, task=task, progress=True, log=typer.echo)
     except SweepError as err:
