@@ -73,6 +73,16 @@ def validate_settings(
         raise ValueError(f"{say('voting', voting)} ranks candidates by PRM scores: use {say('voting', 'majority')}, or a PRM strategy")
 
 
+def vote_settings_for(
+    strategy: str, *, voting: str | None, aggregation: str | None, recommended: str | None
+) -> tuple[str | None, str | None]:
+    """The voting and aggregation ``strategy`` uses (``resolve_vote_settings``); for an
+    unknown strategy, the given ones (``validate_settings`` then names the strategy)."""
+    if strategy not in STRATEGIES:
+        return voting, aggregation
+    return resolve_vote_settings(STRATEGIES[strategy].needs_prm, voting=voting, aggregation=aggregation, recommended=recommended)
+
+
 def search(
     problems: Sequence[Problem],
     policy: Policy,
@@ -112,10 +122,7 @@ def search(
         from prm_backends import load_prm
 
         prm = load_prm(prm)
-    if strategy in STRATEGIES:
-        voting, aggregation = resolve_vote_settings(
-            STRATEGIES[strategy].needs_prm, voting=voting, aggregation=aggregation, recommended=recommended_aggregation(prm)
-        )
+    voting, aggregation = vote_settings_for(strategy, voting=voting, aggregation=aggregation, recommended=recommended_aggregation(prm))
     if progress is None:
         progress = sys.stderr.isatty()
     validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None)

@@ -18,7 +18,8 @@ from tts_eval.types import Trajectory
 VOTINGS = ("majority", "prm_max", "prm_vote")
 # How a strategy that searches with a PRM reads it when the run says nothing: vote with the
 # PRM (majority would ignore the scores it paid for) and aggregate as the PRM's spec
-# recommends, else by the weakest step (docs/lm-eval.md, "Default voting", has the measurements).
+# recommends, else by the weakest step (docs/lm-eval.md, "Default voting and aggregation",
+# has the measurements).
 PRM_DEFAULT_VOTING = "prm_vote"
 DEFAULT_AGGREGATION = "min"
 

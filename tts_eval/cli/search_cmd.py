@@ -77,9 +77,7 @@ def _check_settings(
     """The voting and aggregation to use, after checking every setting before a model loads;
     a mistake ends the command with one line naming the flag."""
     from tts_eval.cli.loading import fail
-    from tts_eval.search import validate_settings
-    from tts_eval.strategies import STRATEGIES
-    from tts_eval.voting import resolve_vote_settings
+    from tts_eval.search import validate_settings, vote_settings_for
 
     recommended = None
     if prm is not None:
@@ -89,8 +87,7 @@ def _check_settings(
             recommended = load_spec(prm, **({} if prm_model is None else {"model": prm_model})).aggregation
         except ValueError as err:  # names the YAML file, the field and the fix
             fail(f"--prm {prm}: {err}")
-    uses_prm = strategy in STRATEGIES and STRATEGIES[strategy].needs_prm
-    voting, aggregation = resolve_vote_settings(uses_prm, voting=voting, aggregation=aggregation, recommended=recommended)
+    voting, aggregation = vote_settings_for(strategy, voting=voting, aggregation=aggregation, recommended=recommended)
     try:
         validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None, cli=True)
     except ValueError as err:

@@ -120,16 +120,14 @@ class TTSModelArgs(BaseModel):
     def resolved_vote(self) -> tuple[str, str]:
         """(voting, aggregation): the given ones, else the defaults of ``tts_eval.search``
         (the PRM's recommended aggregation read from its spec, without loading it)."""
-        from tts_eval.strategies import STRATEGIES
-        from tts_eval.voting import resolve_vote_settings
+        from tts_eval.search import vote_settings_for
 
         recommended = None
         if self.prm is not None and self.aggregation is None:
             from prm_backends.registry import load_spec
 
             recommended = load_spec(self.prm, **self.prm_overrides).aggregation
-        uses_prm = self.strategy in STRATEGIES and STRATEGIES[self.strategy].needs_prm
-        return resolve_vote_settings(uses_prm, voting=self.voting, aggregation=self.aggregation, recommended=recommended)
+        return vote_settings_for(self.strategy, voting=self.voting, aggregation=self.aggregation, recommended=recommended)
 
     def resolved_max_tokens(self) -> int:
         if self.max_tokens is not None:
@@ -183,9 +181,8 @@ def _describe(error: dict[str, Any]) -> str:
 
 def _check_search_settings(args: TTSModelArgs) -> None:
     from tts_eval.search import validate_settings
-    from tts_eval.strategies import STRATEGIES
 
-    voting, aggregation = args.resolved_vote() if args.strategy in STRATEGIES else (args.voting, args.aggregation)
+    voting, aggregation = args.resolved_vote()
     try:
         validate_settings(
             args.strategy,
