@@ -187,7 +187,8 @@ def _by_grade(ax, benchmark: str, chosen: list[Row]) -> None:
     for row in chosen:
         by_level = accuracy_by_level(row, benchmark)
         if by_level:
-            ax.plot(list(by_level), [100.0 * a for a, _ in by_level.values()], marker="o", markersize=3, label=row_title(row))
+            ax.plot(list(by_level), [100.0 * a for a, _ in by_level.values()], marker="o", markersize=3, label=row_title(row),
+                    clip_on=False)  # points at 0% and 100% stay whole
     if levels:
         ax.set_xticks(levels)
     else:
