@@ -7,6 +7,7 @@ trajectory nears its token limit) and scores every new child in one batched PRM 
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections import defaultdict
@@ -23,7 +24,7 @@ from tts_eval.seeding import derive_seed
 from tts_eval.strategies import STRATEGIES
 from tts_eval.strategies.base import Expansion, SearchSettings, SearchUnit, extend
 from tts_eval.types import Problem, SearchResult, Trajectory, Usage
-from tts_eval.voting import VOTINGS, vote
+from tts_eval.voting import VOTINGS
 
 if TYPE_CHECKING:
     from tts_eval.compute_optimal.table import PolicyTable
@@ -35,7 +36,8 @@ DEFAULT_MAX_STEPS = 40
 
 
 def validate_settings(
-    strategy: str, *, n: int, beam_size: int, aggregation: str, voting: str, has_prm: bool
+    strategy: str, *, n: int, beam_size: int, aggregation: str, voting: str, has_prm: bool,
+    pf_temperature: float | None = None, resampling: str | None = None,
 ) -> None:
     """Check a search's settings before any model is loaded; raise ``ValueError`` naming
     the setting and the fix."""
@@ -61,6 +63,19 @@ def validate_settings(
         raise ValueError(f"strategy={strategy} does not use a PRM: drop prm, or use best_of_n to score its samples")
     if voting != "majority" and not has_prm:
         raise ValueError(f"voting={voting} ranks candidates by PRM scores: use voting=majority, or a PRM strategy")
+    _validate_particle_options(strategy, pf_temperature, resampling)
+
+
+def _validate_particle_options(strategy: str, pf_temperature: float | None, resampling: str | None) -> None:
+    from tts_eval.strategies.particle_filtering import RESAMPLINGS
+
+    given = [k for k, v in (("pf_temperature", pf_temperature), ("resampling", resampling)) if v is not None]
+    if given and strategy != "particle_filtering":
+        raise ValueError(f"{' and '.join(given)} only apply to strategy=particle_filtering, not strategy={strategy}; drop them")
+    if pf_temperature is not None and not (pf_temperature > 0 and math.isfinite(pf_temperature)):
+        raise ValueError(f"pf_temperature must be a positive number, got {pf_temperature}")
+    if resampling is not None and resampling not in RESAMPLINGS:
+        raise ValueError(f"unknown resampling {resampling!r}; choose one of {', '.join(RESAMPLINGS)}")
 
 
 def search(
@@ -83,6 +98,8 @@ def search(
     progress: bool = False,
     table: str | PathLike | PolicyTable | None = None,
     task: str | Sequence[str | None] | None = None,
+    pf_temperature: float | None = None,
+    resampling: str | None = None,
 ) -> list[SearchResult]:
     """Search every problem with ``strategy`` at budget ``n``; one result per problem, in order.
 
@@ -91,13 +108,15 @@ def search(
     ``seed`` and its prompt alone, so its result does not depend on the other problems.
     ``table`` (compute_optimal only) is a policy table: a name in
     ``yaml_configs/compute_optimal/``, a YAML path or a loaded table; ``task`` names the task
-    of all problems, or of each one, for the table's lookup.
+    of all problems, or of each one, for the table's lookup. ``pf_temperature`` (default 1)
+    and ``resampling`` (default systematic) set particle_filtering's weights and draws.
     """
     if isinstance(prm, str):
         from prm_backends import load_prm
 
         prm = load_prm(prm)
-    validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None)
+    validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None,
+                      pf_temperature=pf_temperature, resampling=resampling)
     spec = STRATEGIES[strategy]
     settings = SearchSettings(
         n=n,
@@ -108,6 +127,7 @@ def search(
         max_step_tokens=max_step_tokens,
         max_steps=max_steps,
         stop=tuple(stop or ()),
+        **{k: v for k, v in (("pf_temperature", pf_temperature), ("resampling", resampling)) if v is not None},
     )
     base_seed = random.randrange(2**62) if seed is None else seed
     tasks = _tasks_per_problem(task, len(problems))
@@ -133,7 +153,7 @@ def search(
     results = []
     for us, meter in zip(units, meters):
         candidates = [t for u in us for t in u.results]
-        chosen = vote(candidates, *us[0].vote_settings(voting, aggregation))
+        chosen = us[0].choose(candidates, voting, aggregation)
         usage = meter.usage(policy.num_parameters, prm.num_parameters if prm is not None else 0)
         results.append(SearchResult(candidates[chosen].answer, candidates[chosen], candidates, usage))
     return results

@@ -13,7 +13,7 @@ def search(
     problems: Annotated[Path, typer.Argument(help="JSONL; each line has 'problem' or 'question' (and optionally 'answer').")],
     output: Annotated[Path, typer.Option("--output", "-o", help="JSONL to write, one result per problem.")],
     policy: Annotated[str, typer.Option(help="Policy model: Hub id or local folder.")],
-    strategy: Annotated[str, typer.Option(help="cot | majority | best_of_n | beam_search | dvts | compute_optimal")] = "best_of_n",
+    strategy: Annotated[str, typer.Option(help="cot | majority | best_of_n | beam_search | dvts | particle_filtering | compute_optimal")] = "best_of_n",
     prm: Annotated[Optional[str], typer.Option(help="PRM name (see 'tts-eval prm list') or YAML path.")] = None,
     prm_model: Annotated[Optional[str], typer.Option(help="Override the PRM's model (e.g. a local folder).")] = None,
     n: Annotated[int, typer.Option(help="Budget N.")] = 4,
@@ -31,6 +31,12 @@ def search(
         Optional[str], typer.Option(help="compute_optimal: policy table (name in yaml_configs/compute_optimal or YAML path).")
     ] = None,
     task: Annotated[Optional[str], typer.Option(help="compute_optimal: the task name the table's rules match.")] = None,
+    pf_temperature: Annotated[
+        Optional[float], typer.Option(help="particle_filtering: temperature of the weights softmax(logit(score)/T) (default 1).")
+    ] = None,
+    resampling: Annotated[
+        Optional[str], typer.Option(help="particle_filtering: systematic (default) | multinomial.")
+    ] = None,
 ) -> None:
     """Search every problem of a JSONL file and write one result per line."""
     from tts_eval import Problem, load_policy
@@ -40,7 +46,8 @@ def search(
     from tts_eval.serialization import result_to_dict
 
     rows = _read_problems(problems, limit)
-    validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None)
+    validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None,
+                      pf_temperature=pf_temperature, resampling=resampling)
     options = {} if system_prompt is None else {"system_prompt": system_prompt}
     pol = load_policy(policy, backend=backend, **options)
     reward_model = None
@@ -52,7 +59,7 @@ def search(
     results = run_search(
         batch, pol, reward_model, strategy=strategy, n=n, beam_size=beam_size, aggregation=aggregation,
         voting=voting, temperature=temperature, max_tokens=max_tokens, max_step_tokens=max_step_tokens,
-        seed=seed, progress=True, table=table, task=task,
+        seed=seed, progress=True, table=table, task=task, pf_temperature=pf_temperature, resampling=resampling,
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     correct = 0
