@@ -125,8 +125,14 @@ class ParticleUnit(SearchUnit):
         self.particles = [_copy(self.particles[i]) for i in drawn]
 
     def choose(self, candidates: Sequence[Trajectory], voting: str, aggregation: str) -> int:
-        weights = particle_weights([aggregate(c.step_scores, aggregation) for c in candidates], self.settings.pf_temperature)
-        return vote(candidates, voting, aggregation, weights=weights.tolist())
+        return vote_particles(candidates, voting, aggregation, self.settings.pf_temperature)
+
+
+def vote_particles(candidates: Sequence[Trajectory], voting: str, aggregation: str, temperature: float) -> int:
+    """The index of the winning particle: ``voting`` with the particles' weights (from
+    their scores by ``aggregation``) in place of the aggregated scores."""
+    weights = particle_weights([aggregate(c.step_scores, aggregation) for c in candidates], temperature)
+    return vote(candidates, voting, aggregation, weights=weights.tolist())
 
 
 def _newest(trajectory: Trajectory) -> float:
