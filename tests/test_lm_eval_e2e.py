@@ -51,6 +51,9 @@ STRATEGIES = {
     "best_of_n": (f"strategy=best_of_n,n={N},prm={PRM},voting=prm_max,aggregation=min", N, "python -m lm_eval"),
     "beam_search": (f"strategy=beam_search,n={N},beam_size={BEAM},prm={PRM}", N // BEAM, "lm_eval"),
     "dvts": (f"strategy=dvts,n={N},beam_size={BEAM},prm={PRM},voting=prm_vote,aggregation=prod", N // BEAM, "lm_eval"),
+    "particle_filtering": (
+        f"strategy=particle_filtering,n={N},prm={PRM},voting=prm_vote,pf_temperature=0.5,resampling=multinomial", N, "lm_eval"
+    ),
 }
 METRICS = ("acc", "maj_acc", "pass_at_n", "candidate_acc", "policy_tokens", "prm_tokens", "flops")
 
