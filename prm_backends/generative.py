@@ -2,9 +2,9 @@
 its own prompt, and its next-token probabilities of the verdict tokens score the step.
 
 Input of step k: the judge's chat template over (``system_prompt``, if given, and) the user
-message ``judge_prompt`` with ``{question}``, ``{previous_steps}`` (the contents of steps
-1..k-1 joined by blank lines), ``{step}`` (step k's content) and ``{step_number}`` (k)
-filled in, with the generation prompt, then ``response_prefix``; with ``think_tokens`` = K > 0
+message ``judge_prompt`` with ``{question}``, ``{previous_steps}`` (steps 1..k-1, each
+written ``Step i: <content>``, joined by blank lines; empty for the first step), ``{step}``
+(step k's content) and ``{step_number}`` (k) filled in, with the generation prompt, then ``response_prefix``; with ``think_tokens`` = K > 0
 the judge first writes up to K tokens greedily (ending early at its EOS token), then
 ``verdict_prompt`` follows. Score: ``p(good) / (p(good) + p(bad))`` of the next token, i.e.
 the two-way softmax of the good and bad tokens' logits (or log-probabilities: the
@@ -55,7 +55,7 @@ class GenerativeFormat:
         contents = [step_content(step) for step in steps[: k + 1]]
         values = {
             "question": question,
-            "previous_steps": "\n\n".join(contents[:-1]),
+            "previous_steps": "\n\n".join(f"Step {i}: {c}" for i, c in enumerate(contents[:-1], 1)),
             "step": contents[-1],
             "step_number": str(k + 1),
         }

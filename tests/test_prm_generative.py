@@ -50,7 +50,7 @@ def judge(tmp_path_factory):
 def expected_prompt(question: str, steps: list[str], k: int) -> str:
     """Step k's prompt, written out by hand for the ChatML template."""
     contents = [s.removesuffix("\n\n") for s in steps]
-    user = (f"Problem: {question}\nEarlier steps:\n" + "\n\n".join(contents[:k])
+    user = (f"Problem: {question}\nEarlier steps:\n" + "\n\n".join(f"Step {i + 1}: {c}" for i, c in enumerate(contents[:k]))
             + f"\nStep {k + 1}: {contents[k]}\nIs step {k + 1} correct? Answer Yes or No.")
     return (f"<|im_start|>system\nYou check math.<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
             "<|im_start|>assistant\nLet me check.")
