@@ -73,7 +73,7 @@ def resample(weights: np.ndarray, how: str, rng: np.random.Generator) -> np.ndar
     if how == "systematic":
         positions = (rng.random() + np.arange(n)) / n
         cumulative = np.cumsum(weights)
-        cumulative[-1] = 1.0  # rounding must not leave the last position past the end
+        cumulative /= cumulative[-1]  # exactly 1 at the end, so no position falls past it
         return np.searchsorted(cumulative, positions, side="right")
     if how == "multinomial":
         return rng.choice(n, size=n, p=weights)
@@ -84,7 +84,6 @@ def resample(weights: np.ndarray, how: str, rng: np.random.Generator) -> np.ndar
 class ParticleUnit(SearchUnit):
     depth: int = 0
     particles: list[Trajectory] = field(default_factory=list)
-    history: list[list[int]] = field(default_factory=list)  # per resampling: the slots drawn
 
     def __post_init__(self) -> None:
         self.particles = [Trajectory(steps=[]) for _ in range(self.settings.n)]
@@ -120,9 +119,8 @@ class ParticleUnit(SearchUnit):
             return
         weights = particle_weights([_newest(p) for p in self.particles], self.settings.pf_temperature)
         rng = np.random.default_rng(derive_seed(self.seed, "resample", self.depth))
-        drawn = resample(weights, self.settings.resampling, rng).tolist()
-        self.history.append(drawn)
-        self.particles = [_copy(self.particles[i]) for i in drawn]
+        # Copies may share one Trajectory: nothing changes a trajectory once it is scored.
+        self.particles = [self.particles[i] for i in resample(weights, self.settings.resampling, rng)]
 
     def choose(self, candidates: Sequence[Trajectory], voting: str, aggregation: str) -> int:
         return vote_particles(candidates, voting, aggregation, self.settings.pf_temperature)
@@ -137,12 +135,6 @@ def vote_particles(candidates: Sequence[Trajectory], voting: str, aggregation: s
 
 def _newest(trajectory: Trajectory) -> float:
     return trajectory.step_scores[-1] if trajectory.step_scores else math.nan
-
-
-def _copy(trajectory: Trajectory) -> Trajectory:
-    # Copies evolve apart from here on; lists must not be shared.
-    return Trajectory(list(trajectory.steps), list(trajectory.step_scores), trajectory.finished,
-                      trajectory.num_tokens, trajectory.answer)
 
 
 def make_units(problem: Problem, settings: SearchSettings, seed: int) -> list[SearchUnit]:
