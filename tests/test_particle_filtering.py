@@ -3,6 +3,8 @@ frequencies that follow the weights."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy.stats import chisquare
@@ -68,6 +70,22 @@ def test_multinomial_resampling_is_seeded_per_problem():
     assert [c.text for c in first.candidates] == [c.text for c in again.candidates]
     # Weightless particles (c, y) never survive; the draws are pinned for seed 0.
     assert [c.text for c in first.candidates] == ["a\n\n" + X, "a\n\n" + X, D, "a\n\n" + X]
+
+
+def test_systematic_survivors_for_a_seed_follow_its_offset():
+    # pf_temperature 0.5 squares the odds: a, b, c, d weigh 4:1:0:1, so N * w = 8/3, 2/3, 0,
+    # 2/3 and the survivors depend on the resampling offset u, drawn from the problem's seed.
+    from tts_eval.seeding import derive_seed
+
+    result, _, _ = run(pf_temperature=0.5, max_steps=2)
+    u = np.random.default_rng(derive_seed(derive_seed(0, P), "resample", 1)).random()
+    bounds = np.array([4, 5, 5, 6]) / 6
+    survivors = [next(i for i, b in enumerate(bounds) if (u + j) / 4 < b) for j in range(4)]
+    assert 2 not in survivors and survivors.count(0) in (2, 3)
+    texts, a_children = [], itertools.cycle(["a\n\n" + X, "a\n\ne\n\n"])  # a's children, as scripted
+    for slot in survivors:
+        texts.append(next(a_children) if slot == 0 else "b\n\n" + Y if slot == 1 else D)
+    assert [c.text for c in result.candidates] == texts
 
 
 def test_step_limit_ends_particles_as_they_are():
