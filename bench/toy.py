@@ -5,8 +5,9 @@ path (``load_policy`` + ``load_prm`` + ``tts_eval.search``), with the issue's ta
     python bench/toy.py --problems 100 --json out.json
 
 Prints, for the small policy: greedy CoT, Pass@1 and pass@N of its N samples, majority@N,
-PRM Best-of-N for each aggregation/voting, beam search@N and DVTS@N; for the large policy:
-greedy CoT; each by difficulty bucket; then the targets, met or missed.
+PRM Best-of-N for each aggregation/voting, beam search@N, DVTS@N and particle filtering@N;
+for the large policy: greedy CoT; each by difficulty bucket; then 95% bootstrap intervals
+(over problems) of the PRM strategies' accuracy, and the targets, met or missed.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from tts_eval import search
+from tts_eval.strategies.particle_filtering import vote_particles
 from tts_eval.toy import load_test_problems
 from tts_eval.toy.evaluate import (
     BON_VARIANTS,
@@ -66,6 +69,7 @@ def main() -> None:
     run("best_of_n", small, problems_small, prm=prm, strategy="best_of_n", n=args.n)
     run("beam_search", small, problems_small, prm=prm, strategy="beam_search", n=args.n)
     run("dvts", small, problems_small, prm=prm, strategy="dvts", n=args.n)
+    run("particle_filtering", small, problems_small, prm=prm, strategy="particle_filtering", n=args.n)
 
     stats = [sample_stats(p, r) for p, r in zip(toy, runs["best_of_n"])]
     pass1 = [s.pass_at_1 for s in stats]
@@ -82,6 +86,11 @@ def main() -> None:
             columns[f"{tree} {variant_name(agg, voting)}"] = [
                 chosen_right(p, r, voting, agg) for p, r in zip(toy, runs[tree])
             ]
+    for agg, voting in TREE_VOTINGS:  # weights at the search's default pf_temperature, 1
+        columns[f"particle_filtering {variant_name(agg, voting)}"] = [
+            is_right(p, r.candidates[vote_particles(r.candidates, voting, agg, 1.0)].answer)
+            for p, r in zip(toy, runs["particle_filtering"])
+        ]
     columns[f"pass@{args.n} (oracle)"] = [s.any_right for s in stats]
 
     buckets = difficulty_buckets(pass1)
@@ -109,6 +118,15 @@ def main() -> None:
         print(f"{name}: {s:.0f}s, {tokens / len(u):.0f} policy output tokens per problem, "
               f"{sum(r.usage.prm_tokens for r in u) / len(u):.0f} PRM tokens per problem")
 
+    print()
+    rng = np.random.default_rng(args.seed)
+    resamples = rng.integers(0, len(toy), size=(10_000, len(toy)))  # the same resamples for every column
+    intervals = {}
+    for c in (c for c in columns if c.startswith(("BoN ", "beam_search ", "dvts ", "particle_filtering "))):
+        means = np.asarray(columns[c], dtype=float)[resamples].mean(axis=1)
+        intervals[c] = np.percentile(means, [2.5, 97.5]).tolist()
+        print(f"{c}: {table['all'][c]:.3f}, 95% bootstrap interval over problems [{intervals[c][0]:.3f}, {intervals[c][1]:.3f}]")
+
     best_bon = max((c for c in columns if c.startswith("BoN ")), key=lambda c: table["all"][c])
     best_beam = max((c for c in columns if c.startswith("beam_search ")), key=lambda c: table["all"][c])
     tts_columns = [c for c in columns if c.startswith(("BoN ", "beam_search ", "dvts ", "maj@"))]
@@ -126,7 +144,9 @@ def main() -> None:
         (f"small + best TTS@{n} ({best_tts}) > large greedy", a[best_tts] > a["greedy (large)"], f"{a[best_tts]:.3f} vs {a['greedy (large)']:.3f}"),
     ]
     strategies = {f"maj@{n}": f"maj@{n}", "best_of_n": best_bon, "beam_search": best_beam,
-                  "dvts": max((c for c in columns if c.startswith("dvts ")), key=lambda c: table["all"][c])}
+                  "dvts": max((c for c in columns if c.startswith("dvts ")), key=lambda c: table["all"][c]),
+                  "particle_filtering": max((c for c in columns if c.startswith("particle_filtering ")),
+                                            key=lambda c: table["all"][c])}
     rankings = {}
     for g in ("easy", "hard", "2-4 ops", "6-8 ops"):
         rankings[g] = sorted(strategies, key=lambda s: -table[g][strategies[s]])
@@ -141,7 +161,8 @@ def main() -> None:
 
     if args.json:
         args.json.write_text(json.dumps({"table": table, "checks": [(c, bool(o), d) for c, o, d in checks],
-                                         "rankings": rankings, "seconds": seconds}, indent=2) + "\n")
+                                         "rankings": rankings, "seconds": seconds,
+                                         "intervals": intervals}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

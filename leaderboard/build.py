@@ -23,7 +23,7 @@ from leaderboard.rows import PUBLISHED, Row, apply_model_facts, derived_rows, me
 from leaderboard.runs import read_runs
 from leaderboard.tokens import count_tokens_of_other_models
 
-STRATEGY_ORDER = ("cot", "majority", "best_of_n", "beam_search", "dvts", "compute_optimal")
+STRATEGY_ORDER = ("cot", "majority", "best_of_n", "beam_search", "dvts", "particle_filtering", "compute_optimal")
 OUTPUT_MARKER = "leaderboard.json"  # an existing --out folder holding it may be replaced
 
 

@@ -13,6 +13,7 @@ STRATEGY_NAMES = {
     "best_of_n": "Best-of-N",
     "beam_search": "Beam search",
     "dvts": "DVTS",
+    "particle_filtering": "Particle filtering",
     "compute_optimal": "Compute-optimal TTS",
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prm_backends.chat_turn import ChatTurnFormat
+from prm_backends.generative import GenerativeFormat
 from prm_backends.spec import FAMILIES
 from prm_backends.step_tag import StepTagFormat
 from prm_backends.token_classifier import TokenClassifierFormat
@@ -13,5 +14,6 @@ FORMATS = {
     "chat_turn": ChatTurnFormat,
     "value_head": ValueHeadFormat,
     "token_classifier": TokenClassifierFormat,
+    "generative": GenerativeFormat,
 }
 assert tuple(FORMATS) == FAMILIES

@@ -22,13 +22,29 @@ _SENTINELS = [chr(c) for c in range(0xE000, 0xE010)]
 
 @dataclass(frozen=True)
 class PRMInput:
-    """The token ids fed to the PRM and, per step, the position whose output scores it."""
+    """The token ids fed to the PRM and, per step, the position whose output scores it.
+
+    A generative judge reads one prompt per step instead (``prompts``; its score is the
+    next-token distribution at the prompt's end); ``input_ids`` is then the last prompt and
+    ``score_positions`` the prompts' last positions.
+    """
 
     input_ids: list[int]
     score_positions: list[int]
+    prompts: list[list[int]] | None = None
 
     def __len__(self) -> int:
-        return len(self.input_ids)
+        """Tokens the PRM reads for this input."""
+        return len(self.input_ids) if self.prompts is None else sum(map(len, self.prompts))
+
+    @property
+    def longest(self) -> int:
+        """The longest sequence the model runs for this input."""
+        return len(self.input_ids) if self.prompts is None else max(map(len, self.prompts))
+
+    @classmethod
+    def per_step(cls, prompts: list[list[int]]) -> PRMInput:
+        return cls(prompts[-1], [len(p) - 1 for p in prompts], prompts)
 
 
 class InputFormat(Protocol):
@@ -143,18 +159,21 @@ class FittedInput:
 def fit_input(fmt: InputFormat, question: str, steps: list[str], max_length: int) -> FittedInput:
     """Build the input of ``(question, steps)``; if it is longer than ``max_length``, drop
     trailing steps until it fits. The question is never cut: if the question and the first
-    step do not fit, nothing is scored."""
+    step do not fit, nothing is scored. A format's ``reserved_tokens`` (a judge's thinking
+    and verdict prompt, added later) count towards the length."""
     if not steps:
         return FittedInput(None, 0, 0)
+    reserve = getattr(fmt, "reserved_tokens", 0)
+    max_length -= reserve
     built = fmt.build(question, steps)
-    if len(built) <= max_length:
+    if built.longest <= max_length:
         return FittedInput(built, len(steps), len(steps))
     # Steps whose score position lies inside the limit may fit; rebuild to be sure.
     kept = sum(1 for pos in built.score_positions if pos < max_length)
     kept = min(kept, len(steps) - 1)
     while kept > 0:
         built = fmt.build(question, steps[:kept])
-        if len(built) <= max_length:
+        if built.longest <= max_length:
             return FittedInput(built, kept, len(steps))
         kept -= 1
     return FittedInput(None, 0, len(steps))

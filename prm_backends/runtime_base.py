@@ -7,9 +7,10 @@ at the score positions in its own way, and hands them to the family's read-out. 
 
 The head outputs the vLLM and HTTP runtimes compute:
 
-* step-tag and chat-turn LMs: the log-probabilities of the good and bad tokens at each score
-  position (:func:`pair_logits` places them where the read-out looks for the logits; the
-  log-softmax shifts both by the same constant, so the two-way softmax is unchanged);
+* step-tag and chat-turn LMs, and generative judges: the log-probabilities of the good and
+  bad tokens at each score position (:func:`pair_logits` places them where the read-out looks
+  for the logits; the log-softmax shifts both by the same constant, so the two-way softmax is
+  unchanged);
 * token classifier: the two-class logits at each score position.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import math
 import warnings
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ from prm_backends.spec import PRMSpec
 PROBE_QUESTION = "What is $1 + 2 \\cdot 3$?"
 PROBE_STEPS = ["First, $2 \\cdot 3 = 6$.\n\n", "Then $1 + 6 = 7$, so the answer is $\\boxed{7}$."]
 
-LM_FAMILIES = ("step_tag", "chat_turn")
+LM_FAMILIES = ("step_tag", "chat_turn", "generative")
 
 
 def load_tokenizer(spec: PRMSpec):
@@ -88,7 +90,10 @@ def pair_logits(fmt, logprobs: list[tuple[float, float]]) -> torch.Tensor:
 
 def step_prefixes(inp: PRMInput) -> list[list[int]]:
     """For an LM family: the input cut after each score position, so that the next-token
-    distribution the model computes at the end of prefix k is the one that scores step k."""
+    distribution the model computes at the end of prefix k is the one that scores step k
+    (a generative judge's own prompt per step)."""
+    if inp.prompts is not None:
+        return inp.prompts
     return [inp.input_ids[: pos + 1] for pos in inp.score_positions]
 
 
@@ -120,6 +125,21 @@ class FormatScorer(ABC):
     def head_outputs(self, inputs: list[PRMInput]) -> list[torch.Tensor]:
         """For each input, the family's head outputs at its score positions (one row each)."""
 
+    def generate_tokens(self, prompts: list[list[int]], max_tokens: int) -> list[list[int]]:
+        """Greedy continuations of ``prompts`` (token ids), ending at the model's EOS (not
+        included) or after ``max_tokens``: a thinking judge's verification before its verdict."""
+        raise NotImplementedError(f"runtime '{self.runtime}' cannot generate")
+
+    def _add_thoughts(self, fitted: list[FittedInput]) -> list[FittedInput]:
+        """A thinking judge's inputs completed by what it writes first, one batch for all."""
+        prompts = [p for f in fitted if f.input is not None for p in f.input.prompts]
+        thoughts = iter(self.generate_tokens(prompts, self.format.think_tokens) if prompts else [])
+        return [
+            f if f.input is None
+            else replace(f, input=self.format.with_thoughts(f.input, [next(thoughts) for _ in f.input.prompts]))
+            for f in fitted
+        ]
+
     def _fit(self, items: list[ScoreItem]) -> list[FittedInput]:
         fitted = []
         for question, steps in items:
@@ -134,7 +154,11 @@ class FormatScorer(ABC):
         return self.score_batch([(question, steps)])[0]
 
     def score_batch(self, items: list[ScoreItem]) -> list[list[float]]:
-        fitted = self._fit(items)
+        if getattr(self.format, "think_tokens", 0):
+            # Built afresh: the inputs kept from the last call already hold their thinking.
+            fitted = self._add_thoughts([fit_input(self.format, q, list(s), self.spec.max_length) for q, s in items])
+        else:
+            fitted = self._fit(items)
         self._last_batch = {(self.spec.max_length, q, tuple(steps)): f for (q, steps), f in zip(items, fitted)}
         self._warn_truncated(fitted)
         scored = [f for f in fitted if f.input is not None]

@@ -36,6 +36,13 @@ class HFProcessRewardModel(FormatScorer):
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
 
     def head_outputs(self, inputs: list[PRMInput]) -> list[torch.Tensor]:
+        # A generative judge's prompts are sequences of their own, each scored at its end.
+        if any(inp.prompts is not None for inp in inputs):
+            rows = iter(self._sequence_outputs([PRMInput(p, [len(p) - 1]) for inp in inputs for p in inp.prompts]))
+            return [torch.cat([next(rows) for _ in inp.prompts]) for inp in inputs]
+        return self._sequence_outputs(inputs)
+
+    def _sequence_outputs(self, inputs: list[PRMInput]) -> list[torch.Tensor]:
         outputs: list[torch.Tensor] = [torch.empty(0)] * len(inputs)
         # Longest first, so each batch holds inputs of similar length and pads little.
         order = sorted(range(len(inputs)), key=lambda i: -len(inputs[i].input_ids))
@@ -71,3 +78,24 @@ class HFProcessRewardModel(FormatScorer):
         hidden = self.parts.backbone(input_ids=ids.to(self.device), use_cache=False, **options).last_hidden_state
         at_positions = hidden[torch.tensor(rows, device=hidden.device), torch.tensor(cols, device=hidden.device)]
         return list(self.parts.head(at_positions).split(counts))
+
+    @torch.inference_mode()
+    def generate_tokens(self, prompts: list[list[int]], max_tokens: int) -> list[list[int]]:
+        """Greedy decoding with the backbone's KV cache, one prompt at a time (no padding
+        can shift a token's position)."""
+        eos = self.tokenizer.eos_token_id
+        written = []
+        for prompt in prompts:
+            ids = torch.tensor([prompt], device=self.device)
+            out = self.parts.backbone(input_ids=ids, use_cache=True)
+            tokens: list[int] = []
+            while len(tokens) < max_tokens:
+                token = int(self.parts.head(out.last_hidden_state[:, -1]).argmax(-1))
+                if token == eos:
+                    break
+                tokens.append(token)
+                out = self.parts.backbone(
+                    input_ids=torch.tensor([[token]], device=self.device), past_key_values=out.past_key_values, use_cache=True
+                )
+            written.append(tokens)
+        return written

@@ -8,6 +8,8 @@
 * step-tag and chat-turn LMs: ``/v1/completions`` with one one-token prompt per step (the
   input cut after the step's score position, as token ids) and ``logprob_token_ids`` set to
   the good and bad tokens, whose log-probabilities the read-out compares.
+* generative judges: the same request on each step's own prompt; a thinking judge first
+  writes greedily through ``/v1/completions`` (its tokens read back as token ids).
 * value head: no vLLM server computes it; loading fails and names ``runtime: hf``.
 
 Inputs are built here with the PRM's own tokenizer and sent as token ids, so the server
@@ -137,6 +139,34 @@ class HTTPProcessRewardModel(FormatScorer):
                 rows.append((top[good], top[bad]))
             heads.append(pair_logits(self.format, rows))
         return heads
+
+    # -- a thinking judge's greedy writing -------------------------------------------------
+
+    def generate_tokens(self, prompts: list[list[int]], max_tokens: int) -> list[list[int]]:
+        eos = self.tokenizer.eos_token_id
+        size = self.spec.batch_size
+        chunks = [prompts[i : i + size] for i in range(0, len(prompts), size)]
+        payloads = [
+            {
+                "model": self.served_model, "prompt": chunk, "max_tokens": max_tokens, "temperature": 0.0,
+                "logprobs": 0, "return_tokens_as_token_ids": True, "skip_special_tokens": False,
+                **({} if eos is None else {"stop_token_ids": [eos]}),
+            }
+            for chunk in chunks
+        ]
+        written = []
+        for chunk, answer in zip(chunks, self.servers.post_all("/v1/completions", payloads)):
+            choices = sorted(answer.get("choices") or [], key=lambda c: c.get("index", 0))
+            if len(choices) != len(chunk):
+                raise ServerError(f"/v1/completions returned {len(choices)} choices for {len(chunk)} prompts")
+            for choice in choices:
+                pieces = (choice.get("logprobs") or {}).get("tokens")
+                if pieces is None or not all(isinstance(p, str) and p.startswith("token_id:") for p in pieces):
+                    raise ServerError("/v1/completions returned no token ids; the server must be vLLM "
+                                      "(return_tokens_as_token_ids)")
+                tokens = [int(p.removeprefix("token_id:")) for p in pieces]
+                written.append(tokens[:-1] if tokens and tokens[-1] == eos else tokens)
+        return written
 
     # -- token classifier: the head's logits from /pooling ---------------------------------
 

@@ -10,6 +10,8 @@ What vLLM computes exactly for each family:
   input cut after that step's score position, asking for the log-probabilities of exactly the
   good and bad tokens (``logprob_token_ids``). The requests of one solution share their
   prefixes, which vLLM's prefix cache computes once.
+* generative judges: the same request on each step's own prompt; a thinking judge first
+  writes greedily (one generation request per step, all in one engine call).
 * value head: no vLLM model computes it; loading fails and names ``runtime: hf``.
 
 Every request of a ``score_batch`` call goes to the engine in one call. The engine never
@@ -142,6 +144,16 @@ class VLLMProcessRewardModel(FormatScorer):
             heads.append(pair_logits(self.format, rows))
         return heads
 
+    def generate_tokens(self, prompts: list[list[int]], max_tokens: int) -> list[list[int]]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        eos = self.tokenizer.eos_token_id
+        params = SamplingParams(max_tokens=max_tokens, temperature=0.0, detokenize=False,
+                                stop_token_ids=[] if eos is None else [eos])
+        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
+        return [_without_eos(list(out.outputs[0].token_ids), eos) for out in outputs]
+
     def _classifier_logits(self, inputs: list[PRMInput]) -> list[torch.Tensor]:
         from vllm import PoolingParams
         from vllm.inputs import TokensPrompt
@@ -159,3 +171,7 @@ class VLLMProcessRewardModel(FormatScorer):
                 raise RuntimeError(f"vLLM returned {logits.shape[0]} rows for an input of {len(inp.input_ids)} tokens")
             heads.append(logits[inp.score_positions])
         return heads
+
+
+def _without_eos(tokens: list[int], eos: int | None) -> list[int]:
+    return tokens[:-1] if tokens and tokens[-1] == eos else tokens

@@ -16,17 +16,26 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from tts_eval.resources import is_package_reference, package_path
 
-FAMILIES = ("step_tag", "chat_turn", "value_head", "token_classifier")
-Family = Literal["step_tag", "chat_turn", "value_head", "token_classifier"]
+FAMILIES = ("step_tag", "chat_turn", "value_head", "token_classifier", "generative")
+Family = Literal["step_tag", "chat_turn", "value_head", "token_classifier", "generative"]
 
 # The format fields each family reads; any other format field in its YAML is a mistake.
-FORMAT_FIELDS = ("step_tag", "good_token", "bad_token", "system_prompt", "separator")
+FORMAT_FIELDS = (
+    "step_tag", "good_token", "bad_token", "system_prompt", "separator",
+    "judge_prompt", "response_prefix", "verdict_prompt", "think_tokens",
+)
 FAMILY_FIELDS: dict[str, tuple[str, ...]] = {
     "step_tag": ("step_tag", "good_token", "bad_token", "separator"),
     "chat_turn": ("good_token", "bad_token"),
     "value_head": ("step_tag",),
     "token_classifier": ("step_tag", "system_prompt"),
+    "generative": ("judge_prompt", "good_token", "bad_token"),
 }
+# Format fields a family reads when given and does without otherwise.
+FAMILY_OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "generative": ("system_prompt", "response_prefix", "verdict_prompt", "think_tokens"),
+}
+JUDGE_PLACEHOLDERS = ("question", "previous_steps", "step", "step_number")
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -41,7 +50,7 @@ class PRMSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, description="Display name, used in results and tables")
-    family: Family = Field(description="step_tag | chat_turn | value_head | token_classifier")
+    family: Family = Field(description="step_tag | chat_turn | value_head | token_classifier | generative")
     model: str = Field(
         min_length=1, description="Hub id, local checkpoint folder, or pkg://PACKAGE/PATH (a folder shipped in a package)"
     )
@@ -62,6 +71,18 @@ class PRMSpec(BaseModel):
     bad_token: str | None = Field(default=None, description="The competing token")
     system_prompt: str | None = Field(default=None, description="System message of the chat template")
     separator: str | None = Field(default=None, description="Text between one tagged step and the next")
+    judge_prompt: str | None = Field(
+        default=None,
+        description="generative: the user message asking the judge about one step; placeholders {question}, "
+        "{previous_steps}, {step}, {step_number}",
+    )
+    response_prefix: str | None = Field(default=None, description="generative: text the judge's answer starts with")
+    verdict_prompt: str | None = Field(
+        default=None, description="generative: text after the answer's start (and any thinking) that the verdict token follows"
+    )
+    think_tokens: int | None = Field(
+        default=None, ge=0, description="generative: tokens the judge may write (greedy) before the verdict; default 0"
+    )
 
     aggregation: Literal["min", "last", "avg", "prod"] | None = Field(
         default=None,
@@ -80,10 +101,11 @@ class PRMSpec(BaseModel):
 
     @model_validator(mode="after")
     def _family_fields(self) -> PRMSpec:
-        used = FAMILY_FIELDS[self.family]
+        required = FAMILY_FIELDS[self.family]
+        used = required + FAMILY_OPTIONAL_FIELDS.get(self.family, ())
         for field in FORMAT_FIELDS:
             value = getattr(self, field)
-            if field in used and value is None:
+            if field in required and value is None:
                 raise ValueError(
                     f"field '{field}' is required by family '{self.family}' (it reads "
                     f"{', '.join(used)}); add it"
@@ -93,6 +115,11 @@ class PRMSpec(BaseModel):
                     f"field '{field}' is not used by family '{self.family}' (it reads "
                     f"{', '.join(used)}); remove it or fix the family"
                 )
+        if self.judge_prompt is not None and "{step}" not in self.judge_prompt:
+            raise ValueError(
+                "field 'judge_prompt' has no {step} placeholder, so the judge would never see the step it judges; "
+                f"add it (placeholders: {', '.join('{' + p + '}' for p in JUDGE_PLACEHOLDERS)})"
+            )
         for field in ("step_tag", "good_token", "bad_token"):
             if getattr(self, field) == "":
                 raise ValueError(f"field '{field}' is empty; give the token's text")

@@ -160,6 +160,55 @@ def build_token_classifier_checkpoint(out_dir: Path) -> Path:
     return _save_head_checkpoint(out_dir, tokenizer, "Qwen2ForProcessRewardModel", head)
 
 
+def build_judge_checkpoint(out_dir: Path) -> Path:
+    """A chat judge whose next-token logits are known in closed form (see ``judge_logits``):
+    a one-layer Llama with zero query and key weights (so attention is uniform over the
+    prefix), identity value and output projections, no MLP output, and a ChatML template
+    with ``Yes`` and ``No`` as single tokens."""
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    tokenizer = char_tokenizer([UNICODE_TEXT], extra_tokens=["Yes", "No"])
+    config = LlamaConfig(
+        **{**_config_kwargs(tokenizer, 4096), "num_hidden_layers": 1}, architectures=["LlamaForCausalLM"]
+    )
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    generator = torch.Generator().manual_seed(2)
+    state = {}
+    for key, value in model.state_dict().items():
+        if "norm" in key:
+            state[key] = torch.ones_like(value)
+        elif key.endswith(("q_proj.weight", "k_proj.weight", "down_proj.weight")):
+            state[key] = torch.zeros_like(value)
+        elif key.endswith(("v_proj.weight", "o_proj.weight")):
+            state[key] = torch.eye(HIDDEN)
+        elif key == "lm_head.weight":  # modest logits, so verdicts spread over (0, 1)
+            state[key] = torch.randn(value.shape, generator=generator) * 0.1
+        else:
+            state[key] = torch.randn(value.shape, generator=generator)
+    model.load_state_dict(state)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return Path(out_dir)
+
+
+def judge_logits(out_dir: Path, ids: list[int]):
+    """The judge's next-token logits after ``ids``, computed with numpy from its weights:
+    h = e_T + mean_t rms(e_t) (uniform attention over the prefix), logits = W rms(h)."""
+    import json
+
+    import numpy as np
+
+    state = {k: v.double().numpy() for k, v in load_file(Path(out_dir) / "model.safetensors").items()}
+    eps = json.loads((Path(out_dir) / "config.json").read_text())["rms_norm_eps"]
+    embed = state["model.embed_tokens.weight"][ids]
+
+    def rms(x):
+        return x / np.sqrt((x**2).mean(-1, keepdims=True) + eps)
+
+    hidden = embed[-1] + rms(embed).mean(0)
+    return state["lm_head.weight"] @ rms(hidden)
+
+
 BUILDERS = {
     "step_tag": build_step_tag_checkpoint,
     "chat_turn": build_chat_turn_checkpoint,

@@ -71,6 +71,9 @@ def test_a_choice_after_the_probe_stays_within_the_budget(strategy, budget, data
     run = concrete(Choice(strategy=strategy, n=n), budget=budget, probe_n=probe, beam_size=beam_size)
     if strategy in ("majority", "best_of_n"):  # the probe's solutions are the first of n
         assert run.keeps_probe and run.n == probe + run.new_samples == max(n or budget, probe) <= budget
+    elif probe < budget and strategy == "particle_filtering":  # particles: what the probe leaves
+        assert not run.keeps_probe and run.new_samples == run.n == min(n or budget, budget - probe)
+        assert run.beam_size is None
     elif probe < budget:  # candidates per step: what the probe leaves, in whole beams
         assert not run.keeps_probe and run.new_samples == run.n <= min(n or budget, budget - probe)
         assert run.n % run.beam_size == 0 and run.beam_size <= beam_size

@@ -11,12 +11,14 @@ import pytest
 from tts_eval.compute_optimal.plan import plan_table
 from tts_eval.compute_optimal.sweep import SweepError, SweepProblem, SweepSettings, run_sweep
 from tts_eval.serialization import result_from_dict
+from tts_eval.strategies.particle_filtering import vote_particles
 from tts_eval.toy import load_test_problems
 from tts_eval.voting import vote
 
 pytestmark = pytest.mark.slow
 
-SETTINGS = dict(budgets=(2, 4), beam_size=2, aggregations=("min", "last"), max_tokens=96, max_step_tokens=24)
+SETTINGS = dict(budgets=(2, 4), beam_size=2, aggregations=("min", "last"), max_tokens=96, max_step_tokens=24,
+                strategies=("majority", "best_of_n", "beam_search", "dvts", "particle_filtering"), pf_temperature=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +35,7 @@ def swept(tmp_path_factory):
         "sweep", str(TEST_FILE), "--limit", "8", "--out", str(out), "--policy", str(model_dir("policy-small")),
         "--prm", "toy-prm", "--prm-model", str(model_dir("prm")), "--task", "arith_tts", "--budgets", "2,4",
         "--beam-size", "2", "--aggregations", "min,last", "--max-tokens", "96", "--max-step-tokens", "24",
+        "--strategies", "majority,best_of_n,beam_search,dvts,particle_filtering", "--pf-temperature", "0.5",
     ])
     assert run.exit_code == 0, run.output
     assert f"tts-eval plan {out}" in run.output
@@ -50,7 +53,8 @@ def test_sweep_runs_each_search_once_and_derives_every_configuration(swept):
 
     out, toy, _, policy, _ = swept
     assert sorted(p.name for p in (out / "runs").iterdir()) == [
-        "beam_search-n2-m2.jsonl", "beam_search-n4-m2.jsonl", "best_of_n-n4.jsonl", "dvts-n4-m2.jsonl"]
+        "beam_search-n2-m2.jsonl", "beam_search-n4-m2.jsonl", "best_of_n-n4.jsonl", "dvts-n4-m2.jsonl",
+        "particle_filtering-n2.jsonl", "particle_filtering-n4.jsonl"]
     runs = {p.stem: [result_from_dict(r["result"]) for r in read(out, f"runs/{p.name}")] for p in (out / "runs").iterdir()}
     outcomes = {tuple(row["config"].values()): row for row in read(out, "outcomes.jsonl")}
     problems = read(out, "problems.jsonl")
@@ -88,6 +92,15 @@ def test_sweep_runs_each_search_once_and_derives_every_configuration(swept):
             assert outcomes[("dvts", 2, 2, aggregation, voting)]["accuracy"][i] == pytest.approx(
                 sum(is_right(problem, c.answer) for c in dvts.candidates) / 2)
         assert outcomes[("beam_search", 4, 2, None, "majority")]["flops"][i] == pytest.approx(runs["beam_search-n4-m2"][i].usage.flops)
+        # Particle filtering: its own run at each count, voted with its weights (at the sweep's temperature).
+        for n in (2, 4):
+            particles = runs[f"particle_filtering-n{n}"][i]
+            assert len(particles.candidates) == n
+            for voting, aggregation in (("majority", None), ("prm_vote", "min"), ("prm_max", "last")):
+                chosen = vote_particles(particles.candidates, voting, aggregation or "last", 0.5)
+                cell = outcomes[("particle_filtering", n, None, aggregation, voting)]
+                assert cell["accuracy"][i] == float(is_right(problem, particles.candidates[chosen].answer))
+                assert cell["flops"][i] == pytest.approx(particles.usage.flops)
 
     # A plan can be fitted on it and its table resolves for the toy policy.
     result = plan_table([out], name="toy", folds=2)

@@ -38,6 +38,8 @@ PRM = "qwen2.5-math-prm-7b"
         ({"strategy": "cot", "prm_model": "/some/dir"}, "'prm_model' set but no 'prm' is given"),
         ({"strategy": "best_of_n", "n": 2, "prm": PRM, "prm_max_lenght": 9}, "unknown field 'max_lenght'"),
         ({"strategy": "cot", "backend": "tgi"}, "'backend': Input should be 'hf', 'vllm' or 'openai'"),
+        ({"strategy": "dvts", "n": 4, "prm": PRM, "resampling": "multinomial"}, "resampling only apply to strategy=particle_filtering"),
+        ({"strategy": "particle_filtering", "n": 4, "prm": PRM, "pf_temperature": -1}, "pf_temperature must be a positive number"),
     ],
 )
 def test_bad_model_args_fail_before_any_model_loads(model_args, message):

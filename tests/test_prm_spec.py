@@ -102,7 +102,7 @@ def expect_error(path_or_name, *fragments, **overrides):
 @pytest.mark.parametrize(
     ("fields", "fragments"),
     [
-        ({"family": "value-head"}, ["field 'family'", "'step_tag', 'chat_turn', 'value_head' or 'token_classifier'", "'value-head'"]),
+        ({"family": "value-head"}, ["field 'family'", "'step_tag', 'chat_turn', 'value_head', 'token_classifier' or 'generative'", "'value-head'"]),
         ({"model": None}, ["field 'model' is missing; add it"]),
         ({"stp_tag": "<extra_0>"}, ["unknown field 'stp_tag'; remove it or fix its spelling", "step_tag"]),
         ({"batch_size": "eight"}, ["field 'batch_size'", "'eight'"]),

@@ -7,6 +7,7 @@ trajectory nears its token limit) and scores every new child in one batched PRM 
 
 from __future__ import annotations
 
+import math
 import random
 import sys
 import time
@@ -24,7 +25,7 @@ from tts_eval.seeding import derive_seed
 from tts_eval.strategies import STRATEGIES
 from tts_eval.strategies.base import Expansion, SearchSettings, SearchUnit, extend
 from tts_eval.types import Problem, SearchResult, Trajectory, Usage
-from tts_eval.voting import VOTINGS, recommended_aggregation, resolve_vote_settings, vote
+from tts_eval.voting import VOTINGS, recommended_aggregation, resolve_vote_settings
 
 if TYPE_CHECKING:
     from tts_eval.compute_optimal.table import PolicyTable
@@ -36,7 +37,8 @@ DEFAULT_MAX_STEPS = 40
 
 
 def validate_settings(
-    strategy: str, *, n: int, beam_size: int, aggregation: str, voting: str, has_prm: bool, cli: bool = False
+    strategy: str, *, n: int, beam_size: int, aggregation: str, voting: str, has_prm: bool, cli: bool = False,
+    pf_temperature: float | None = None, resampling: str | None = None,
 ) -> None:
     """Check a search's settings before any model is loaded; raise ``ValueError`` naming
     the setting and the fix. ``cli``: name settings as ``tts-eval search`` flags (``--prm``)
@@ -71,6 +73,7 @@ def validate_settings(
         raise ValueError(f"{say('strategy', strategy)} does not use a PRM: drop {say('prm', '...')}, or use best_of_n to score its samples")
     if voting != "majority" and not has_prm:
         raise ValueError(f"{say('voting', voting)} ranks candidates by PRM scores: use {say('voting', 'majority')}, or a PRM strategy")
+    _validate_particle_options(strategy, pf_temperature, resampling)
 
 
 def vote_settings_for(
@@ -81,6 +84,18 @@ def vote_settings_for(
     if strategy not in STRATEGIES:
         return voting, aggregation
     return resolve_vote_settings(STRATEGIES[strategy].needs_prm, voting=voting, aggregation=aggregation, recommended=recommended)
+
+
+def _validate_particle_options(strategy: str, pf_temperature: float | None, resampling: str | None) -> None:
+    from tts_eval.strategies.particle_filtering import RESAMPLINGS
+
+    given = [k for k, v in (("pf_temperature", pf_temperature), ("resampling", resampling)) if v is not None]
+    if given and strategy != "particle_filtering":
+        raise ValueError(f"{' and '.join(given)} only apply to strategy=particle_filtering, not strategy={strategy}; drop them")
+    if pf_temperature is not None and not (pf_temperature > 0 and math.isfinite(pf_temperature)):
+        raise ValueError(f"pf_temperature must be a positive number, got {pf_temperature}")
+    if resampling is not None and resampling not in RESAMPLINGS:
+        raise ValueError(f"unknown resampling {resampling!r}; choose one of {', '.join(RESAMPLINGS)}")
 
 
 def search(
@@ -103,6 +118,8 @@ def search(
     progress: bool | None = None,
     table: str | PathLike | PolicyTable | None = None,
     task: str | Sequence[str | None] | None = None,
+    pf_temperature: float | None = None,
+    resampling: str | None = None,
 ) -> list[SearchResult]:
     """Search every problem with ``strategy`` at budget ``n``; one result per problem, in order.
 
@@ -116,7 +133,8 @@ def search(
     ``voting`` and ``aggregation`` default as ``tts_eval.voting.resolve_vote_settings`` says: a
     strategy that uses a PRM votes ``prm_vote`` and aggregates as the PRM's spec recommends
     (else ``min``); majority and CoT vote by majority. ``progress`` (a bar on stderr) defaults
-    to on when stderr is a terminal.
+    to on when stderr is a terminal. ``pf_temperature`` (default 1)
+    and ``resampling`` (default systematic) set particle_filtering's weights and draws.
     """
     if isinstance(prm, str):
         from prm_backends import load_prm
@@ -125,7 +143,8 @@ def search(
     voting, aggregation = vote_settings_for(strategy, voting=voting, aggregation=aggregation, recommended=recommended_aggregation(prm))
     if progress is None:
         progress = sys.stderr.isatty()
-    validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None)
+    validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None,
+                      pf_temperature=pf_temperature, resampling=resampling)
     spec = STRATEGIES[strategy]
     settings = SearchSettings(
         n=n,
@@ -136,6 +155,7 @@ def search(
         max_step_tokens=max_step_tokens,
         max_steps=max_steps,
         stop=tuple(stop or ()),
+        **{k: v for k, v in (("pf_temperature", pf_temperature), ("resampling", resampling)) if v is not None},
     )
     base_seed = random.randrange(2**62) if seed is None else seed
     tasks = _tasks_per_problem(task, len(problems))
@@ -161,7 +181,7 @@ def search(
     results = []
     for us, meter in zip(units, meters):
         candidates = [t for u in us for t in u.results]
-        chosen = vote(candidates, *us[0].vote_settings(voting, aggregation))
+        chosen = us[0].choose(candidates, voting, aggregation)
         usage = meter.usage(policy.num_parameters, prm.num_parameters if prm is not None else 0)
         results.append(SearchResult(candidates[chosen].answer, candidates[chosen], candidates, usage))
     return results

@@ -63,8 +63,13 @@ def group_answers(answers: Sequence[str | None]) -> list[int | None]:
     return classes
 
 
-def vote(candidates: Sequence[Trajectory], voting: str, aggregation: str) -> int:
+def vote(
+    candidates: Sequence[Trajectory], voting: str, aggregation: str, *, weights: Sequence[float] | None = None
+) -> int:
     """The index of the candidate whose answer wins (``prediction``); its answer is the vote.
+
+    ``weights`` (one number per candidate) take the place of the aggregated scores in
+    ``prm_max`` and ``prm_vote`` (particle filtering votes with its particles' weights).
 
     - ``majority``: the most frequent answer; the prediction is that answer's first candidate.
     - ``prm_max``: the candidate with the best aggregated score.
@@ -85,7 +90,9 @@ def vote(candidates: Sequence[Trajectory], voting: str, aggregation: str) -> int
         best_class = max(counts, key=counts.__getitem__)  # dicts keep first-appearance order
         return pool[classes.index(best_class)]
 
-    scores = {i: _score(candidates[i], aggregation) for i in pool}
+    if weights is not None and len(weights) != len(candidates):
+        raise ValueError(f"{len(weights)} weights for {len(candidates)} candidates")
+    scores = {i: _score(candidates[i], aggregation) if weights is None else weights[i] for i in pool}
     if voting == "prm_max":
         return max(pool, key=lambda i: rank_key(scores[i]))
     classes = group_answers([candidates[i].answer for i in pool])

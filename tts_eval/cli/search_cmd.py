@@ -13,7 +13,7 @@ def search(
     problems: Annotated[Path, typer.Argument(help="JSONL; each line has 'problem' or 'question' (and optionally 'answer').")],
     output: Annotated[Path, typer.Option("--output", "-o", help="JSONL to write, one result per problem.")],
     policy: Annotated[str, typer.Option(help="Policy model: Hub id or local folder.")],
-    strategy: Annotated[str, typer.Option(help="cot | majority | best_of_n | beam_search | dvts | compute_optimal")] = "best_of_n",
+    strategy: Annotated[str, typer.Option(help="cot | majority | best_of_n | beam_search | dvts | particle_filtering | compute_optimal")] = "best_of_n",
     prm: Annotated[Optional[str], typer.Option(help="PRM name (see 'tts-eval prm list') or YAML path.")] = None,
     prm_model: Annotated[Optional[str], typer.Option(help="Override the PRM's model (e.g. a local folder).")] = None,
     n: Annotated[int, typer.Option(help="Budget N.")] = 4,
@@ -35,6 +35,12 @@ def search(
         Optional[str], typer.Option(help="compute_optimal: policy table (name in yaml_configs/compute_optimal or YAML path).")
     ] = None,
     task: Annotated[Optional[str], typer.Option(help="compute_optimal: the task name the table's rules match.")] = None,
+    pf_temperature: Annotated[
+        Optional[float], typer.Option(help="particle_filtering: temperature of the weights softmax(logit(score)/T) (default 1).")
+    ] = None,
+    resampling: Annotated[
+        Optional[str], typer.Option(help="particle_filtering: systematic (default) | multinomial.")
+    ] = None,
 ) -> None:
     """Search every problem of a JSONL file and write one result per line."""
     from tts_eval import Problem
@@ -44,14 +50,17 @@ def search(
     from tts_eval.serialization import result_to_dict
 
     rows = _read_problems(problems, limit)
-    voting, aggregation = _check_settings(strategy, prm, prm_model, n=n, beam_size=beam_size, voting=voting, aggregation=aggregation)
+    voting, aggregation = _check_settings(
+        strategy, prm, prm_model, n=n, beam_size=beam_size, voting=voting, aggregation=aggregation,
+        pf_temperature=pf_temperature, resampling=resampling,
+    )
     options = {} if system_prompt is None else {"system_prompt": system_prompt}
     pol, reward_model = load_models(policy, backend, options, prm, prm_model)
     batch = [Problem(question=q, prompt=pol.format_prompt(q)) for q, _ in rows]
     results = run_search(
         batch, pol, reward_model, strategy=strategy, n=n, beam_size=beam_size, aggregation=aggregation,
         voting=voting, temperature=temperature, max_tokens=max_tokens, max_step_tokens=max_step_tokens,
-        seed=seed, table=table, task=task,
+        seed=seed, table=table, task=task, pf_temperature=pf_temperature, resampling=resampling,
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     correct = 0
@@ -72,7 +81,8 @@ def search(
 
 
 def _check_settings(
-    strategy: str, prm: str | None, prm_model: str | None, *, n: int, beam_size: int, voting: str | None, aggregation: str | None
+    strategy: str, prm: str | None, prm_model: str | None, *, n: int, beam_size: int, voting: str | None, aggregation: str | None,
+    pf_temperature: float | None = None, resampling: str | None = None,
 ) -> tuple[str, str]:
     """The voting and aggregation to use, after checking every setting before a model loads;
     a mistake ends the command with one line naming the flag."""
@@ -89,7 +99,8 @@ def _check_settings(
             fail(f"--prm {prm}: {err}")
     voting, aggregation = vote_settings_for(strategy, voting=voting, aggregation=aggregation, recommended=recommended)
     try:
-        validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None, cli=True)
+        validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None, cli=True,
+                          pf_temperature=pf_temperature, resampling=resampling)
     except ValueError as err:
         fail(str(err))
     return voting, aggregation

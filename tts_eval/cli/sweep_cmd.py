@@ -28,7 +28,9 @@ def sweep(
     task: Annotated[str, typer.Option(help="Task name the table's rule will match, e.g. math500_tts (the lm-eval task).")],
     prm_model: Annotated[Optional[str], typer.Option(help="Override the PRM's model (e.g. a local folder).")] = None,
     budgets: Annotated[str, typer.Option(help="Budgets N, comma-separated.")] = "4,16,64",
-    strategies: Annotated[str, typer.Option(help="Strategies, comma-separated.")] = "majority,best_of_n,beam_search,dvts",
+    strategies: Annotated[
+        str, typer.Option(help="Strategies, comma-separated (majority, best_of_n, beam_search, dvts, particle_filtering).")
+    ] = "majority,best_of_n,beam_search,dvts",
     aggregations: Annotated[str, typer.Option(help="Aggregations, comma-separated (min, last, avg, prod).")] = "min,last",
     votings: Annotated[str, typer.Option(help="Votings, comma-separated (majority, prm_max, prm_vote).")] = "majority,prm_max,prm_vote",
     beam_size: Annotated[int, typer.Option(help="Beam size M of beam search and DVTS.")] = 4,
@@ -43,6 +45,8 @@ def sweep(
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     subsets: Annotated[int, typer.Option(help="Subsets per problem and budget beyond which votes are sampled.")] = 200,
     limit: Annotated[Optional[int], typer.Option(help="Only the first LIMIT problems.")] = None,
+    pf_temperature: Annotated[float, typer.Option(help="particle_filtering: temperature of its weights.")] = 1.0,
+    resampling: Annotated[str, typer.Option(help="particle_filtering: systematic | multinomial.")] = "systematic",
 ) -> None:
     """Run every strategy, budget, aggregation and voting on one policy, PRM and task."""
     from pydantic import ValidationError
@@ -55,7 +59,7 @@ def sweep(
             budgets=_budgets(budgets), strategies=_csv(strategies), aggregations=_csv(aggregations),
             votings=_csv(votings), beam_size=beam_size, probe=Probe(fraction=probe_fraction, min=probe_min),
             temperature=temperature, max_tokens=max_tokens, max_step_tokens=max_step_tokens, max_steps=max_steps,
-            seed=seed, max_subsets=subsets,
+            seed=seed, max_subsets=subsets, pf_temperature=pf_temperature, resampling=resampling,
         )
         rows = read_problems(problems, limit)
     except (SweepError, ValidationError, ValueError) as err:

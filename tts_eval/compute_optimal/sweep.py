@@ -9,7 +9,8 @@ Work is shared wherever the strategies allow:
   accuracy is the mean over size-k subsets (``leaderboard.estimators``: exact for prm_max,
   every subset or a seeded random sample of them for majority and prm_vote);
 - one DVTS run gives DVTS at every multiple of the beam size (its subtrees are independent);
-- beam search runs once per budget it is needed at;
+- beam search and particle filtering run once per budget they are needed at (a particle
+  filter's final vote uses its particles' weights, ``particle_filtering.vote_particles``);
 - every aggregation and voting is computed from the same candidates (the searches rank
   beams by the newest step's score whatever the aggregation).
 
@@ -37,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tts_eval.compute_optimal.table import SAMPLING_STRATEGIES, TREE_STRATEGIES, Probe, fit_tree
+from tts_eval.compute_optimal.table import PARTICLE_STRATEGY, SAMPLING_STRATEGIES, TREE_STRATEGIES, Probe, fit_tree
 from tts_eval.jsonl import read_jsonl
 from tts_eval.scoring import AGGREGATIONS, aggregate
 from tts_eval.types import Problem, SearchResult
@@ -107,13 +108,15 @@ class SweepSettings:
     max_steps: int = 40
     seed: int = 0
     max_subsets: int = 200  # subsets per problem and budget beyond which votes are sampled
+    pf_temperature: float = 1.0  # particle filtering's weights
+    resampling: str = "systematic"  # particle filtering's draws
 
     def __post_init__(self) -> None:
         self.budgets = tuple(sorted(set(self.budgets)))
         if not self.budgets or self.budgets[0] < 1:
             raise SweepError(f"budgets must be positive integers, got {list(self.budgets)}")
         for name, given, allowed in (
-            ("strategies", self.strategies, SAMPLING_STRATEGIES + TREE_STRATEGIES),
+            ("strategies", self.strategies, SAMPLING_STRATEGIES + TREE_STRATEGIES + (PARTICLE_STRATEGY,)),
             ("aggregations", self.aggregations, AGGREGATIONS),
             ("votings", self.votings, VOTINGS),
         ):
@@ -122,6 +125,13 @@ class SweepSettings:
                 raise SweepError(f"{name}: {unknown or 'none given'}; choose from {', '.join(allowed)}")
         if self.beam_size < 1:
             raise SweepError(f"beam_size must be at least 1, got {self.beam_size}")
+        from tts_eval.search import validate_settings
+
+        try:  # the particle options, checked where the search checks them
+            validate_settings(PARTICLE_STRATEGY, n=1, beam_size=1, aggregation="last", voting="majority", has_prm=True,
+                              pf_temperature=self.pf_temperature, resampling=self.resampling)
+        except ValueError as err:
+            raise SweepError(str(err)) from None
 
     @property
     def largest(self) -> int:
@@ -146,6 +156,12 @@ class SweepSettings:
                     sizes.add(fit_tree(n, self.beam_size))
         return sorted(sizes)
 
+    def particle_sizes(self) -> list[int]:
+        """Particle counts of the particle filter: each budget, and what its probe leaves."""
+        if PARTICLE_STRATEGY not in self.strategies:
+            return []
+        return sorted({n for b in self.budgets for n in (b, b - self.probe_size(b)) if n >= 1})
+
     def runs(self) -> list[SearchRun]:
         # Always: its samples are also the probes and the Pass@1 the difficulty estimate is fitted on.
         runs = [SearchRun("best_of_n", self.largest)]
@@ -157,6 +173,7 @@ class SweepSettings:
             # One beam of width n < beam size is DVTS with one subtree too: beam search serves both.
             if "beam_search" in self.strategies or ("dvts" in self.strategies and m < self.beam_size):
                 runs.append(SearchRun("beam_search", n, m))
+        runs += [SearchRun(PARTICLE_STRATEGY, n) for n in self.particle_sizes()]
         return runs
 
     def to_json(self) -> dict[str, Any]:
@@ -236,11 +253,12 @@ def run_sweep(
         if found is None:
             name = f"{run.strategy} n={run.n}" + (f" M={run.beam_size}" if run.beam_size else "")
             started = time.perf_counter()
+            particle = {"pf_temperature": settings.pf_temperature, "resampling": settings.resampling}
             found = search(
                 search_problems, policy, prm, strategy=run.strategy, n=run.n,
                 beam_size=run.beam_size or settings.beam_size, temperature=settings.temperature, top_p=settings.top_p,
                 max_tokens=settings.max_tokens, max_step_tokens=settings.max_step_tokens, max_steps=settings.max_steps,
-                seed=settings.seed, progress=progress,
+                seed=settings.seed, progress=progress, **(particle if run.strategy == PARTICLE_STRATEGY else {}),
             )
             _write_run(path, problems, found)
             log(f"sweep: {name} on {len(problems)} problems: {time.perf_counter() - started:.0f} s")
@@ -334,6 +352,7 @@ def write_outcomes(
             cells = _Cells(outcomes, settings, seed=(settings.seed, problem.id))
             row = _sampling_outcomes(cells, bon[index], problem, policy_params, prm_params)
             _tree_outcomes(cells, runs, index, problem)
+            _particle_outcomes(cells, runs, index, problem)
             f.write(json.dumps(row) + "\n")
     with open(out_dir / OUTCOMES_FILE, "w", encoding="utf-8") as f:
         for config, (accuracy, flops) in outcomes.items():
@@ -353,6 +372,9 @@ class _Cells:
 
         accuracy = vote_accuracy(graded.candidates, graded.correct, k, config.voting, config.aggregation or "last",
                                  max_subsets=self.settings.max_subsets, seed=self.seed)
+        self.add_value(config, accuracy, flops)
+
+    def add_value(self, config: Config, accuracy: float, flops: float) -> None:
         acc, fl = self.outcomes.setdefault(config, ([], []))
         acc.append(accuracy)
         fl.append(flops)
@@ -406,6 +428,22 @@ def _tree_outcomes(cells: _Cells, runs: dict[tuple, list[SearchResult]], index: 
             for voting in s.votings:
                 for aggregation in [None] if voting == "majority" else s.aggregations:
                     cells.add(Config(strategy, n, m, aggregation, voting), graded, k, flops)
+
+
+def _particle_outcomes(cells: _Cells, runs: dict[tuple, list[SearchResult]], index: int, problem: SweepProblem) -> None:
+    """Particle filtering at every particle count: its own run's weighted vote, for every
+    aggregation and voting (its particles cannot be subsampled: they were resampled together)."""
+    from tts_eval.strategies.particle_filtering import vote_particles
+
+    s = cells.settings
+    for n in s.particle_sizes():
+        result = runs[(PARTICLE_STRATEGY, n, None)][index]
+        graded = _grade(result, problem.gold)
+        for voting in s.votings:
+            for aggregation in [None] if voting == "majority" else s.aggregations:
+                chosen = vote_particles(graded.candidates, voting, aggregation or "last", s.pf_temperature)
+                cells.add_value(Config(PARTICLE_STRATEGY, n, None, aggregation, voting), float(graded.correct[chosen]),
+                                result.usage.flops)
 
 
 def _json_float(value: float) -> float | None:

@@ -34,8 +34,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tts_eval.compute_optimal.difficulty import BUCKETS, DifficultyModel
 
-CHOICE_STRATEGIES = ("majority", "best_of_n", "beam_search", "dvts")
+CHOICE_STRATEGIES = ("majority", "best_of_n", "beam_search", "dvts", "particle_filtering")
 TREE_STRATEGIES = ("beam_search", "dvts")
+PARTICLE_STRATEGY = "particle_filtering"
 SAMPLING_STRATEGIES = ("majority", "best_of_n")
 DEFAULT_TABLE = "paper"
 TABLES_FOLDER = "compute_optimal"
@@ -51,7 +52,7 @@ class Choice(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    strategy: Literal["majority", "best_of_n", "beam_search", "dvts"]
+    strategy: Literal["majority", "best_of_n", "beam_search", "dvts", "particle_filtering"]
     n: int | None = Field(
         default=None, ge=1,
         description="Budget of the choice (majority / best_of_n: solutions, the probe's included); "
@@ -65,7 +66,7 @@ class Choice(BaseModel):
     def _consistent(self) -> Choice:
         if self.strategy == "majority" and self.voting not in (None, "majority"):
             raise ValueError(f"strategy majority votes by answer counts; drop voting={self.voting} or use best_of_n")
-        if self.strategy in SAMPLING_STRATEGIES and self.beam_size is not None:
+        if self.strategy not in TREE_STRATEGIES and self.beam_size is not None:
             raise ValueError(f"beam_size is only for beam_search and dvts, not {self.strategy}")
         if self.strategy in TREE_STRATEGIES and self.n is not None and self.beam_size is not None and self.n % self.beam_size:
             raise ValueError(f"n={self.n} must be a multiple of beam_size={self.beam_size}")
@@ -274,8 +275,9 @@ def concrete(
     - majority / Best-of-N: ``choice.n`` (default N) solutions in all, of which the probe's
       are the first (so at least ``probe_n``);
     - beam search / DVTS: ``choice.n`` (default: what the probe leaves) candidates per step,
-      at most N - ``probe_n``, fitted to the beam size (:func:`fit_tree`). When the probe took
-      the whole budget, nothing more is run and the probe's solutions are the candidates.
+      at most N - ``probe_n``, fitted to the beam size (:func:`fit_tree`); particle filtering:
+      that many particles. When the probe took the whole budget, nothing more is run and the
+      probe's solutions are the candidates.
 
     Unset fields take the run's ``beam_size``, ``aggregation`` and ``voting`` (None: left to
     the run); majority always votes by answer counts."""
@@ -287,6 +289,8 @@ def concrete(
     left = min(choice.n or budget - probe_n, budget - probe_n)
     if left < 1:
         return ConcreteChoice(choice.strategy, 0, None, aggregate_by, vote_by, True, 0)
+    if choice.strategy == PARTICLE_STRATEGY:
+        return ConcreteChoice(choice.strategy, left, None, aggregate_by, vote_by, False, left)
     n, m = fit_tree(left, choice.beam_size or beam_size)
     return ConcreteChoice(choice.strategy, n, m, aggregate_by, vote_by, False, n)
 

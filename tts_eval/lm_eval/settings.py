@@ -32,7 +32,7 @@ class TTSModelArgs(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     policy: str = Field(min_length=1, description="Policy model: Hub id, local folder, or served model name")
-    strategy: str = Field(default="cot", description="cot | majority | best_of_n | beam_search | dvts | compute_optimal")
+    strategy: str = Field(default="cot", description="cot | majority | best_of_n | beam_search | dvts | particle_filtering | compute_optimal")
     prm: str | None = Field(default=None, description="PRM name (a yaml_configs/prm file stem) or YAML path")
     prm_model: str | None = Field(default=None, description="Replace the PRM spec's model (e.g. a local folder)")
     prm_backend: Literal["hf", "vllm", "http"] | None = Field(default=None, description="Replace the PRM spec's runtime")
@@ -62,6 +62,10 @@ class TTSModelArgs(BaseModel):
     checkpoint: str | bool | None = Field(
         default=None, description="Resume checkpoint folder; default: next to the results; false: none"
     )
+    pf_temperature: float | None = Field(
+        default=None, description="particle_filtering: temperature of the weights softmax(logit(score) / T) (default 1)"
+    )
+    resampling: str | None = Field(default=None, description="particle_filtering: systematic (default) | multinomial")
     table: str | None = Field(
         default=None,
         description="compute_optimal: policy table, a name in yaml_configs/compute_optimal/ or a YAML path (default: paper)",
@@ -107,6 +111,7 @@ class TTSModelArgs(BaseModel):
             "seed": self.seed,
             "progress": False,  # the model shows one bar over all its problems, not one per call
             **({"table": self.table} if self.strategy == "compute_optimal" else {}),
+            **{k: getattr(self, k) for k in ("pf_temperature", "resampling") if getattr(self, k) is not None},
         }
 
     def resolved_temperature(self) -> float:
@@ -142,6 +147,12 @@ class TTSModelArgs(BaseModel):
         data["temperature"] = self.resolved_temperature()
         data["max_tokens"] = self.resolved_max_tokens()
         data["voting"], data["aggregation"] = self.resolved_vote()
+        if self.strategy == "particle_filtering":
+            from tts_eval.strategies.base import SearchSettings
+
+            defaults = SearchSettings.__dataclass_fields__
+            for key in ("pf_temperature", "resampling"):
+                data[key] = defaults[key].default if data[key] is None else data[key]
         return data
 
     def result_settings(self) -> dict[str, Any]:
@@ -191,6 +202,8 @@ def _check_search_settings(args: TTSModelArgs) -> None:
             aggregation=aggregation,
             voting=voting,
             has_prm=args.prm is not None,
+            pf_temperature=args.pf_temperature,
+            resampling=args.resampling,
         )
     except ValueError as err:
         raise ModelArgsError(f"model_args: {err}") from None

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from tts_eval.grading import extract_answer
 from tts_eval.steps import STEP_SEPARATOR, split_steps
 from tts_eval.types import Completion, Problem, Trajectory
+from tts_eval.voting import vote
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class SearchSettings:
     max_step_tokens: int  # per step of a step-wise search
     max_steps: int  # a step-wise search stops extending a trajectory past this many steps
     stop: tuple[str, ...] = ()  # strings that end a whole solution (e.g. lm-eval's `until`)
+    pf_temperature: float = 1.0  # particle_filtering: temperature of the weights' softmax
+    resampling: str = "systematic"  # particle_filtering: systematic | multinomial
 
 
 @dataclass
@@ -63,6 +66,11 @@ class SearchUnit(ABC):
         """The voting and aggregation that choose among this problem's results: the search's
         own, unless the unit picked others (a compute-optimal unit takes its bucket's)."""
         return voting, aggregation
+
+    def choose(self, candidates: list[Trajectory], voting: str, aggregation: str) -> int:
+        """The index of the winning candidate among this problem's candidates (the results
+        of all its units): a plain vote, unless the strategy weighs its candidates."""
+        return vote(candidates, *self.vote_settings(voting, aggregation))
 
 
 def step_stops(settings: SearchSettings) -> tuple[str, ...]:

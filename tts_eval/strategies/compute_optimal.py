@@ -10,7 +10,8 @@ choice from the table, forwarding the choice's own units' requests to the engine
   are drawn exactly as those strategies draw theirs), so the choice samples only the rest;
 - beam search / DVTS: a tree search with the N - k candidates per step the probe leaves
   (rounded down to a multiple of the beam size, or one beam of width N - k when fewer are
-  left); the probe's solutions are not candidates.
+  left); particle filtering: N - k particles (at the run's pf_temperature and resampling
+  defaults); the probe's solutions are not candidates.
 
 The final vote uses the choice's voting and aggregation (the run's where the table leaves
 them unset; majority always votes by answer counts). The probe goes through the engine, so
@@ -88,6 +89,11 @@ class ComputeOptimalUnit(SearchUnit):
 
     def vote_settings(self, voting: str, aggregation: str) -> tuple[str, str]:
         return self._voting or voting, self._aggregation or aggregation
+
+    def choose(self, candidates: list[Trajectory], voting: str, aggregation: str) -> int:
+        if len(self.parts) == 1 and not self._kept:  # the choice's own vote (particle filtering weighs)
+            return self.parts[0].choose(candidates, *self.vote_settings(voting, aggregation))
+        return super().choose(candidates, voting, aggregation)
 
     def _start(self) -> None:
         """Build the choice's units for what the budget leaves after the probe."""
