@@ -7,16 +7,24 @@ package so that test-time scaling can be run and measured without any download.
 >>> package_reference("policy-small")          # the same folder for load_policy / --model_args
 'pkg://tts_eval.toy/models/policy-small'
 >>> problems = load_test_problems()             # the fixed test split (question, solution, answer, difficulty)
+>>> held_out = load_test_problems("heldout")     # its second half, for final reports only
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 MODELS = ("policy-small", "policy-large", "prm")
 TEST_FILE = PACKAGE_DIR / "data" / "test.jsonl"
 PRM_CONFIG = "toy-prm"  # load_prm name of the shipped PRM (yaml_configs/prm/toy-prm.yaml)
+# The one place the test split is halved. The development half (problems 0-349, 50 per
+# difficulty) is what bench/toy.py, the docs' tuning tables and every choice of model, PRM
+# reading and setting were measured on; the held-out half (350-699, also 50 per difficulty)
+# is read only by final reports: `tts-eval demo`, the arith_tts_heldout task, bench/toy_heldout.py.
+SPLITS: dict[str, range] = {"all": range(0, 700), "development": range(0, 350), "heldout": range(350, 700)}
+Split = Literal["all", "development", "heldout"]
 
 
 def model_dir(name: str) -> Path:
@@ -37,8 +45,15 @@ def package_reference(name: str) -> str:
     return f"pkg://{__name__}/models/{name}"
 
 
-def load_test_problems(path: Path = TEST_FILE):
-    """The test split as :class:`~tts_eval.toy.problems.ToyProblem` objects, in file order."""
+def load_test_problems(split: Split = "all", path: Path = TEST_FILE):
+    """The test split (or its ``development`` / ``heldout`` half, see :data:`SPLITS`) as
+    :class:`~tts_eval.toy.problems.ToyProblem` objects, in file order."""
     from tts_eval.toy.problems import read_jsonl
 
-    return read_jsonl(Path(path))
+    if split not in SPLITS:
+        raise ValueError(f"unknown toy split {split!r}; choose one of {', '.join(SPLITS)}")
+    problems = read_jsonl(Path(path))
+    if split != "all" and len(problems) != len(SPLITS["all"]):
+        raise ValueError(f"{path}: {len(problems)} problems, but the {split} half is defined on the "
+                         f"{len(SPLITS['all'])} of the shipped test split")
+    return [problems[i] for i in SPLITS[split]] if split != "all" else problems
