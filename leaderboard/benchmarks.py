@@ -12,7 +12,9 @@ from dataclasses import dataclass
 MATH500 = "MATH-500"
 AIME24 = "AIME24"
 TOY = "Toy arithmetic"
-BENCHMARKS = (MATH500, AIME24, TOY)
+TOY_DEV = "Toy arithmetic (development)"  # the halves of the toy test split (tts_eval.toy.SPLITS)
+TOY_HELDOUT = "Toy arithmetic (held-out)"
+BENCHMARKS = (MATH500, AIME24, TOY, TOY_DEV, TOY_HELDOUT)
 PAPER_BENCHMARKS = (MATH500, AIME24)  # a row's average is over these, as in the paper
 
 
@@ -31,10 +33,12 @@ KNOWN_TASKS: dict[str, TaskReading] = {
     "hendrycks_math500": TaskReading(MATH500, "exact_match", False, "level"),
     "aime24": TaskReading(AIME24, "exact_match", False),
     "arith_tts": TaskReading(TOY, "acc", True, "difficulty"),  # the offline toy world (tts_eval.toy)
+    "arith_tts_dev": TaskReading(TOY_DEV, "acc", True, "difficulty"),
+    "arith_tts_heldout": TaskReading(TOY_HELDOUT, "acc", True, "difficulty"),
 }
 
 # What each benchmark's difficulty grade is called (tables, plots).
-GRADE_NAMES = {MATH500: "MATH level", TOY: "operations"}
+GRADE_NAMES = {MATH500: "MATH level", TOY: "operations", TOY_DEV: "operations", TOY_HELDOUT: "operations"}
 
 # Document fields that name a problem, in order of preference (MATH-500, AIME 2024 copies).
 PROBLEM_ID_FIELDS = ("unique_id", "id", "ID")

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from leaderboard.comparisons import Comparison, comparisons
 from leaderboard.difficulty import pass_at_1
 from leaderboard.errors import LeaderboardError
 from leaderboard.estimators import DEFAULT_MAX_SUBSETS
@@ -35,6 +36,7 @@ class Leaderboard:
     reference_source: str | None = None
     max_subsets: int = DEFAULT_MAX_SUBSETS
     seed: int = 0
+    comparisons: list[Comparison] = field(default_factory=list)  # paired, on shared problems
 
 
 def collect(
@@ -71,8 +73,10 @@ def collect(
         published = published_rows(ref, covered)
         rows += published
     apply_model_facts(rows, ModelBook(*(f for f in (user, ref) if f is not None)))
+    rows = sorted(rows, key=_row_order)
     return Leaderboard(
-        rows=sorted(rows, key=_row_order),
+        rows=rows,
+        comparisons=comparisons(rows),
         pass1=pass_at_1(runs),
         runs=[str(r.results_file) for r in runs],
         reference_source=ref.source if published else None,

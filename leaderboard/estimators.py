@@ -76,7 +76,7 @@ def vote_accuracy(
         raise ValueError(f"unknown voting {voting!r}; choose one of {', '.join(VOTINGS)}")
     if voting == "prm_max":
         return _prm_max_accuracy(candidates, correct, k, aggregation)
-    if math.comb(n, k) <= max_subsets:
+    if subsets_used(n, k, voting, max_subsets) == math.comb(n, k):
         subsets = list(combinations(range(n), k))
     else:
         rng = random.Random(derive_seed(seed, k, voting))
@@ -86,6 +86,14 @@ def vote_accuracy(
         chosen = vote([candidates[i] for i in subset], voting, aggregation)
         wins += bool(correct[subset[chosen]])
     return wins / len(subsets)
+
+
+def subsets_used(n: int, k: int, voting: str, max_subsets: int) -> int:
+    """How many size-k subsets of n candidates an estimate of ``voting`` averages: all of
+    them for the exact estimates (``pass@k``, ``prm_max``) and for votes when they are at
+    most ``max_subsets``, else ``max_subsets`` drawn at random."""
+    every = math.comb(n, k)
+    return every if voting in ("pass@k", "prm_max") else min(every, max_subsets)
 
 
 def _prm_max_accuracy(candidates: Sequence[Trajectory], correct: Sequence[bool], k: int, aggregation: str) -> float:

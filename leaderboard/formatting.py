@@ -64,6 +64,23 @@ def percent(value: float | None) -> str:
     return str(exact.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
+def with_interval(value: float | None, interval) -> str:
+    """An accuracy in percent with its 95% interval: ``61.1 [56.0, 66.3]``."""
+    if value is None or interval is None:
+        return percent(value)
+    return f"{percent(value)} [{percent(interval.low)}, {percent(interval.high)}]"
+
+
+def points(interval) -> str:
+    """A difference of accuracies in percentage points with its 95% interval: ``+4.2 [-0.9, +9.1]``."""
+    return f"{signed(interval.estimate)} [{signed(interval.low)}, {signed(interval.high)}]"
+
+
+def signed(value: float) -> str:
+    text = percent(abs(value))
+    return "0.0" if text == "0.0" else ("+" if value > 0 else "−") + text
+
+
 def count(value: float | None) -> str:
     return DASH if value is None else f"{value:.1f}"
 

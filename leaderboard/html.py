@@ -11,6 +11,7 @@ from jinja2 import Environment, StrictUndefined, select_autoescape
 
 from leaderboard.benchmarks import BENCHMARKS
 from leaderboard.formatting import policy_label, strategy_label
+from leaderboard.markdown import COMPARISON_HEADER, comparison_cells
 from leaderboard.notes import notes
 from leaderboard.table import cells, columns_for, shown_benchmarks
 
@@ -47,6 +48,8 @@ def render_html(board, plots, folder: Path) -> str:
         benchmarks=[b for b in BENCHMARKS if any(b in r["benchmarks"].split("|") for r in rows)],
         strategies=sorted({r["strategy"] for r in rows}),
         policies=sorted({r["policy"] for r in rows}),
+        comparison_header=COMPARISON_HEADER,
+        comparisons=[comparison_cells(c) for c in board.comparisons],
         plots=images,
         notes=notes(board.max_subsets),
         reference=board.reference_source,

@@ -23,6 +23,7 @@ def render_json(board, plots) -> str:
         "notes": notes(board.max_subsets),
         "plots": [{"name": p.name, "title": p.title, "png": p.png, "svg": p.svg} for p in plots],
         "rows": [_row(board, row) for row in board.rows],
+        "comparisons": [_comparison(c) for c in board.comparisons],
     }
     return json.dumps(_finite(data), indent=2, ensure_ascii=False) + "\n"
 
@@ -36,6 +37,7 @@ def _row(board, row) -> dict:
         entry = {"accuracy": accuracy}
         score = row.scores.get(benchmark)
         if score is not None:
+            entry.update(_interval(score.interval))
             pass1 = board.pass1.get((row.setup.policy, benchmark))
             entry.update(
                 problems=score.problems,
@@ -68,6 +70,26 @@ def _row(board, row) -> dict:
         "tokens": row.tokens(),
         "flops": row.flops(),
         "benchmarks": benchmarks,
+    }
+
+
+def _interval(interval) -> dict:
+    """``ci_low`` / ``ci_high``: the 95% bootstrap interval (null with fewer than 2 problems)."""
+    return {"ci_low": None if interval is None else interval.low, "ci_high": None if interval is None else interval.high}
+
+
+def _comparison(comparison) -> dict:
+    return {
+        "benchmark": comparison.benchmark,
+        "kind": comparison.kind,
+        "setup": row_title(comparison.setup),
+        "baseline": row_title(comparison.baseline),
+        "problems": comparison.problems,
+        "setup_accuracy": comparison.setup.scores[comparison.benchmark].accuracy,
+        "baseline_accuracy": comparison.baseline.scores[comparison.benchmark].accuracy,
+        "difference": comparison.difference.estimate,
+        **_interval(comparison.difference),
+        "verdict": comparison.verdict,
     }
 
 

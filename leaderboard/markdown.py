@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from leaderboard.benchmarks import GRADE_NAMES
 from leaderboard.difficulty import BUCKETS, accuracy_by_bucket, accuracy_by_level, grades
-from leaderboard.formatting import DASH, percent, policy_label
+from leaderboard.formatting import DASH, percent, points, policy_label, with_interval
 from leaderboard.notes import notes
 from leaderboard.table import cells, columns_for, difficulty_rows, row_title, shown_benchmarks
 
@@ -13,13 +13,24 @@ def render_markdown(board, plots) -> str:
     columns, shown = columns_for(board.rows), shown_benchmarks(board.rows)
     lines = ["# Leaderboard", ""]
     lines += [
-        "One row per policy × PRM × strategy × N. Accuracies in percent; tokens and FLOPs per problem.",
+        "One row per policy × PRM × strategy × N. Accuracies in percent with their 95% bootstrap intervals in "
+        "brackets; tokens and FLOPs per problem.",
         "",
         _table([c.title for c in columns], [[cells(row, shown)[c.key].text for c in columns] for row in board.rows]),
         "",
     ]
     for benchmark in shown:
         lines += _difficulty_sections(board, benchmark)
+    if board.comparisons:
+        lines += [
+            "## Paired comparisons",
+            "",
+            "Setup minus baseline on the problems both have, in percentage points, with its 95% paired "
+            "bootstrap interval; \"beats\" only when the interval lies above zero.",
+            "",
+            _table(COMPARISON_HEADER, [comparison_cells(c) for c in board.comparisons]),
+            "",
+        ]
     lines += ["## Plots", ""]
     for plot in plots:
         lines += [f"### {plot.title}", "", plot.description, "", f"![{plot.title}]({plot.png})", ""]

@@ -23,4 +23,10 @@ def notes(max_subsets: int) -> list[str]:
         "buckets of the policy's Pass@1 on each problem (easy [50%, 100%], medium [10%, 50%), hard [0%, 10%)), "
         "taken from sampled (temperature > 0) Best-of-N or majority runs of the same policy on the same task; "
         "without such a run there are no buckets.",
+        "Brackets hold 95% percentile bootstrap intervals (10,000 seeded resamples): over problems for "
+        "measured accuracies; over problems and then each problem's size-k subsets for derived ones. "
+        "Published figures and averages over benchmarks carry none. Paired comparisons resample the "
+        "problems two setups share and give the difference in percentage points; a setup \"beats\" "
+        "another only when that interval lies above zero, \"trails\" when it lies below, and "
+        "\"ties\" otherwise.",
     ]

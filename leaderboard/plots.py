@@ -1,7 +1,7 @@
 """The leaderboard's plots, each saved as PNG and SVG.
 
 - ``accuracy_vs_n``: accuracy against the budget N (log2) per curve (policy, PRM, strategy,
-  voting), pass@k dotted;
+  voting), pass@k dotted, each with its 95% interval as a shaded band;
 - ``accuracy_vs_flops``: accuracy against inference FLOPs per problem (log), with the CoT
   accuracy of larger models (measured, or published in Table 3) as horizontal lines;
 - ``accuracy_by_difficulty``: per benchmark, each task's grade (MATH levels 1-5, the toy
@@ -53,10 +53,10 @@ def write_plots(board, folder: Path) -> list[Plot]:
 
     benchmarks = benchmarks_present(board) or [MATH500]
     drawers = [
-        (Plot("accuracy_vs_n", "Accuracy vs budget N", "Accuracy against N (log2) per policy, PRM, strategy and voting; pass@k dotted."), _accuracy_vs_n),
-        (Plot("accuracy_vs_flops", "Accuracy vs inference FLOPs", "Accuracy against inference FLOPs per problem (log); horizontal lines: CoT of larger models."), _accuracy_vs_flops),
+        (Plot("accuracy_vs_n", "Accuracy vs budget N", "Accuracy against N (log2) per policy, PRM, strategy and voting, shaded: 95% interval; pass@k dotted."), _accuracy_vs_n),
+        (Plot("accuracy_vs_flops", "Accuracy vs inference FLOPs", "Accuracy against inference FLOPs per problem (log), shaded: 95% interval; horizontal lines: CoT of larger models."), _accuracy_vs_flops),
         (Plot("accuracy_by_difficulty", "Accuracy by difficulty", "Accuracy by each task's difficulty grade (MATH level, toy operations) and by the policy's Pass@1 bucket (easy >= 50%, medium 10-50%, hard < 10%)."), _accuracy_by_difficulty),
-        (Plot("small_vs_large", "Small policy + TTS vs large policy + CoT", "Each small policy's best TTS setup against larger policies with CoT (hatched: published)."), _small_vs_large),
+        (Plot("small_vs_large", "Small policy + TTS vs large policy + CoT", "Each small policy's best TTS setup against larger policies with CoT (whiskers: 95% interval; hatched: published)."), _small_vs_large),
     ]
     plots = []
     with rc_context(STYLE):
@@ -88,12 +88,17 @@ def _curves(rows: list[Row], benchmark: str, x_of) -> dict[Setup, list[tuple[flo
     return {k: sorted(v, key=lambda p: p[0]) for k, v in curves.items()}
 
 
-def _draw_curves(ax, curves) -> None:
+def _draw_curves(ax, curves, benchmark: str) -> None:
+    """Each curve with its 95% interval as a shaded band (where every point has one)."""
     for key, points in curves.items():
         xs, ys, rows = zip(*points)
         oracle = fmt.is_oracle(rows[0])
         label = row_title(rows[0]).rsplit(" · N=", 1)[0]
-        ax.plot(xs, ys, linestyle=":" if oracle else "-", marker="o", markersize=3, label=label, alpha=0.6 if oracle else 1.0)
+        (line,) = ax.plot(xs, ys, linestyle=":" if oracle else "-", marker="o", markersize=3, label=label, alpha=0.6 if oracle else 1.0)
+        intervals = [row.interval(benchmark) for row in rows]
+        if all(i is not None for i in intervals):
+            ax.fill_between(xs, [100.0 * i.low for i in intervals], [100.0 * i.high for i in intervals],
+                            color=line.get_color(), alpha=0.12 if oracle else 0.2, linewidth=0)
 
 
 def _panels(benchmarks: list[str], width: float = 6.0, height: float = 4.2) -> tuple[Figure, list]:
@@ -116,7 +121,7 @@ def _accuracy_vs_n(board, benchmarks: list[str]) -> Figure:
     figure, axes = _panels(benchmarks)
     for ax, benchmark in zip(axes, benchmarks):
         curves = _curves(board.rows, benchmark, lambda r: float(r.setup.n))
-        _draw_curves(ax, curves)
+        _draw_curves(ax, curves, benchmark)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("budget N (log2)")
         ax.set_ylabel(f"{benchmark} accuracy (%)")
@@ -131,11 +136,14 @@ def _accuracy_vs_flops(board, benchmarks: list[str]) -> Figure:
     figure, axes = _panels(benchmarks)
     for ax, benchmark in zip(axes, benchmarks):
         curves = _curves(board.rows, benchmark, lambda r, b=benchmark: r.flops(b))
-        _draw_curves(ax, curves)
+        _draw_curves(ax, curves, benchmark)
         for row in reference_cot_rows(board.rows, benchmark):
             published = row.kind == PUBLISHED
             accuracy = 100.0 * row.accuracy(benchmark)
             ax.axhline(accuracy, linestyle=":" if published else "--", linewidth=0.9, color="0.35")
+            interval = None if published else row.interval(benchmark)
+            if interval is not None:
+                ax.axhspan(100.0 * interval.low, 100.0 * interval.high, color="0.35", alpha=0.08, linewidth=0)
             if not published and row.flops(benchmark) is not None:
                 ax.plot([row.flops(benchmark)], [accuracy], marker="*", color="0.2", markersize=8)
             label = f"{fmt.policy_label(row.setup.policy)} CoT" + (" (published)" if published else "")
@@ -259,7 +267,10 @@ def _small_vs_large(board, benchmarks: list[str]) -> Figure:
         for i, (label, value, row) in enumerate(entries):
             published = row.kind == PUBLISHED
             tts = row.setup.strategy != "cot"
-            ax.barh(i, value, color="C0" if tts else "C1", alpha=0.45 if published else 0.9, hatch="//" if published else None)
+            interval = None if published else row.interval(benchmark)
+            whisker = None if interval is None else [[value - 100.0 * interval.low], [100.0 * interval.high - value]]
+            ax.barh(i, value, xerr=whisker, capsize=2, error_kw={"linewidth": 0.8},
+                    color="C0" if tts else "C1", alpha=0.45 if published else 0.9, hatch="//" if published else None)
             ax.text(value, i, f" {value:.1f}", va="center", fontsize=6)
         ax.set_yticks(range(len(entries)), [f"{label} [{fmt.parameters(r.policy_params)}]" for label, _, r in entries], fontsize=6)
         ax.set_xlabel(f"{benchmark} accuracy (%)")

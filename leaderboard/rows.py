@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 from leaderboard.benchmarks import PAPER_BENCHMARKS
 from leaderboard.errors import LeaderboardError
-from leaderboard.estimators import budgets, canonical_candidates, pass_at_k, vote_accuracy
+from leaderboard.estimators import budgets, canonical_candidates, pass_at_k, subsets_used, vote_accuracy
 from leaderboard.reference import ModelBook, ReferenceFile
 from leaderboard.runs import Run, TaskResult
+from tts_eval.statistics import Interval, accuracy_interval, subset_accuracy_interval
 
 MEASURED, DERIVED, PUBLISHED = "measured", "derived", "published"
 PASS_AT_K = "pass@k"  # the oracle "voting" of pass@k rows: right if any candidate is
@@ -64,6 +65,9 @@ class Score:
     method: str = "run"  # "run", "maj@k", "prm_max@k", "prm_vote@k", "pass@k"
     source_n: int | None = None  # budget of the run the score comes from
     tokens_note: str | None = None
+    # 95% bootstrap interval of the accuracy (over problems, and subsets for derived
+    # scores); None with fewer than 2 problems, where there is nothing to resample.
+    interval: Interval | None = None
 
     @property
     def problems(self) -> int:
@@ -87,6 +91,11 @@ class Row:
         if benchmark in self.scores:
             return self.scores[benchmark].accuracy
         return self.published.get(benchmark)
+
+    def interval(self, benchmark: str) -> Interval | None:
+        """The 95% interval of a measured or derived accuracy (published figures have none)."""
+        score = self.scores.get(benchmark)
+        return None if score is None else score.interval
 
     def average(self) -> float | None:
         values = [self.accuracy(b) for b in PAPER_BENCHMARKS]
@@ -155,7 +164,8 @@ def measured_row(run: Run) -> Row:
     )
     for benchmark, task in run.tasks.items():
         per_problem = {p.problem_id: float(p.correct) for p in task.problems}
-        row.scores[benchmark] = _score(task, per_problem, fraction=1.0, kind=MEASURED, method="run", source_n=run.settings.n)
+        row.scores[benchmark] = _score(task, per_problem, fraction=1.0, kind=MEASURED, method="run", source_n=run.settings.n,
+                                       subsets=None)
     return row
 
 
@@ -197,7 +207,8 @@ def derived_rows(run: Run, *, max_subsets: int, seed: int) -> list[Row]:
                         source_n=s.n,
                     )
                 rows[key].scores[benchmark] = _score(
-                    task, per_problem, fraction=k / count, kind=DERIVED, method=name, source_n=s.n
+                    task, per_problem, fraction=k / count, kind=DERIVED, method=name, source_n=s.n,
+                    subsets=subsets_used(count, k, voting, max_subsets),
                 )
     return list(rows.values())
 
@@ -225,11 +236,17 @@ def _prepared(problem, count: int, task: TaskResult):
 
 
 def _score(
-    task: TaskResult, per_problem: dict[str, float], *, fraction: float, kind: str, method: str, source_n: int | None
+    task: TaskResult, per_problem: dict[str, float], *, fraction: float, kind: str, method: str, source_n: int | None,
+    subsets: int | None,
 ) -> Score:
     """A score from per-problem values; compute is the run's, scaled by ``fraction`` (the
-    share of the run's candidates a smaller budget draws, in expectation)."""
+    share of the run's candidates a smaller budget draws, in expectation). ``subsets``: how
+    many size-k subsets each derived per-problem value averages (None: a measured 0/1)."""
     problems = task.problems
+    values = list(per_problem.values())
+    interval = None
+    if len(values) >= 2:
+        interval = accuracy_interval(values) if subsets is None else subset_accuracy_interval(values, subsets)
 
     def mean_tokens(attr: str) -> float | None:
         values = [getattr(p, attr) for p in problems]
@@ -249,6 +266,7 @@ def _score(
         method=method,
         source_n=source_n,
         tokens_note=task.tokens_note,
+        interval=interval,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from leaderboard import formatting as fmt
-from leaderboard.benchmarks import AIME24, BENCHMARKS, MATH500, TOY
+from leaderboard.benchmarks import AIME24, BENCHMARKS, MATH500, TOY, TOY_DEV, TOY_HELDOUT
 from leaderboard.rows import PUBLISHED, Row, Setup
 
 
@@ -33,6 +33,8 @@ COLUMNS = (
     Column("math500", f"{MATH500} (%)", True, MATH500),
     Column("aime24", f"{AIME24} (%)", True, AIME24),
     Column("toy", f"{TOY} (%)", True, TOY),
+    Column("toy_dev", f"{TOY_DEV} (%)", True, TOY_DEV),
+    Column("toy_heldout", f"{TOY_HELDOUT} (%)", True, TOY_HELDOUT),
     Column("avg", "Avg. (%)", True),  # over MATH-500 and AIME24
     Column("tokens", "Tokens/problem", True),
     Column("flops", "FLOPs/problem", True),
@@ -67,9 +69,8 @@ def cells(row: Row, benchmarks: list[str] = list(BENCHMARKS)) -> dict[str, Cell]
         "strategy": Cell(fmt.strategy_label(s), fmt.strategy_label(s)),
         "voting": Cell(fmt.voting_label(s), fmt.voting_label(s)),
         "n": Cell(fmt.n_label(s), s.n),
-        "math500": Cell(fmt.percent(accuracy[MATH500]), _pct(accuracy[MATH500])),
-        "aime24": Cell(fmt.percent(accuracy[AIME24]), _pct(accuracy[AIME24])),
-        "toy": Cell(fmt.percent(accuracy[TOY]), _pct(accuracy[TOY])),
+        **{c.key: Cell(fmt.with_interval(accuracy[c.benchmark], row.interval(c.benchmark)), _pct(accuracy[c.benchmark]))
+           for c in COLUMNS if c.benchmark is not None},
         "avg": Cell(fmt.percent(row.average()), _pct(row.average())),
         "tokens": Cell(fmt.count(row.tokens()), row.tokens()),
         "flops": Cell(fmt.flops(row.flops()), row.flops()),

@@ -311,6 +311,40 @@ def test_outputs_are_complete_and_self_contained(handmade_board):
     assert "http://" not in html and "https://" not in html
 
 
+def test_every_measured_and_derived_accuracy_has_its_interval_and_comparisons_are_paired(handmade_board):
+    from leaderboard.comparisons import SMALL_VS_LARGE, STRATEGY_VS_STRATEGY, compare
+    from tts_eval.statistics import Interval
+
+    board, out = handmade_board
+    bon = _row(board, strategy="best_of_n", voting="prm_vote", n=4)
+    # Right on problems 0 and 3 of 4: a resample misses both with probability 1/16 > 2.5%, so
+    # the 95% percentile interval runs from 0 to 1.
+    assert bon.interval("MATH-500") == Interval(0.5, 0.0, 1.0)
+    data = json.loads((out / "leaderboard.json").read_text(encoding="utf-8"))
+    for row in data["rows"]:
+        for benchmark, entry in row["benchmarks"].items():
+            if row["kind"] == "published":
+                assert "ci_low" not in entry
+            else:
+                assert entry["ci_low"] <= entry["accuracy"] <= entry["ci_high"], (row["title"], benchmark)
+    aime = next(r for r in data["rows"] if r["setup"]["strategy"] == "best_of_n" and r["setup"]["voting"] == "prm_vote"
+                and r["setup"]["n"] == 4)["benchmarks"]["AIME24"]
+    assert (aime["accuracy"], aime["ci_low"], aime["ci_high"]) == (0.0, 0.0, 0.0)  # every resample misses
+    assert "| 50.0 [0.0, 100.0] |" in (out / "leaderboard.md").read_text(encoding="utf-8")
+
+    # The tiny policy's best TTS row against the 70B model's CoT, on the 4 problems both have.
+    (versus,) = [c for c in data["comparisons"] if c["kind"] == SMALL_VS_LARGE and c["benchmark"] == "MATH-500"]
+    assert versus["baseline"] == "org/Big-Model-70B · CoT" and versus["problems"] == 4
+    assert versus["difference"] == pytest.approx(versus["setup_accuracy"] - versus["baseline_accuracy"])
+    # Four problems cannot separate two setups: a resample of only tied problems has odds 1/16 at least.
+    assert versus["verdict"] == "ties" and versus["ci_low"] <= 0 <= versus["ci_high"]
+    assert any(c["kind"] == STRATEGY_VS_STRATEGY for c in data["comparisons"])
+    itself = compare(bon, bon, "MATH-500", STRATEGY_VS_STRATEGY)
+    assert itself.difference == Interval(0.0, 0.0, 0.0) and itself.verdict == "ties"
+    html = (out / "leaderboard.html").read_text(encoding="utf-8")
+    assert "Paired comparisons" in html and "50.0 [0.0, 100.0]" in html
+
+
 # -- bad input ------------------------------------------------------------------------------
 
 
