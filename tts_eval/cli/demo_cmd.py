@@ -2,7 +2,9 @@
 
 CoT on the largest toy policy against majority voting, Best-of-N, beam search and DVTS on the
 smallest, at each budget N, every run an lm-eval evaluation of the ``tts`` model on the
-``arith_tts`` task (as ``tts-eval run`` does); then a comparison table and the leaderboard.
+``arith_tts_heldout`` task (the held-out half of the toy test split, which no tuning read; as
+``tts-eval run`` does); then a comparison table with 95% intervals, each small-policy run
+compared with the large policy's CoT on the same problems (paired), and the leaderboard.
 """
 
 from __future__ import annotations
@@ -22,12 +24,11 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 SMALL_STRATEGIES = ("majority", "best_of_n", "beam_search", "dvts")
-TASK = "arith_tts"
+TASK = "arith_tts_heldout"  # test problems 350-699 (tts_eval.toy.SPLITS)
 # Marks a folder as the demo's own output, which a later demo may replace.
 OUTPUT_MARKER = ".tts-eval-demo"
-# 50 problems of each difficulty (the test split cycles through 2-8 operations), as in
-# bench/toy.py: enough for the small policy's lead over the large one to stand out of the
-# noise. About 8 minutes with one thread on a busy 2-core machine.
+# The whole held-out half: 50 problems of each difficulty (the split cycles through 2-8
+# operations). About 8 minutes with one thread on a busy 2-core machine.
 DEFAULT_LIMIT = 350
 
 
@@ -42,7 +43,11 @@ class DemoRun:
         return f"{self.size}-{self.strategy}-n{self.n}"
 
 
-RunRecord = tuple[DemoRun, dict[str, Any], float]  # a run, lm-eval's results dict, seconds
+# A run, lm-eval's results dict, seconds, and each metric's per-problem values (in doc order).
+RunRecord = tuple[DemoRun, dict[str, Any], float, dict[str, list[float]]]
+ACCURACIES = ("acc", "candidate_acc", "maj_acc", "pass_at_n")
+TABLE_COLUMNS = ("policy", "strategy", "N", "accuracy", "vs large CoT", "Pass@1", "pass@N", "final-candidate accuracy",
+                 "any final candidate correct", "majority", "tokens", "FLOPs", "seconds")
 
 
 def demo_plan(budgets: list[int]) -> list[DemoRun]:
@@ -69,7 +74,7 @@ def model_args(run: DemoRun, *, beam_size: int, seed: int) -> dict[str, object]:
 
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the lm-eval runs and the leaderboard (new, empty, or an earlier demo's).")] = Path("runs/demo"),
-    limit: Annotated[int, typer.Option(min=1, help="Toy test problems per run (the first ones; the split cycles through 2-8 operations).")] = DEFAULT_LIMIT,
+    limit: Annotated[int, typer.Option(min=2, max=DEFAULT_LIMIT, help="Held-out toy problems per run (the first ones; the split cycles through 2-8 operations; intervals need 2).")] = DEFAULT_LIMIT,
     budgets: Annotated[list[int], typer.Option("--n", min=1, help="Budgets N (repeat the option).")] = [4, 16],
     beam_size: Annotated[int, typer.Option(min=1, help="Beam size M of beam search and DVTS (each N must be a multiple).")] = 4,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
@@ -89,7 +94,7 @@ def demo(
         _fail(f"--n {', '.join(map(str, bad))}: beam search and DVTS need N to be a multiple of the beam size {beam_size}")
     torch.set_num_threads(threads)
     _quiet_libraries()
-    console = Console(width=None if sys.stdout.isatty() else 160)  # logs get the whole table
+    console = Console(width=None if sys.stdout.isatty() else 220)  # logs get the whole table
     _prepare(out)
     plan = demo_plan(sorted(set(budgets)))
     rows: list[RunRecord] = []
@@ -103,9 +108,9 @@ def demo(
                                      log_samples=True, limit=limit)
         except (RunError, ModelArgsError, PackagePathError) as err:  # e.g. the shipped models are missing
             _fail(str(err))
-        rows.append((run, results, time.perf_counter() - start))
+        rows.append((run, results, time.perf_counter() - start, per_problem(run_dir)))
     console.print(comparison_table(rows, limit))
-    console.print(verdict(rows))
+    console.print(verdict_line(rows))
     build_leaderboard([out / "runs"], out / "leaderboard")  # published MATH/AIME figures: no run measures them
     console.print(f"{len(plan)} runs in {time.perf_counter() - started:.0f} s")
     console.print(f"lm-eval output: {out / 'runs'}")
@@ -144,43 +149,76 @@ def _prepare(out: Path) -> None:
     (out / OUTPUT_MARKER).write_text("written by tts-eval demo; a later demo replaces this folder's runs\n")
 
 
+def per_problem(run_dir: Path) -> dict[str, list[float]]:
+    """Each accuracy metric's per-problem values from the run's samples file, in doc order."""
+    from tts_eval.jsonl import read_jsonl
+
+    (samples_file,) = run_dir.glob(f"*/samples_{TASK}_*.jsonl")
+    samples = sorted(read_jsonl(samples_file), key=lambda sample: sample["doc_id"])
+    return {metric: [float(sample[metric]) for sample in samples] for metric in ACCURACIES}
+
+
 def comparison_table(rows: list[RunRecord], limit: int) -> Table:
     from rich.table import Table
 
+    from tts_eval.statistics import accuracy_interval, paired_difference, verdict
     from tts_eval.strategies import STRATEGIES
+    from tts_eval.toy import SPLITS
 
-    table = Table(title=f"Toy arithmetic ({TASK}), first {limit} test problems")
-    columns = ("policy", "strategy", "N", "accuracy", "Pass@1", "pass@N", "final-candidate accuracy",
-               "any final candidate correct", "majority", "tokens", "FLOPs", "seconds")
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("policy", "strategy") else "right")
-    for run, results, seconds in rows:
+    first = SPLITS["heldout"].start
+    table = Table(title=f"Toy arithmetic ({TASK}): held-out test problems {first}-{first + limit - 1}")
+    for column in TABLE_COLUMNS:
+        table.add_column(column, justify="left" if column in ("policy", "strategy") else "right", no_wrap=True)
+    large = next(values["acc"] for run, _, _, values in rows if run.size == "large")
+    for run, results, seconds, values in rows:
         metrics = results["results"][TASK]
-        share, any_right = _percent(metrics["candidate_acc,none"]), _percent(metrics["pass_at_n,none"])
+        shown = {m: _with_interval(metrics[f"{m},none"], accuracy_interval(values[m])) for m in ACCURACIES}
+        versus = ""
+        if run.size == "small":
+            difference = paired_difference(values["acc"], large)
+            versus = f"{_difference(difference)}\n{verdict(difference)}"
+        share, any_right = shown["candidate_acc"], shown["pass_at_n"]
         # A tree search's candidates are its final beams, not independent samples of the
         # policy: their share of right answers is no Pass@1.
         sampled = ("—", "—", share, any_right) if STRATEGIES[run.strategy].tree else (share, any_right, "—", "—")
         table.add_row(
             f"{run.size} ({_count(results['config']['model_num_parameters'])})", run.strategy, str(run.n),
-            _percent(metrics["acc,none"]), *sampled, _percent(metrics["maj_acc,none"]),
+            shown["acc"], versus, *sampled, shown["maj_acc"],
             f"{metrics['policy_tokens,none'] + metrics['prm_tokens,none']:.0f}", f"{metrics['flops,none']:.2g}", f"{seconds:.0f}",
         )
     table.caption = (
-        "accuracy: the strategy's answer. Pass@1 and pass@N (CoT, majority, Best-of-N: independent samples of the policy): "
-        "share of right samples, and whether any is right. Beam search and DVTS: the same over their final candidates. "
-        "majority: majority vote over the same candidates. tokens and FLOPs: per problem, policy and PRM together"
+        "accuracy: the strategy's answer. vs large CoT: the paired difference from the large policy's CoT in points; "
+        "\"beats\" only when its interval lies above zero. Pass@1 and pass@N (CoT, majority, Best-of-N: independent "
+        "samples of the policy): share of right samples, and whether any is right. Beam search and DVTS: the same over "
+        "their final candidates. majority: majority vote over the same candidates. Brackets: 95% bootstrap intervals "
+        "over problems. tokens and FLOPs: per problem, policy and PRM together"
     )
     return table
 
 
-def verdict(rows: list[RunRecord]) -> str:
-    """One line comparing the large policy's CoT with the small policy's best TTS run."""
-    accuracy = {run: results["results"][TASK]["acc,none"] for run, results, _ in rows}
-    large = next(a for run, a in accuracy.items() if run.size == "large")
-    best = max((run for run in accuracy if run.size == "small" and run.strategy != "cot"), key=accuracy.get)
-    relation = "beats" if accuracy[best] > large else "does not beat"
-    return (f"best small-policy TTS run, {best.strategy} at N={best.n}: {_percent(accuracy[best])}, {relation} "
-            f"the large policy's CoT: {_percent(large)}")
+def verdict_line(rows: list[RunRecord]) -> str:
+    """One line comparing the large policy's CoT with the small policy's best TTS run, paired
+    on the same problems: "beats" only when the difference's interval lies above zero."""
+    from tts_eval.statistics import accuracy_interval, paired_difference, verdict
+
+    accuracy = {run: (results["results"][TASK]["acc,none"], values["acc"]) for run, results, _, values in rows}
+    large_run = next(run for run in accuracy if run.size == "large")
+    large, large_values = accuracy[large_run]
+    best = max((run for run in accuracy if run.size == "small" and run.strategy != "cot"), key=lambda r: accuracy[r][0])
+    value, values = accuracy[best]
+    difference = paired_difference(values, large_values)
+    return (f"best small-policy TTS run, {best.strategy} at N={best.n}: "
+            f"{_with_interval(value, accuracy_interval(values), sep=' ')}, {verdict(difference)} the large policy's CoT: "
+            f"{_with_interval(large, accuracy_interval(large_values), sep=' ')} (difference {_difference(difference)} points, "
+            f"paired over {len(values)} held-out problems)")
+
+
+def _with_interval(value: float, interval, sep: str = "\n") -> str:
+    return f"{_percent(value)}{sep}[{100 * interval.low:.1f}, {100 * interval.high:.1f}]"
+
+
+def _difference(interval) -> str:
+    return f"{100 * interval.estimate:+.1f} [{100 * interval.low:+.1f}, {100 * interval.high:+.1f}]"
 
 
 def _percent(value: float) -> str:
