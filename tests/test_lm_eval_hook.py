@@ -87,8 +87,9 @@ def test_task_managers_index_our_tasks_once_and_keep_include_paths(tmp_path):
         """,
         str(extra),
     )
-    assert state["plain"] == ["aime24_tts", "arith_tts", "math500_tts", "tts_math", "tts_toy"]
-    assert state["mixed"] == ["aime24_tts", "arith_tts", "math500_tts", "my_task", "tts_math", "tts_toy"]
+    ours = ["aime24_tts", "arith_tts", "arith_tts_dev", "arith_tts_heldout", "math500_tts"]
+    assert state["plain"] == [*ours, "tts_math", "tts_toy"]
+    assert state["mixed"] == [*ours, "my_task", "tts_math", "tts_toy"]
     assert state["include_path"] is True
     assert state["warnings"] == []  # our folder was not indexed twice
 
@@ -183,7 +184,8 @@ def test_wheel_ships_hook_and_tasks_and_works_from_them(tmp_path):
         archive.extractall(tmp_path / "site")
     for name in ("tts_eval_lm_eval_hook.py", "tts_eval/lm_eval/model.py",
                  "tts_eval/_data/tasks/math500_tts/math500_tts.yaml", "tts_eval/_data/tasks/aime24_tts/utils.py",
-                 "tts_eval/_data/tasks/arith_tts/arith_tts.yaml", "tts_eval/toy/data/test.jsonl",
+                 "tts_eval/_data/tasks/arith_tts/arith_tts.yaml", "tts_eval/_data/tasks/arith_tts/arith_tts_heldout.yaml",
+                 "tts_eval/toy/data/test.jsonl",
                  "tts_eval/toy/models/prm/model.safetensors", "tts_eval/toy/models/policy-small/model.safetensors"):
         assert name in names
     assert any(n.startswith("tts_eval/_data/yaml_configs/prm/") for n in names)
