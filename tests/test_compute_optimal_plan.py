@@ -93,6 +93,14 @@ def test_plan_picks_the_known_best_per_bucket_and_reports_cross_validated_accura
     assert r4.bucket_accuracy == r16.bucket_accuracy == 1.0
     assert r16.single_option.config.label() == "best_of_n n=16 last prm_max"
     assert "0.833" in format_report(result)
+    # The table against the best single strategy, paired on the same held-out problems.
+    from tts_eval.compute_optimal.plan import versus_single
+    from tts_eval.statistics import paired_difference, verdict
+
+    difference = paired_difference(r16.table.per_problem, r16.single.per_problem)
+    assert difference.estimate == pytest.approx(r16.table.accuracy - r16.single.accuracy)
+    assert versus_single(r16).startswith(f"{verdict(difference)} ({100 * difference.estimate:+.1f} [")
+    assert versus_single(r16) in format_report(result) and versus_single(r16) == result.table.rules[0].plans[1].notes["vs_best_single"]
 
     # The written table loads and resolves as planned, for larger budgets too.
     path = tmp_path / "table.yaml"

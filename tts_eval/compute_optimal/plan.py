@@ -295,6 +295,7 @@ class Scored:
 
     accuracy: float
     flops: float
+    per_problem: tuple[float, ...] = ()  # each problem's accuracy when held out, in sweep order
 
 
 def folds_of(count: int, folds: int, seed: int) -> list[list[int]]:
@@ -312,12 +313,23 @@ def cross_validate(
 ) -> Scored:
     """``fit(train problems)`` returns a scorer of one problem, (accuracy, FLOPs); it is
     scored on every held-out fold in turn."""
-    results = []
+    results: dict[int, tuple[float, float]] = {}
     for held_out in folds_of(len(sweep.ids), folds, seed):
         held = set(held_out)
         score = fit([i for i in range(len(sweep.ids)) if i not in held])
-        results += [score(i) for i in held_out]
-    return Scored(_mean(a for a, _ in results), _mean(f for _, f in results))
+        results |= {i: score(i) for i in held_out}
+    ordered = [results[i] for i in sorted(results)]
+    return Scored(_mean(a for a, _ in ordered), _mean(f for _, f in ordered), tuple(a for a, _ in ordered))
+
+
+def versus_single(report: BudgetReport) -> str:
+    """The fitted table against the best single strategy, paired over the same held-out
+    problems: the difference in points with its 95% interval, and the verdict."""
+    from tts_eval.statistics import paired_difference, verdict
+
+    difference = paired_difference(report.table.per_problem, report.single.per_problem)
+    return (f"{verdict(difference)} ({100 * difference.estimate:+.1f} [{100 * difference.low:+.1f}, "
+            f"{100 * difference.high:+.1f}] points)")
 
 
 def choose_among(options: Sequence[Option]) -> Callable[[list[int]], Callable[[int], tuple[float, float]]]:
@@ -382,6 +394,7 @@ def budget_plan(sweep: Sweep, report: BudgetReport) -> BudgetPlan:
         "cv_flops": float(f"{report.table.flops:.4g}"),
         "best_single": report.single_option.config.label(),
         "best_single_cv_accuracy": round(report.single.accuracy, 4),
+        "vs_best_single": versus_single(report),
     }
     choices = {b: choice_of(fitted.choices[b]) for b in BUCKETS}
     return BudgetPlan(
@@ -431,7 +444,7 @@ def format_report(result: PlanResult) -> str:
     for folder, reports in result.reports.items():
         lines.append(f"{folder}: accuracy on held-out problems (cross-validated), mean FLOPs per problem")
         lines.append(f"  {'N':>4}  {'probe':>5}  {'table':>7}  {'FLOPs':>9}  {'best single':>11}  {'FLOPs':>9}  "
-                     f"{'buckets':>7}  best single strategy (all problems) / table choices (easy | medium | hard)")
+                     f"{'buckets':>7}  {'table vs best single':<32}  best single strategy (all problems) / table choices (easy | medium | hard)")
         for r in reports:
             if r.fitted.difficulty is None:
                 choices = f"no probe: {r.fitted.choices[BUCKETS[0]].config.label()}"
@@ -439,9 +452,11 @@ def format_report(result: PlanResult) -> str:
                 choices = " | ".join(r.fitted.choices[b].config.label() for b in BUCKETS)
             lines.append(
                 f"  {r.budget:>4}  {r.probe_n:>5}  {r.table.accuracy:>7.3f}  {r.table.flops:>9.3g}  {r.single.accuracy:>11.3f}  "
-                f"{r.single.flops:>9.3g}  {r.bucket_accuracy:>7.3f}  {r.single_option.config.label()} / {choices}"
+                f"{r.single.flops:>9.3g}  {r.bucket_accuracy:>7.3f}  {versus_single(r):<32}  {r.single_option.config.label()} / {choices}"
             )
     lines.append("table: the fitted table; best single: the best strategy within N, chosen on the same training folds;")
+    lines.append("table vs best single: the difference in accuracy on the same held-out problems, in points, with its")
+    lines.append("95% paired bootstrap interval; \"beats\" only when the interval lies above zero.")
     lines.append("buckets: share of problems whose bucket predicted from the probe (estimate fitted on the other folds)")
     lines.append("is the bucket of their Pass@1 over all Best-of-N samples.")
     return "\n".join(lines)
