@@ -42,6 +42,7 @@ from tts_eval.compute_optimal.plan import (
 )
 from tts_eval.compute_optimal.sweep import SweepProblem, SweepSettings, run_sweep
 from tts_eval.compute_optimal.table import ParamRange, PolicyTable, Rule
+from tts_eval.statistics import accuracy_interval, paired_difference, verdict
 from tts_eval.toy import load_test_problems
 from tts_eval.toy.evaluate import as_problems, is_right, load_toy_policy, load_toy_prm
 
@@ -52,7 +53,7 @@ RUN_AGGREGATION, RUN_VOTING, RUN_BEAM = "last", "majority", 4  # the run's defau
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--problems", type=int, default=160, help="the first K test problems are swept")
+    parser.add_argument("--problems", type=int, default=160, help="the first K problems of the development half are swept")
     parser.add_argument("--budgets", default="4,16,64")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
@@ -66,7 +67,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     started = time.time()
 
-    toy = load_test_problems()
+    toy = load_test_problems("development")  # tuning reads the development half only
+    if args.problems + args.deploy > len(toy):
+        parser.error(f"--problems + --deploy must fit in the {len(toy)} problems of the development half")
     swept = toy[: args.problems]
     policy, prm = load_toy_policy("small"), load_toy_prm()
     settings = SweepSettings(budgets=tuple(int(b) for b in args.budgets.split(",")), max_tokens=args.max_tokens,
@@ -152,10 +155,16 @@ def _deploy(held_out, policy, prm, table, reports, settings, args) -> None:
         scorer = None if c.strategy == "majority" else prm
         single = search(problems, policy, scorer, strategy=c.strategy, n=c.n, beam_size=c.beam_size or settings.beam_size,
                         aggregation=c.aggregation or "last", voting=c.voting, **limits)
+        right = {}
         for name, results in (("compute_optimal (fitted table)", optimal), (f"best single: {c.label()}", single)):
-            accuracy = _mean(is_right(p, r.answer) for p, r in zip(held_out, results))
+            right[name] = [float(is_right(p, r.answer)) for p, r in zip(held_out, results)]
+            interval = accuracy_interval(right[name])
             flops = _mean(r.usage.flops for r in results)
-            print(f"  N={budget:>2}  {name:<45} {accuracy:.3f}  {flops:.3g} FLOPs/problem")
+            print(f"  N={budget:>2}  {name:<45} {interval.estimate:.3f} [{interval.low:.3f}, {interval.high:.3f}]  "
+                  f"{flops:.3g} FLOPs/problem")
+        difference = paired_difference(*right.values())
+        print(f"        table - best single: {100 * difference.estimate:+.1f} points [{100 * difference.low:+.1f}, "
+              f"{100 * difference.high:+.1f}] (paired, 95%): the table {verdict(difference)} the best single strategy")
         print(f"        ({time.time() - t0:.0f} s)")
 
 

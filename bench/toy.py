@@ -1,7 +1,7 @@
 """Test-time scaling in the offline toy world, measured on the shipped models through the real
 path (``load_policy`` + ``load_prm`` + ``tts_eval.search``), with the issue's targets checked.
 
-    python bench/toy.py                      # 350 test problems, N = 16
+    python bench/toy.py                      # the 350 problems of the development half, N = 16
     python bench/toy.py --problems 100 --json out.json
 
 Prints, for the small policy: greedy CoT, Pass@1 and pass@N of its N samples, majority@N,
@@ -42,7 +42,7 @@ TREE_VOTINGS = [("last", "prm_max"), ("last", "prm_vote"), ("min", "prm_max"), (
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--problems", type=int, default=350, help="first K problems of the test split (balanced by difficulty)")
+    parser.add_argument("--problems", type=int, default=350, help="first K problems of the development half of the test split (balanced by difficulty)")
     parser.add_argument("--n", type=int, default=16, help="budget N")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for these tiny models on a busy machine)")
@@ -51,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    toy = load_test_problems()[: args.problems]
+    toy = load_test_problems("development")[: args.problems]  # never the held-out half: see bench/toy_heldout.py
     small, large = load_toy_policy("small", args.models), load_toy_policy("large", args.models)
     prm = load_toy_prm(args.models)
     print(f"policies: small {small.num_parameters:,} / large {large.num_parameters:,} parameters "
