@@ -67,6 +67,7 @@ def _row(board, row) -> dict:
         "prm_params": row.prm_params,
         "pretraining_flops": row.pretraining_flops,
         "average": row.average(),
+        "average_ci": _interval(row.average_interval()),
         "tokens": row.tokens(),
         "flops": row.flops(),
         "benchmarks": benchmarks,

@@ -20,7 +20,7 @@ from leaderboard.errors import LeaderboardError
 from leaderboard.estimators import budgets, canonical_candidates, pass_at_k, subsets_used, vote_accuracy
 from leaderboard.reference import ModelBook, ReferenceFile
 from leaderboard.runs import Run, TaskResult
-from tts_eval.statistics import Interval, accuracy_interval, subset_accuracy_interval
+from tts_eval.statistics import Interval, accuracy_interval, average_interval, subset_accuracy_interval
 
 MEASURED, DERIVED, PUBLISHED = "measured", "derived", "published"
 PASS_AT_K = "pass@k"  # the oracle "voting" of pass@k rows: right if any candidate is
@@ -100,6 +100,14 @@ class Row:
     def average(self) -> float | None:
         values = [self.accuracy(b) for b in PAPER_BENCHMARKS]
         return None if any(v is None for v in values) else sum(values) / len(values)
+
+    def average_interval(self) -> Interval | None:
+        """The 95% interval of :meth:`average`, each benchmark's problems resampled on their
+        own (problems only, for derived scores too); None for published rows."""
+        scores = [self.scores.get(b) for b in PAPER_BENCHMARKS]
+        if any(s is None or s.problems < 2 for s in scores):
+            return None
+        return average_interval([list(s.per_problem.values()) for s in scores])
 
     def tokens(self, benchmark: str | None = None) -> float | None:
         """Tokens per problem (policy + PRM where the setup uses one), on one benchmark or

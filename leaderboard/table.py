@@ -71,7 +71,7 @@ def cells(row: Row, benchmarks: list[str] = list(BENCHMARKS)) -> dict[str, Cell]
         "n": Cell(fmt.n_label(s), s.n),
         **{c.key: Cell(fmt.with_interval(accuracy[c.benchmark], row.interval(c.benchmark)), _pct(accuracy[c.benchmark]))
            for c in COLUMNS if c.benchmark is not None},
-        "avg": Cell(fmt.percent(row.average()), _pct(row.average())),
+        "avg": Cell(fmt.with_interval(row.average(), row.average_interval()), _pct(row.average())),
         "tokens": Cell(fmt.count(row.tokens()), row.tokens()),
         "flops": Cell(fmt.flops(row.flops()), row.flops()),
         "pretraining": Cell(fmt.flops(row.pretraining_flops), row.pretraining_flops),

@@ -330,6 +330,8 @@ def test_every_measured_and_derived_accuracy_has_its_interval_and_comparisons_ar
     aime = next(r for r in data["rows"] if r["setup"]["strategy"] == "best_of_n" and r["setup"]["voting"] == "prm_vote"
                 and r["setup"]["n"] == 4)["benchmarks"]["AIME24"]
     assert (aime["accuracy"], aime["ci_low"], aime["ci_high"]) == (0.0, 0.0, 0.0)  # every resample misses
+    # The average over MATH-500 (1, 0, 0, 1) and AIME24 (0, 0): half of MATH-500's interval.
+    assert bon.average_interval() == Interval(0.25, 0.0, 0.5)
     assert "| 50.0 [0.0, 100.0] |" in (out / "leaderboard.md").read_text(encoding="utf-8")
 
     # The tiny policy's best TTS row against the 70B model's CoT, on the 4 problems both have.

@@ -8,7 +8,14 @@ from dataclasses import astuple
 import numpy as np
 import pytest
 
-from tts_eval.statistics import Interval, accuracy_interval, paired_difference, subset_accuracy_interval, verdict
+from tts_eval.statistics import (
+    Interval,
+    accuracy_interval,
+    average_interval,
+    paired_difference,
+    subset_accuracy_interval,
+    verdict,
+)
 
 
 def constructed(right: int, total: int, seed: int = 1) -> np.ndarray:
@@ -68,6 +75,16 @@ def test_subset_interval_adds_the_noise_of_few_subsets_only():
     assert one.high == pytest.approx(0.5 + 1.96 * 0.5 / 20, abs=0.006)
     exact = subset_accuracy_interval(constructed(600, 1000), 10**12)
     assert astuple(exact) == pytest.approx(astuple(accuracy_interval(constructed(600, 1000))), abs=0.003)
+
+
+def test_average_of_two_benchmarks_resamples_each_on_its_own():
+    large, small = constructed(300, 500), constructed(9, 30)  # MATH-500-like and AIME-like sizes
+    average = average_interval([large, small])
+    assert average.estimate == pytest.approx((0.6 + 0.3) / 2)
+    # Independent parts: the variance of the average is the sum of the halves' variances.
+    half_width = 1.96 * math.sqrt(0.6 * 0.4 / 500 + 0.3 * 0.7 / 30) / 2
+    assert average.low == pytest.approx(average.estimate - half_width, abs=0.01)
+    assert average.high == pytest.approx(average.estimate + half_width, abs=0.01)
 
 
 def test_bad_input_is_refused():

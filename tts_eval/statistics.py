@@ -7,6 +7,8 @@ the same interval on every machine:
 - :func:`subset_accuracy_interval`: an accuracy at a smaller budget k estimated from a run's
   candidates (the mean over size-k subsets per problem): problems are resampled, then within
   each resampled problem its subsets' 0/1 outcomes;
+- :func:`average_interval`: the unweighted mean of several benchmarks' accuracies, each
+  benchmark's problems resampled on their own;
 - :func:`paired_difference`: the difference between two setups on the same problems, with
   the problems resampled together (a problem's two outcomes stay paired);
 - :func:`verdict`: "beats" only when the difference's interval lies above zero, "trails"
@@ -86,6 +88,24 @@ def subset_accuracy_interval(shares: Sequence[float], subsets: int, *, seed: int
     return Interval(float(values.mean()), float(low), float(high))
 
 
+def average_interval(parts: Sequence[Sequence[float]], *, seed: int = SEED) -> Interval:
+    """The unweighted mean of several benchmarks' accuracies (each a list of per-problem
+    outcomes) with a 95% percentile bootstrap interval: each benchmark's problems are
+    resampled on their own, and the resampled accuracies averaged."""
+    if not parts:
+        raise ValueError("an average needs at least one benchmark")
+    values = [_values(part, f"benchmark {i + 1}") for i, part in enumerate(parts)]
+    rng = np.random.default_rng(seed)
+    estimates = np.zeros(RESAMPLES)
+    for part in values:
+        for start in range(0, RESAMPLES, 1000):  # bounded memory for large problem sets
+            count = min(1000, RESAMPLES - start)
+            estimates[start:start + count] += part[rng.integers(0, part.size, size=(count, part.size))].mean(axis=1)
+    estimates /= len(values)
+    low, high = np.quantile(estimates, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+    return Interval(float(np.mean([part.mean() for part in values])), float(low), float(high))
+
+
 def verdict(difference: Interval) -> Verdict:
     """How setup A compares with setup B given the interval of A - B."""
     if difference.low > 0:
@@ -122,6 +142,7 @@ __all__ = [
     "Interval",
     "Verdict",
     "accuracy_interval",
+    "average_interval",
     "paired_difference",
     "subset_accuracy_interval",
     "verdict",
