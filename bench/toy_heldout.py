@@ -34,7 +34,35 @@ from tts_eval.toy.evaluate import as_problems, is_right, load_toy_policy, load_t
 READING = {"aggregation": "min", "voting": "prm_vote"}
 
 
-def measure(out: Path, n: int, large_n: int, seed: int, limit: int | None) -> None:
+def search_small(chunk: list[int], strategy: str, n: int, seed: int) -> list:
+    """The small policy's PRM-guided ``strategy`` on held-out problems ``chunk`` (positions in
+    the held-out half), in a worker process of its own."""
+    torch.set_num_threads(1)
+    toy = load_test_problems("heldout")
+    small = load_toy_policy("small")
+    problems = as_problems(small, [toy[i] for i in chunk])
+    return search(problems, small, load_toy_prm(), strategy=strategy, n=n, beam_size=4, seed=seed,
+                  aggregation=PRM_AGGREGATION, voting=PRM_VOTING)
+
+
+def search_in_workers(count: int, strategy: str, n: int, seed: int, workers: int) -> list:
+    """:func:`search_small` on the first ``count`` held-out problems, split into ``workers``
+    interleaved chunks (each a mix of difficulties). Each problem is seeded by itself, so the
+    split changes no outcome."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    chunks = [list(range(count))[w::workers] for w in range(workers)]
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        parts = list(pool.map(search_small, chunks, [strategy] * workers, [n] * workers, [seed] * workers))
+    results: list = [None] * count
+    for chunk, part in zip(chunks, parts):
+        for i, result in zip(chunk, part):
+            results[i] = result
+    return results
+
+
+def measure(out: Path, n: int, large_n: int, seed: int, limit: int | None, workers: int) -> None:
     toy = load_test_problems("heldout")[:limit]
     indices = list(SPLITS["heldout"])[: len(toy)]
     small, large = load_toy_policy("small"), load_toy_policy("large")
@@ -76,7 +104,10 @@ def measure(out: Path, n: int, large_n: int, seed: int, limit: int | None) -> No
         if f"{strategy}@{budget}" in measured.outcomes:
             continue
         started = time.time()
-        results = search(problems, small, prm, strategy=strategy, n=budget, beam_size=4, progress=True, **reading)
+        if workers > 1:
+            results = search_in_workers(len(toy), strategy, budget, seed, workers)
+        else:
+            results = search(problems, small, prm, strategy=strategy, n=budget, beam_size=4, progress=True, **reading)
         record(f"{strategy}@{budget}", right(results), started)
 
 
@@ -89,14 +120,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, help="only the first K held-out problems (a quick check)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="processes for the tree searches (same outcomes)")
     args = parser.parse_args()
     if (args.out is None) == (args.report is None):
         parser.error("give exactly one of --out (measure) and --report (a stored measurement)")
     torch.set_num_threads(args.threads)
     if args.out is not None:
-        measure(args.out, args.n, args.large_n, args.seed, args.limit)
+        measure(args.out, args.n, args.large_n, args.seed, args.limit, args.workers)
     path = args.out or args.report
-    print(report(MeasuredSetups.model_validate_json(path.read_text())))
+    print(report(MeasuredSetups.model_validate_json(path.read_text()), args.n, args.large_n))
 
 
 if __name__ == "__main__":

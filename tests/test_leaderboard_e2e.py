@@ -226,7 +226,12 @@ def _markdown_rows(board_dir: Path) -> list[dict[str, str]]:
 
 
 def _close(cell: str, expected: float, *, decimals: int = 1) -> bool:
-    return abs(float(cell) - expected) <= 0.5 * 10**-decimals + 1e-9
+    """``cell`` is a number, or an accuracy with its interval: ``50.0 [25.0, 75.0]``."""
+    value, _, interval = cell.partition(" [")
+    if interval:
+        low, high = (float(v) for v in interval.rstrip("]").split(", "))
+        assert low <= float(value) <= high, cell
+    return abs(float(value) - expected) <= 0.5 * 10**-decimals + 1e-9
 
 
 def _close_params(cell: str, expected: float) -> bool:
