@@ -17,10 +17,10 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from tts_eval import search
+from tts_eval.statistics import accuracy_interval
 from tts_eval.strategies.particle_filtering import vote_particles
 from tts_eval.toy import load_test_problems
 from tts_eval.toy.evaluate import (
@@ -119,12 +119,10 @@ def main() -> None:
               f"{sum(r.usage.prm_tokens for r in u) / len(u):.0f} PRM tokens per problem")
 
     print()
-    rng = np.random.default_rng(args.seed)
-    resamples = rng.integers(0, len(toy), size=(10_000, len(toy)))  # the same resamples for every column
     intervals = {}
     for c in (c for c in columns if c.startswith(("BoN ", "beam_search ", "dvts ", "particle_filtering "))):
-        means = np.asarray(columns[c], dtype=float)[resamples].mean(axis=1)
-        intervals[c] = np.percentile(means, [2.5, 97.5]).tolist()
+        interval = accuracy_interval(columns[c])  # tts_eval.statistics: the project's one bootstrap
+        intervals[c] = [interval.low, interval.high]
         print(f"{c}: {table['all'][c]:.3f}, 95% bootstrap interval over problems [{intervals[c][0]:.3f}, {intervals[c][1]:.3f}]")
 
     best_bon = max((c for c in columns if c.startswith("BoN ")), key=lambda c: table["all"][c])

@@ -42,7 +42,7 @@ def search_small(chunk: list[int], strategy: str, n: int, seed: int) -> list:
     small = load_toy_policy("small")
     problems = as_problems(small, [toy[i] for i in chunk])
     return search(problems, small, load_toy_prm(), strategy=strategy, n=n, beam_size=4, seed=seed,
-                  aggregation=PRM_AGGREGATION, voting=PRM_VOTING)
+                  **READING)
 
 
 def search_in_workers(count: int, strategy: str, n: int, seed: int, workers: int) -> list:
