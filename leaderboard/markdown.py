@@ -85,6 +85,22 @@ def _difficulty_sections(board, benchmark: str) -> list[str]:
     return lines
 
 
+COMPARISON_HEADER = ["Benchmark", "Comparison", "Setup", "Baseline", "Problems", "Setup (%)", "Baseline (%)",
+                     "Difference (points)", "Verdict"]
+
+
+def comparison_cells(comparison) -> list[str]:
+    """One paired comparison as table cells (Markdown and HTML)."""
+    benchmark = comparison.benchmark
+    setup, baseline = comparison.setup, comparison.baseline
+    return [
+        benchmark, comparison.kind, row_title(setup), row_title(baseline), str(comparison.problems),
+        with_interval(setup.accuracy(benchmark), setup.interval(benchmark)),
+        with_interval(baseline.accuracy(benchmark), baseline.interval(benchmark)),
+        points(comparison.difference), comparison.verdict,
+    ]
+
+
 def _with_count(value) -> str:
     if value is None:
         return DASH
