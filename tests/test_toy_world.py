@@ -149,7 +149,7 @@ def test_demo_runs_every_strategy_through_lm_eval_and_writes_the_leaderboard(tmp
         index = next(i for i, line in enumerate(lines) if re.search(rf"{size} \(\d+k\)\s*│\s*{strategy}\s*│", line))
         line, below = lines[index], lines[index + 1]
         cell = dict(zip(TABLE_COLUMNS, (c.strip() for c in line.strip("│ ").split("│"))))
-        interval = dict(zip(TABLE_COLUMNS, (c.strip() for c in below.strip("│ ").split("│"))))
+        interval = dict(zip(TABLE_COLUMNS, (c.strip() for c in below.strip()[1:-1].split("│"))))  # leading cells are empty
         low_high = accuracy_interval(outcomes[size, strategy, n])
         assert interval["accuracy"] == f"[{100 * low_high.low:.1f}, {100 * low_high.high:.1f}]"
         if size == "small":
