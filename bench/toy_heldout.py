@@ -1,13 +1,13 @@
 """The toy world's final report: the claims of docs/toy-world.md measured on the held-out half
 of the test split (problems 350-699, which no tuning read), with 95% intervals and verdicts.
 
-    python bench/toy_heldout.py --out bench/toy_heldout.json       # measure, then report
+    python bench/toy_heldout.py --out bench/toy_heldout.json --workers 4   # measure, then report
     python bench/toy_heldout.py --report bench/toy_heldout.json    # report a stored measurement
 
 Measuring runs the shipped models through the real path (``load_policy``, ``load_prm``,
 ``tts_eval.search``; seed 0, temperature 0.7, beam size 4): greedy CoT of both policies,
-Best-of-N (its candidates also give Pass@1, majority and pass@N), beam search and DVTS on the
-small policy at N = 16, and DVTS at N = 64. The output file holds every problem's outcome per
+Best-of-N (its candidates also give Pass@1, majority and pass@N) and DVTS on the small policy
+at N = 16, and DVTS at N = 64. The output file holds every problem's outcome per
 setup and the command that made it (an interrupted run started again with the same --out
 keeps the setups it finished: each problem is seeded by itself); the report (``tts_eval.toy.claims``) recomputes the
 intervals and verdicts from it, as ``tests/test_toy_world.py`` does.
@@ -100,7 +100,7 @@ def measure(out: Path, n: int, large_n: int, seed: int, limit: int | None, worke
         record(f"majority@{n}", [s.majority for s in stats], started)
         record(f"pass@{n}", [s.any_right for s in stats], started)
         record(f"best_of_n@{n}", right(best_of_n), started)
-    for strategy, budget in (("dvts", n), ("dvts", large_n), ("beam_search", n)):
+    for strategy, budget in (("dvts", n), ("dvts", large_n)):
         if f"{strategy}@{budget}" in measured.outcomes:
             continue
         started = time.time()
