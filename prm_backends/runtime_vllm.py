@@ -59,7 +59,7 @@ class VLLMProcessRewardModel(FormatScorer):
         self,
         spec: PRMSpec,
         *,
-        gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] = 0.9,
+        gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] | None = None,
         kv_cache_memory_bytes: PositiveInt | None = None,
         tensor_parallel_size: PositiveInt = 1,
         enforce_eager: bool = False,

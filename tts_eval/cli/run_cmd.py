@@ -50,6 +50,7 @@ def run(
 
     from tts_eval.lm_eval.runner import RunError, parse_model_args_text, results_table, run_evaluation
     from tts_eval.lm_eval.settings import ModelArgsError
+    from tts_eval.memory_plan import MemoryPlanError
 
     setup_logging()
     try:
@@ -64,7 +65,7 @@ def run(
             apply_chat_template=apply_chat_template,
             system_instruction=system_instruction,
         )
-    except (RunError, ModelArgsError) as err:
+    except (RunError, ModelArgsError, MemoryPlanError) as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(code=2) from None
     typer.echo(results_table(results))

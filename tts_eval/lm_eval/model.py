@@ -48,14 +48,30 @@ class TTSLM(LM):
         super().__init__()
         self.args: TTSModelArgs = parse_model_args(model_args)
         self._checkpoint_folder = checkpoint_folder(self.args, tracker_output_path())
+        from tts_eval.memory_plan import plan_run
         from tts_eval.policies import load_policy
 
-        self.policy = load_policy(self.args.policy, backend=self.args.backend, **self.args.policy_options)
+        # Shares of a device the policy and the PRM both use, decided before either loads.
+        prm_spec = None
+        if self.args.prm is not None:
+            from prm_backends import load_spec
+
+            prm_spec = load_spec(self.args.prm, **self.args.prm_overrides)
+        self.memory_plans = plan_run(
+            policy=self.args.policy, backend=self.args.backend, policy_options=self.args.policy_options,
+            prm_spec=prm_spec, max_tokens=self.args.resolved_max_tokens(),
+        )
+        policy_options, prm_overrides = dict(self.args.policy_options), dict(self.args.prm_overrides)
+        for plan in self.memory_plans:
+            policy_options.update(plan.options("policy"))
+            if plan.options("prm"):
+                prm_overrides["runtime_options"] = {**prm_spec.runtime_options, **plan.options("prm")}
+        self.policy = load_policy(self.args.policy, backend=self.args.backend, **policy_options)
         self.prm = None
         if self.args.prm is not None:
             from prm_backends import load_prm
 
-            self.prm = load_prm(self.args.prm, **self.args.prm_overrides)
+            self.prm = load_prm(self.args.prm, **prm_overrides)
         self._warned_ignored: set[str] = set()
 
     # -- construction from lm-eval's CLI -------------------------------------------------
@@ -82,6 +98,7 @@ class TTSLM(LM):
                 "policy_name": self.policy.name,
                 "prm_name": None if self.prm is None else self.prm.name,
                 "checkpoint_folder": None if self._checkpoint_folder is None else str(self._checkpoint_folder),
+                "memory_plan": [plan.as_dict() for plan in self.memory_plans],
             },
         }
 

@@ -105,7 +105,7 @@ class VLLMPolicy(TokenizerText):
         revision: str | None = None,
         system_prompt: str | None = None,
         max_model_len: PositiveInt | None = None,
-        gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] = 0.9,
+        gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] | None = None,
         kv_cache_memory_bytes: PositiveInt | None = None,
         tensor_parallel_size: PositiveInt = 1,
         enforce_eager: bool = False,
