@@ -1,18 +1,11 @@
 """Policy backend that runs a Hugging Face transformers causal LM in this process.
 
-Generation goes through the model's own ``generate`` loop with two additions of ours:
-
-* :class:`RowSampler`, a logits processor that samples each row with that row's own
-  ``torch.Generator`` and hands ``generate`` a one-hot score, so ``generate`` runs greedy and
-  the sampled token wins. A row's samples then depend only on its seed, never on which other
-  rows share the batch.
-* :class:`RowTracker`, a stopping criterion that ends a row when its *generated* text (never
-  the prompt) contains a stop string, or at EOS, and records why and after how many tokens.
-
-Rows that finish early are dropped from the batch: the tracker makes ``generate`` return once
-a quarter of the rows are done, the finished rows are removed from the batch and its KV cache,
-and ``generate`` resumes on the rest from that cache. Identical prompts (the ``n`` samples of
-one prompt) are prefilled once and their cache is shared.
+Generation runs our own decoding loop (:mod:`tts_eval.policies.hf_decoding`) on the model's
+forward pass: continuous batching (finished rows give their slots to waiting ones), sampling
+with one seed per row (a row's samples never depend on which rows share the batch), stop
+strings matched on token ids, and the reason and token count of each row recorded exactly.
+Identical prompts (the ``n`` samples of one prompt) are prefilled once and share their
+cache. :attr:`HFPolicy.stats` counts steps, slots and tokens (slot utilisation).
 """
 
 from __future__ import annotations
@@ -20,39 +13,29 @@ from __future__ import annotations
 import inspect
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
 from pydantic import PositiveInt, validate_call
-from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    GenerationConfig,
-    LogitsProcessor,
-    LogitsProcessorList,
-    StoppingCriteria,
-    StoppingCriteriaList,
-)
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 from tts_eval.policies.base import per_prompt_seeds
+from tts_eval.policies.hf_decoding import DecodeRow, DecodeStats, StopMatcher, decode, token_bytes
 from tts_eval.policies.text import TokenizerText, check_local_path, check_sampling, first_stop_end
 from tts_eval.seeding import derive_seed
 from tts_eval.types import Completion
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 
-# ``generate`` returns to let finished rows be dropped once this share of the batch is done.
-COMPACT_FRACTION = 0.25
-
 
 class HFPolicy(TokenizerText):
     """A causal LM loaded with ``AutoModelForCausalLM.from_pretrained``.
 
-    ``model`` is a local checkpoint directory or a Hub id. ``dtype`` defaults to float32 on
-    CPU and to the checkpoint's own dtype (``"auto"``) elsewhere. ``batch_size`` bounds the
-    rows (prompts x samples) of one forward pass; larger calls are split.
+    ``model`` is a local checkpoint directory or a Hub id. ``device`` defaults to the GPU when
+    there is one (``"auto"``). ``dtype`` defaults to float32 on CPU and to the checkpoint's own
+    dtype (``"auto"``) elsewhere. ``batch_size`` is the number of rows (prompts x samples) that
+    decode together; a call with more rows refills the slots of finished ones.
     """
 
     @validate_call
@@ -61,7 +44,7 @@ class HFPolicy(TokenizerText):
         model: str | Path,
         *,
         dtype: Dtype | None = None,
-        device: str = "cpu",
+        device: str = "auto",
         revision: str | None = None,
         system_prompt: str | None = None,
         batch_size: PositiveInt = 64,
@@ -72,6 +55,8 @@ class HFPolicy(TokenizerText):
         self.name = model
         self.system_prompt = system_prompt
         self.batch_size = batch_size
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         if dtype is None:
             dtype = "float32" if self.device.type == "cpu" else "auto"
@@ -87,6 +72,9 @@ class HFPolicy(TokenizerText):
         self.num_parameters = sum(p.numel() for p in self.model.parameters())
         self.max_positions = getattr(self.model.config.get_text_config(), "max_position_embeddings", None)
         self._keeps_few_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        self.stats = DecodeStats()
+        self._stop_matchers: dict[tuple[str, ...], StopMatcher] = {}
+        self._token_bytes: list[bytes] | None = None
 
         self.eos_ids = _eos_ids(self.model.generation_config, self.tokenizer)
         pad = self.tokenizer.pad_token_id
@@ -99,8 +87,6 @@ class HFPolicy(TokenizerText):
             pad_token_id=self.pad_id,
             bos_token_id=self.tokenizer.bos_token_id,
         )
-
-    # -- prompts -----------------------------------------------------------------------
 
     # -- generation --------------------------------------------------------------------
 
@@ -122,19 +108,32 @@ class HFPolicy(TokenizerText):
         self._check_lengths(prompt_ids, max_tokens)
         seeds = per_prompt_seeds(secrets.randbits(62) if seed is None else seed, len(prompts))
         rows = [
-            _Row(prompt=i, ids=prompt_ids[i], seed=derive_seed(int(seeds[i]), j))
+            DecodeRow(prompt=i, ids=prompt_ids[i], seed=derive_seed(int(seeds[i]), j))
             for i in range(len(prompts))
             for j in range(n)
         ]
         # Longest prompts first: similar lengths share a batch, and memory peaks at once.
         order = sorted(range(len(rows)), key=lambda r: -len(rows[r].ids))
-        request = _Request(temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=list(stop))
+        outputs = decode(
+            self.model, [rows[r] for r in order], batch_size=self.batch_size, max_tokens=max_tokens,
+            temperature=temperature, top_p=top_p, eos_ids=self.eos_ids, stop=self._stop_matcher(stop),
+            keeps_few_logits=self._keeps_few_logits, prefill=self._prefill_shared_prompts, stats=self.stats,
+        )
         completions: list[Completion | None] = [None] * len(rows)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            for r, completion in zip(chunk, self._generate_batch([rows[r] for r in chunk], request)):
-                completions[r] = completion
+        for r, (token_ids, reason) in zip(order, outputs):
+            completions[r] = self._completion(token_ids, reason, len(rows[r].ids), list(stop))
         return [completions[i * n : (i + 1) * n] for i in range(len(prompts))]
+
+    def _stop_matcher(self, stop: list[str]) -> StopMatcher | None:
+        """The token-id automaton for ``stop``, built once per distinct list."""
+        if not stop:
+            return None
+        key = tuple(stop)
+        if key not in self._stop_matchers:
+            if self._token_bytes is None:
+                self._token_bytes = token_bytes(self.tokenizer)
+            self._stop_matchers[key] = StopMatcher(list(stop), self._token_bytes, self.device)
+        return self._stop_matchers[key]
 
     def _check_lengths(self, prompt_ids: list[list[int]], max_tokens: int) -> None:
         for i, ids in enumerate(prompt_ids):
@@ -148,55 +147,7 @@ class HFPolicy(TokenizerText):
                 )
 
     @torch.inference_mode()
-    def _generate_batch(self, rows: list[_Row], request: _Request) -> list[Completion]:
-        """One batch of rows, through ``model.generate``, resumed after each compaction."""
-        ids, mask, cache = self._prefill_shared_prompts(rows)
-        width = ids.shape[1]  # generated tokens start at this column for every row
-        live = list(range(len(rows)))  # batch row -> index into ``rows``
-        generators = [torch.Generator().manual_seed(row.seed) for row in rows]
-        results: list[Completion | None] = [None] * len(rows)
-        while True:
-            generated = ids.shape[1] - width
-            sampler = (
-                RowSampler(request.temperature, request.top_p, [generators[r] for r in live])
-                if request.temperature > 0
-                else None
-            )
-            tracker = RowTracker(
-                prompt_width=width,
-                eos_ids=self.eos_ids,
-                stop=request.stop,
-                decode=self._decode,
-                compact_after=max(1, int(len(live) * COMPACT_FRACTION)),
-            )
-            out = self.model.generate(
-                input_ids=ids,
-                attention_mask=mask,
-                past_key_values=cache,
-                generation_config=self._generation_config(request.max_tokens - generated),
-                logits_processor=LogitsProcessorList([sampler] if sampler else []),
-                stopping_criteria=StoppingCriteriaList([tracker]),
-            )
-            sequences, cache = out.sequences, out.past_key_values
-            generated = sequences.shape[1] - width
-            out_of_budget = generated >= request.max_tokens
-            keep = []
-            for b, r in enumerate(live):
-                length, reason = tracker.finished.get(b, (generated, "length"))
-                if b in tracker.finished or out_of_budget:
-                    token_ids = sequences[b, width : width + length].tolist()
-                    results[r] = self._completion(token_ids, reason, len(rows[r].ids), request.stop)
-                else:
-                    keep.append(b)
-            if not keep:
-                return results
-            index = torch.tensor(keep, device=self.device)
-            ids = sequences[index]
-            mask = torch.cat([mask, mask.new_ones(mask.shape[0], ids.shape[1] - mask.shape[1])], dim=1)[index]
-            cache.batch_select_indices(index)
-            live = [live[b] for b in keep]
-
-    def _prefill_shared_prompts(self, rows: list[_Row]):
+    def _prefill_shared_prompts(self, rows: list[DecodeRow]):
         """Left-padded ids and mask for ``rows`` and a KV cache of all but their last prompt
         token, computed once per distinct prompt and shared by its rows."""
         distinct: dict[int, int] = {}
@@ -225,18 +176,6 @@ class HFPolicy(TokenizerText):
             cache.batch_select_indices(index)
         return ids[index], mask[index], cache
 
-    def _generation_config(self, max_new_tokens: int) -> GenerationConfig:
-        return GenerationConfig(
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            num_beams=1,
-            use_cache=True,
-            return_dict_in_generate=True,
-            eos_token_id=self.eos_ids or None,
-            pad_token_id=self.pad_id,
-            bos_token_id=self.tokenizer.bos_token_id,
-        )
-
     def _completion(self, token_ids: list[int], reason: str, prompt_tokens: int, stop: list[str]) -> Completion:
         if reason == "eos":
             text = self._decode([token_ids[:-1]])[0]
@@ -247,98 +186,10 @@ class HFPolicy(TokenizerText):
                 if end is None:
                     raise RuntimeError(f"stop string not found again in the decoded completion {text!r}")
                 text = text[:end]
+            elif stop and first_stop_end(text, stop) is not None:
+                # The token-id matcher and the decoded text must agree; never a silent overrun.
+                raise RuntimeError(f"a stop string in {text!r} was not seen on its token ids")
         return Completion(text=text, num_tokens=len(token_ids), finish_reason=reason, prompt_tokens=prompt_tokens)
-
-
-@dataclass(frozen=True)
-class _Row:
-    prompt: int  # index of the prompt in the call
-    ids: list[int]
-    seed: int
-
-
-@dataclass(frozen=True)
-class _Request:
-    temperature: float
-    top_p: float
-    max_tokens: int
-    stop: list[str]
-
-
-class RowSampler(LogitsProcessor):
-    """Temperature and nucleus (top-p) sampling with one ``torch.Generator`` per row.
-
-    Returns scores that are ``-inf`` except at the sampled token, so the greedy step of
-    ``generate`` picks it. Each row draws exactly one uniform number per generated token,
-    by inverse transform sampling over its own distribution.
-    """
-
-    def __init__(self, temperature: float, top_p: float, generators: list[torch.Generator]) -> None:
-        self.temperature = temperature
-        self.top_p = top_p
-        self.generators = generators
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
-        order = None
-        if self.top_p < 1.0:
-            probs, order = probs.sort(dim=-1, descending=True)
-            # Keep the smallest head of the distribution whose mass reaches top_p.
-            probs = probs.masked_fill(probs.cumsum(-1) - probs >= self.top_p, 0.0)
-        cdf = probs.cumsum(-1)
-        u = torch.cat([torch.rand(1, generator=g) for g in self.generators]).to(cdf.device)
-        threshold = (u * cdf[:, -1]).unsqueeze(-1)
-        choice = torch.searchsorted(cdf, threshold, right=True)
-        # Rounding can put the threshold at the total mass; fall back to the last token with mass.
-        positions = torch.arange(probs.shape[-1], device=probs.device)
-        last_with_mass = torch.where(probs > 0, positions, 0).amax(-1, keepdim=True)
-        choice = torch.minimum(choice, last_with_mass)
-        tokens = order.gather(-1, choice) if order is not None else choice
-        return torch.full_like(scores, float("-inf")).scatter_(-1, tokens, 0.0)
-
-
-class RowTracker(StoppingCriteria):
-    """Ends a row at EOS or when its generated text contains a stop string, and records
-    ``finished[batch_row] = (tokens generated, "eos" | "stop")``.
-
-    Once ``compact_after`` rows have finished it reports every row done, so ``generate``
-    returns and the caller can drop the finished rows before resuming.
-    """
-
-    def __init__(self, *, prompt_width: int, eos_ids: list[int], stop: list[str], decode, compact_after: int):
-        self.prompt_width = prompt_width
-        self.eos_ids = torch.tensor(eos_ids, dtype=torch.long)
-        self.stop = stop
-        self.decode = decode
-        self.compact_after = compact_after
-        # A stop string newly completed by the last token lies within this many final
-        # tokens (every token decodes to at least one byte); one more absorbs a partial
-        # character at the window's start.
-        self.window = max((len(s.encode("utf-8")) for s in stop), default=0) + 1
-        self.finished: dict[int, tuple[int, str]] = {}
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
-        generated = input_ids.shape[1] - self.prompt_width
-        active = [b for b in range(input_ids.shape[0]) if b not in self.finished]
-        last = input_ids[:, -1].cpu()
-        is_eos = torch.isin(last, self.eos_ids).tolist() if len(self.eos_ids) else [False] * len(last)
-        check = []
-        for b in active:
-            if is_eos[b]:
-                self.finished[b] = (generated, "eos")
-            else:
-                check.append(b)
-        if self.stop and check:
-            span = min(self.window, generated)
-            tails = self.decode(input_ids[check, -span:].tolist())
-            for b, tail in zip(check, tails):
-                if any(s in tail for s in self.stop):
-                    self.finished[b] = (generated, "stop")
-        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-        if len(self.finished) >= self.compact_after:
-            return done.fill_(True)
-        done[list(self.finished)] = True
-        return done
 
 
 def _eos_ids(generation_config: GenerationConfig, tokenizer) -> list[int]:
