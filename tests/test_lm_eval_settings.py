@@ -135,3 +135,17 @@ def test_other_settings_never_share_a_checkpoint(tmp_path):
     other = CheckpointStore(tmp_path, {"policy": "p", "seed": 1})
     assert other.path != first.path and "k" not in other
     assert CheckpointStore(tmp_path, {"seed": 0, "policy": "p"}).path == first.path  # order does not matter
+
+
+def test_backend_auto_is_vllm_only_on_cuda_with_vllm_installed(monkeypatch):
+    import importlib.util
+
+    import torch
+
+    args = {"policy": "pkg://tts_eval.toy/models/policy-small"}
+    assert parse_model_args(args).backend == "hf"  # the default, on this CPU machine
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    has_vllm = importlib.util.find_spec("vllm") is not None
+    assert parse_model_args({**args, "backend": "auto"}).resolved()["backend"] == ("vllm" if has_vllm else "hf")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    assert parse_model_args(args).backend == "hf"  # CUDA without vLLM

@@ -138,7 +138,7 @@ def plan_device(device: str, models: list[ModelNeed], *, total: int, free: int) 
             m.kv_cache = _user_kv(m, kind, total)
     fixed = sum(m.total for m in models if m not in flexible)
     for m in flexible:
-        room = budget - fixed
+        room = budget - fixed - m.weights - m.activations
         if kind == "cpu":  # the machine's memory, shared with everything else on it
             room = min(room, m.kv_max, max(m.kv_min, CPU_KV_CACHE))
         m.kv_cache = room

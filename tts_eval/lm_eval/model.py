@@ -280,11 +280,10 @@ def _with_harness_options(model_args: dict[str, Any], harness: dict[str, Any]) -
 
         if not torch.cuda.is_available():
             return model_args
-    backend = model_args.get("backend", "hf")
     try:
-        from tts_eval.policies import backend_class, backend_options
+        from tts_eval.policies import backend_class, backend_options, resolve_backend
 
-        options = backend_options(backend_class(backend))
+        options = backend_options(backend_class(resolve_backend(model_args.get("backend", "auto"))))
     except (ImportError, ValueError):
         return model_args  # parse_model_args reports the backend problem
     if options is None or "device" in options:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 # Settings that change how fast a run goes, never what it computes: left out of the resume
 # checkpoint's fingerprint, so a run may be resumed with other values.
@@ -44,7 +44,10 @@ class TTSModelArgs(BaseModel):
     voting: str | None = Field(
         default=None, description="majority | prm_max | prm_vote; default: prm_vote for a strategy with a PRM, else majority"
     )
-    backend: Literal["hf", "vllm", "openai"] = Field(default="hf", description="Policy backend")
+    backend: Literal["hf", "vllm", "openai"] = Field(
+        default="auto", validate_default=True,
+        description="Policy backend; auto (default): vllm on CUDA when installed, else hf",
+    )
     temperature: float | None = Field(default=None, ge=0, description="Default: 0 for cot, 0.7 otherwise")
     top_p: float = Field(default=1.0, gt=0, le=1)
     max_tokens: int | None = Field(default=None, ge=1, description="Tokens per solution (default 8192)")
@@ -70,6 +73,14 @@ class TTSModelArgs(BaseModel):
         default=None,
         description="compute_optimal: policy table, a name in yaml_configs/compute_optimal/ or a YAML path (default: paper)",
     )
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _resolve_auto(cls, value: Any) -> Any:
+        # Resolved once, here, so the results and the resume fingerprint name the real backend.
+        from tts_eval.policies import resolve_backend
+
+        return resolve_backend(value) if value == "auto" else value
 
     # -- derived views -------------------------------------------------------------------
 

@@ -7,12 +7,16 @@ backend that runs on it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
+import logging
 
 from tts_eval.policies.base import Policy, per_prompt_seeds
 from tts_eval.resources import is_package_reference, package_path
 
-__all__ = ["BACKENDS", "Policy", "backend_class", "backend_options", "load_policy", "per_prompt_seeds"]
+__all__ = ["BACKENDS", "Policy", "backend_class", "backend_options", "load_policy", "per_prompt_seeds", "resolve_backend"]
+
+logger = logging.getLogger(__name__)
 
 # backend name -> "module:ClassName"; the class is called as ``cls(model, **options)``.
 BACKENDS = {
@@ -25,9 +29,10 @@ BACKENDS = {
 def load_policy(model: str, backend: str = "hf", **options) -> Policy:
     """Load ``model`` (a checkpoint directory, a Hub id, a served model's name, or
     ``pkg://PACKAGE/PATH``, a checkpoint directory shipped inside a package such as
-    ``pkg://tts_eval.toy/models/policy-small``) with the given backend. ``options`` are the
+    ``pkg://tts_eval.toy/models/policy-small``) with the given backend (``auto``: see
+    :func:`resolve_backend`). ``options`` are the
     backend's keyword arguments (e.g. ``dtype``, ``device``, ``system_prompt`` for ``hf``)."""
-    cls = backend_class(backend)
+    cls = backend_class(resolve_backend(backend))
     valid = backend_options(cls)
     unknown = sorted(set(options) - set(valid)) if valid is not None else []
     if unknown:
@@ -38,6 +43,20 @@ def load_policy(model: str, backend: str = "hf", **options) -> Policy:
     if is_package_reference(model):
         model = str(package_path(model))
     return cls(model, **options)
+
+
+def resolve_backend(backend: str) -> str:
+    """``auto``: ``vllm`` on a machine with a CUDA device and vLLM installed (the fast path on a
+    GPU), else ``hf`` (the reference, and the CPU path). Any other name is returned as is."""
+    if backend != "auto":
+        return backend
+    import torch
+
+    if torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None:
+        logger.info("policy backend=auto: vllm (a CUDA device and vLLM are available)")
+        return "vllm"
+    logger.info("policy backend=auto: hf (%s)", "vLLM is not installed" if torch.cuda.is_available() else "no CUDA device")
+    return "hf"
 
 
 def backend_class(backend: str) -> type:
