@@ -120,6 +120,7 @@ def search(
     task: str | Sequence[str | None] | None = None,
     pf_temperature: float | None = None,
     resampling: str | None = None,
+    max_problems: int | None = None,
 ) -> list[SearchResult]:
     """Search every problem with ``strategy`` at budget ``n``; one result per problem, in order.
 
@@ -135,7 +136,14 @@ def search(
     (else ``min``); majority and CoT vote by majority. ``progress`` (a bar on stderr) defaults
     to on when stderr is a terminal. ``pf_temperature`` (default 1)
     and ``resampling`` (default systematic) set particle_filtering's weights and draws.
+
+    ``max_problems`` bounds memory at any problem count: problems are searched in waves of at
+    most that many (each wave in lock-step), and only finished results are kept between
+    waves. Since each problem's sampling depends on its own seed and prompt only, the results
+    equal those of one lock-step call over all problems.
     """
+    if max_problems is not None and max_problems < 1:
+        raise ValueError(f"max_problems must be at least 1 (or None: all problems together), got {max_problems}")
     if isinstance(prm, str):
         from prm_backends import load_prm
 
@@ -165,25 +173,28 @@ def search(
         builders = dict.fromkeys(tasks, spec.make_units)
     else:
         builders = {t: spec.bind(policy=policy, prm=prm, table=table, task=t, settings=settings) for t in dict.fromkeys(tasks)}
-    units = [builders[t](p, settings, derive_seed(base_seed, p.prompt)) for p, t in zip(problems, tasks)]
-    meters = [_Meter() for _ in problems]
     engine = _Engine(policy, prm, settings)
+    wave = len(problems) if max_problems is None else max_problems
+    results: list[SearchResult] = []
     with tqdm(total=len(problems), desc=f"{strategy} n={n}", unit="problem", disable=not progress) as bar:
-        finished = 0
-        while True:
-            active = [(i, u) for i, us in enumerate(units) for u in us if not u.done]
-            if not active:
-                break
-            engine.round(active, meters)
-            now_finished = sum(all(u.done for u in us) for us in units)
-            bar.update(now_finished - finished)
-            finished = now_finished
-    results = []
-    for us, meter in zip(units, meters):
-        candidates = [t for u in us for t in u.results]
-        chosen = us[0].choose(candidates, voting, aggregation)
-        usage = meter.usage(policy.num_parameters, prm.num_parameters if prm is not None else 0)
-        results.append(SearchResult(candidates[chosen].answer, candidates[chosen], candidates, usage))
+        for start in range(0, len(problems), max(wave, 1)):
+            part = range(start, min(start + wave, len(problems)))
+            units = [builders[tasks[i]](problems[i], settings, derive_seed(base_seed, problems[i].prompt)) for i in part]
+            meters = [_Meter() for _ in part]
+            finished = 0
+            while True:
+                active = [(i, u) for i, us in enumerate(units) for u in us if not u.done]
+                if not active:
+                    break
+                engine.round(active, meters)
+                now_finished = sum(all(u.done for u in us) for us in units)
+                bar.update(now_finished - finished)
+                finished = now_finished
+            for us, meter in zip(units, meters):
+                candidates = [t for u in us for t in u.results]
+                chosen = us[0].choose(candidates, voting, aggregation)
+                usage = meter.usage(policy.num_parameters, prm.num_parameters if prm is not None else 0)
+                results.append(SearchResult(candidates[chosen].answer, candidates[chosen], candidates, usage))
     return results
 
 
