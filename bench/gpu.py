@@ -1,0 +1,239 @@
+"""Real-scale shapes on one GPU: the ``hf`` policy backend and the ``hf`` PRM runtime with
+random bf16 checkpoints built here (a ~0.75B Llama-shaped policy with a character
+tokenizer and a newline bias, and a Qwen2.5-Math-PRM-7B-shaped token classifier), on
+MATH-500 problems at N = 16. Needs only torch, transformers and tts-eval's small deps; runs
+in well under 8 minutes on an H100/H200.
+
+Printed, per strategy: wall time split into policy and PRM time; the ratio of the wall time
+to one plain full-batch ``model.generate`` of the same number of tokens; slot utilisation;
+PRM tokens/s; and model-FLOP utilisation against a bf16 matmul ceiling measured in the same
+run. Then the per-step targets: the backend's decoding step against plain greedy
+``generate`` at the same batch width (target <= 1.2x), sampled against greedy steps (<= 1x),
+and Best-of-N wall time against (longest row's steps x plain step time) (target <= 1.5x).
+
+    python bench/gpu.py [--problems 8] [--n 16] [--batch-size 128]
+    python bench/gpu.py --smoke          # tiny shapes on CPU: checks the script runs
+
+Record the output in bench/RESULTS.md with the machine and the date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from tiny_models import byte_tokenizer, char_tokenizer, corpus_from_data  # noqa: E402
+
+from prm_backends import load_prm  # noqa: E402
+from tts_eval import Problem, load_policy, search  # noqa: E402
+from tts_eval.policies.hf_decoding import DecodeStats  # noqa: E402
+
+# (hidden, layers, heads, kv heads, intermediate)
+POLICY_SHAPE = {"full": (1536, 20, 12, 4, 6144), "smoke": (64, 2, 2, 2, 128)}
+PRM_SHAPE = {"full": (3584, 28, 28, 4, 18944), "smoke": (64, 2, 2, 2, 128)}
+PRM_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<extra_0>"]
+
+
+def matmul_ceiling(device: str, dtype: torch.dtype, size: int) -> float:
+    """Sustained FLOP/s of a square matmul in ``dtype`` on ``device``."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    reps = 20 if device != "cpu" else 3
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    sync(device)
+    return 2 * size**3 * reps / (time.perf_counter() - start)
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def random_weights(model, std: float = 0.02) -> None:
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, std)
+
+
+def build_prm(out: Path, shape, device: str, dtype: torch.dtype) -> Path:
+    """A Qwen2.5-Math-PRM-shaped checkpoint: Qwen2 backbone under ``model.*``, score head
+    ``Linear(h,h)-ReLU-Linear(h,2)``, byte-level tokenizer with ``<extra_0>``."""
+    from safetensors.torch import save_file
+    from transformers import Qwen2Config, Qwen2Model
+
+    hidden, layers, heads, kv, inter = shape
+    tokenizer = byte_tokenizer(special_tokens=PRM_SPECIALS)
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+                         num_attention_heads=heads, num_key_value_heads=kv, intermediate_size=inter,
+                         max_position_embeddings=4096, architectures=["Qwen2ForProcessRewardModel"],
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    with torch.device(device):
+        backbone = Qwen2Model(config).to(dtype)
+    random_weights(backbone)
+    state = {f"model.{k}": v.contiguous() for k, v in backbone.state_dict().items()}
+    for key, size in {"score.0.weight": (hidden, hidden), "score.0.bias": (hidden,),
+                      "score.2.weight": (2, hidden), "score.2.bias": (2,)}.items():
+        state[key] = (torch.randn(size, device=device) * 0.02).to(dtype)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.cpu() for k, v in state.items()}, out / "model.safetensors", metadata={"format": "pt"})
+    del backbone, state
+    config.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def build_policy(out: Path, corpus, shape, device: str, dtype: torch.dtype) -> Path:
+    """A Llama-shaped causal LM with a character tokenizer whose newline logit is raised (a
+    shared embedding feature that the final norm makes near-constant, read by the LM head),
+    so that it writes steps, as ``tests/tiny_models.build_causal_lm`` does at tiny size."""
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    hidden, layers, heads, kv, inter = shape
+    tokenizer = char_tokenizer(corpus)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+                         num_attention_heads=heads, num_key_value_heads=kv, intermediate_size=inter,
+                         max_position_embeddings=4096, tie_word_embeddings=False,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    random_weights(model)
+    with torch.no_grad():
+        model.get_input_embeddings().weight[:, 0] = 1.0
+        head = model.get_output_embeddings().weight
+        head[:, 0] = 0.0
+        head[tokenizer.convert_tokens_to_ids("\n"), 0] = 2.0 / hidden**0.5
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    del model
+    return out
+
+
+class Timed:
+    """Wall seconds spent in one method of an object."""
+
+    def __init__(self, obj, method: str, device: str) -> None:
+        self.seconds, self.device = 0.0, device
+        inner = getattr(obj, method)
+
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            out = inner(*args, **kwargs)
+            sync(self.device)
+            self.seconds += time.perf_counter() - start
+            return out
+
+        setattr(obj, method, wrapper)
+
+
+def plain_generate(policy, prompts: list[str], rows: int, length: int, *, greedy: bool, device: str) -> float:
+    """Seconds of one ``model.generate`` of ``rows`` rows, every row forced to ``length`` tokens."""
+    tok = policy.tokenizer
+    tok.padding_side = "left"
+    batch = tok([prompts[i % len(prompts)] for i in range(rows)], return_tensors="pt", padding=True,
+                add_special_tokens=False).to(device)
+    sampling = {} if greedy else {"do_sample": True, "temperature": 0.7}
+    sync(device)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        policy.model.generate(**batch, max_new_tokens=length, min_new_tokens=length, pad_token_id=tok.pad_token_id,
+                              **sampling)
+    sync(device)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--problems", type=int, default=8)
+    parser.add_argument("--n", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=128, help="policy rows decoding together")
+    parser.add_argument("--prm-batch-size", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=512)
+    parser.add_argument("--max-step-tokens", type=int, default=64)
+    parser.add_argument("--smoke", action="store_true", help="tiny shapes on CPU, to check the script")
+    args = parser.parse_args()
+    kind = "smoke" if args.smoke else "full"
+    device = "cpu" if args.smoke else "cuda"
+    dtype = torch.float32 if args.smoke else torch.bfloat16
+    if device == "cuda" and not torch.cuda.is_available():
+        sys.exit("bench/gpu.py needs a CUDA device (or --smoke for a CPU check of the script)")
+    data = Path(os.environ.get("TTS_EVAL_DATA_DIR", REPO.parent / "shared" / "data"))
+    corpus = corpus_from_data(data)
+    ceiling = matmul_ceiling(device, dtype, 8192 if device == "cuda" else 512)
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    print(f"device {name}; {str(dtype).removeprefix('torch.')} matmul ceiling {ceiling / 1e12:.1f} TFLOP/s")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        policy_dir = build_policy(Path(tmp) / "policy", corpus, POLICY_SHAPE[kind], device, dtype)
+        prm_dir = build_prm(Path(tmp) / "prm", PRM_SHAPE[kind], device, dtype)
+        dtype_name = str(dtype).removeprefix("torch.")
+        policy = load_policy(str(policy_dir), backend="hf", device=device, dtype=dtype_name, batch_size=args.batch_size)
+        prm = load_prm("qwen2.5-math-prm-7b", model=str(prm_dir), device=device, dtype=dtype_name,
+                       batch_size=args.prm_batch_size)
+        print(f"policy {policy.num_parameters / 1e9:.2f}B, PRM {prm.num_parameters / 1e9:.2f}B parameters; "
+              f"built and loaded in {time.perf_counter() - start:.0f} s")
+        policy_time, prm_time = Timed(policy, "generate", device), Timed(prm, "score_batch", device)
+        questions = [line for line in corpus[0::2][: args.problems]]
+        problems = [Problem(q, policy.format_prompt(q)) for q in questions]
+        prompts = [p.prompt for p in problems]
+        rows = args.problems * args.n
+        width = min(rows, args.batch_size)
+
+        print(f"\n{args.problems} MATH-500 problems, N={args.n}, M=4, max_tokens {args.max_tokens}, "
+              f"max_step_tokens {args.max_step_tokens}, batch_size {args.batch_size}")
+        print(f"{'strategy':<12} {'wall s':>7} {'policy s':>8} {'PRM s':>6} {'generated':>9} {'PRM tok':>8} "
+              f"{'plain s':>7} {'ratio':>6} {'util':>5} {'PRM tok/s':>9} {'PRM MFU':>7} {'policy MFU':>10}")
+        bon_wall = bon_steps = None
+        for strategy in ("best_of_n", "beam_search", "dvts"):
+            policy.stats = DecodeStats()
+            policy_time.seconds = prm_time.seconds = 0.0
+            start = time.perf_counter()
+            results = search(problems, policy, prm, strategy=strategy, n=args.n, seed=0, max_tokens=args.max_tokens,
+                             max_step_tokens=args.max_step_tokens)
+            wall = time.perf_counter() - start
+            generated = sum(r.usage.policy_output_tokens for r in results)
+            prm_tokens = sum(r.usage.prm_tokens for r in results)
+            plain = plain_generate(policy, prompts, rows, max(1, math.ceil(generated / rows)), greedy=False,
+                                   device=device)
+            s = policy.stats
+            prm_mfu = 2 * prm.num_parameters * prm_tokens / max(prm_time.seconds, 1e-9) / ceiling
+            policy_mfu = 2 * policy.num_parameters * generated / max(policy_time.seconds, 1e-9) / ceiling
+            print(f"{strategy:<12} {wall:7.1f} {policy_time.seconds:8.1f} {prm_time.seconds:6.1f} {generated:9d} "
+                  f"{prm_tokens:8d} {plain:7.1f} {wall / plain:6.2f} {s.utilisation:5.2f} "
+                  f"{prm_tokens / max(prm_time.seconds, 1e-9):9.0f} {prm_mfu:7.1%} {policy_mfu:10.1%}")
+            if strategy == "best_of_n":
+                bon_wall, bon_steps = wall, max(t.num_tokens for r in results for t in r.candidates)
+
+        # Per decoding step: the backend against plain generate at the same width.
+        length = 128
+        greedy_plain = plain_generate(policy, prompts, width, length, greedy=True, device=device) / length
+        step = {}
+        for temperature in (0.0, 0.7):
+            policy.stats = DecodeStats()
+            policy.generate(prompts[:1] * width, n=1, temperature=temperature, top_p=1.0, max_tokens=length, stop=[],
+                            seed=0)
+            step[temperature] = (policy.stats.forward_seconds + policy.stats.host_seconds) / policy.stats.steps
+        print(f"\nper decoding step at width {width}: plain greedy generate {1000 * greedy_plain:.1f} ms; "
+              f"backend greedy {1000 * step[0.0]:.1f} ms ({step[0.0] / greedy_plain:.2f}x, target <= 1.2x), "
+              f"sampled {1000 * step[0.7]:.1f} ms ({step[0.7] / step[0.0]:.2f}x greedy, target <= 1x)")
+        print(f"Best-of-N wall {bon_wall:.1f} s = {bon_wall / (bon_steps * greedy_plain):.2f}x (longest row's "
+              f"{bon_steps} steps x plain step time; target <= 1.5x)")
+
+
+if __name__ == "__main__":
+    main()
