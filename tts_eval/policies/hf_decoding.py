@@ -48,6 +48,7 @@ class DecodeStats:
     slot_steps: int = 0
     forward_seconds: float = 0.0
     host_seconds: float = 0.0  # per-step work outside the model's forward (sampling, stops, refills)
+    prefill_seconds: float = 0.0  # prompts of rows joining the batch
 
     @property
     def utilisation(self) -> float:
@@ -317,8 +318,11 @@ def decode(
     extra = {"logits_to_keep": 1} if keeps_few_logits else {}
 
     def admit(count: int) -> Batch:
+        start = time.perf_counter()
         taken = [waiting.popleft() for _ in range(min(count, len(waiting)))]
         ids, mask, cache = prefill([rows[r] for r in taken])
+        stats.prefill_seconds += time.perf_counter() - start
+        stats.host_seconds -= time.perf_counter() - start  # counted as prefill, not host work
         lengths = mask.sum(-1)
         keys = seed_keys([rows[r].seed for r in taken], device)
         return Batch(cache, mask[:, :-1], ids[:, -1], lengths - 1, keys, taken, max_tokens)
