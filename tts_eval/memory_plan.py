@@ -359,26 +359,24 @@ def plan_run(
 
     if is_package_reference(policy):
         policy = str(package_path(policy))
-    needs: dict[str, list[tuple[str, Any]]] = {}
+    placed: list[tuple[str, str, str]] = []  # (role, runtime, device) of each local model
     if backend in ("hf", "vllm"):
         device = torch_device(policy_options.get("device")) if backend == "hf" else vllm_device()
-        needs.setdefault(device, []).append(("policy", None))
+        placed.append(("policy", backend, device))
     if prm_spec is not None and prm_spec.runtime in ("hf", "vllm"):
         device = torch_device(prm_spec.device) if prm_spec.runtime == "hf" else vllm_device()
-        needs.setdefault(device, []).append(("prm", None))
+        placed.append(("prm", prm_spec.runtime, device))
     plans = []
-    for device, roles in needs.items():
-        engines = backend == "vllm" and any(r == "policy" for r, _ in roles)
-        engines = engines or (prm_spec is not None and prm_spec.runtime == "vllm" and any(r == "prm" for r, _ in roles))
-        if len(roles) < 2 and not engines or device.startswith("mps"):
+    for device in dict.fromkeys(d for _, _, d in placed):
+        here = [(role, runtime) for role, runtime, d in placed if d == device]
+        if device.startswith("mps") or (len(here) < 2 and all(runtime == "hf" for _, runtime in here)):
             continue
         total, free = device_memory(device)
-        models = []
-        for role, _ in roles:
-            if role == "policy":
-                models.append(policy_need(policy, backend, policy_options, device=device, total=total, max_tokens=max_tokens))
-            else:
-                models.append(prm_need(prm_spec, device=device, total=total))
+        models = [
+            policy_need(policy, backend, policy_options, device=device, total=total, max_tokens=max_tokens)
+            if role == "policy" else prm_need(prm_spec, device=device, total=total)
+            for role, _ in here
+        ]
         plans.append(plan_device(device, models, total=total, free=free))
     return plans
 
