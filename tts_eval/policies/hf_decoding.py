@@ -335,9 +335,10 @@ def decode(
         finished = int(done.sum()) if stats.steps % check_every == 0 else 0
         if finished and (finished == len(batch.rows) or (waiting and finished >= refill_at)
                          or (not waiting and finished >= max(1, int(len(batch.rows) * COMPACT_FRACTION)))):
-            for slot in done.nonzero().flatten().tolist():
-                n = int(batch.count[slot])
-                results[batch.rows[slot]] = (batch.out[slot, :n].tolist(), REASONS[int(batch.reason[slot])])
+            slots = done.nonzero().flatten()  # one transfer for all finished rows
+            for slot, n, why, ids in zip(slots.tolist(), batch.count[slots].tolist(), batch.reason[slots].tolist(),
+                                         batch.out[slots].tolist()):
+                results[batch.rows[slot]] = (ids[:n], REASONS[why])
             keep = (~done).nonzero().flatten()
             if len(keep) == 0 and not waiting:
                 stats.host_seconds += time.perf_counter() - start
