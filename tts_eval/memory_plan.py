@@ -283,13 +283,19 @@ def prm_need(spec, *, device: str, total: int) -> ModelNeed:
     weights = checkpoint_parameters(spec) * width
     per_token = kv_bytes_per_token(config, width)
     # LM families read two logits at each score position, never the vocabulary at every token.
+    # A generative PRM writes its verification: a KV cache for batch_size inputs of max_length
+    # and a step's logits.
+    thinks = spec.family == "generative"
+    thinking_kv = int(MARGIN * spec.batch_size * spec.max_length * per_token) if thinks else 0
     if spec.runtime == "hf":
         tokens = spec.batch_size * spec.max_length
-        return ModelNeed("prm", "hf", spec.model, device, weights, layer_activation_bytes(config, tokens, width))
+        activations = layer_activation_bytes(config, tokens, width)
+        activations += int(MARGIN * spec.batch_size * config.vocab_size * 4 * 2) if thinks else 0
+        return ModelNeed("prm", "hf", spec.model, device, weights, activations, per_token, kv_cache=thinking_kv)
     kind = device.split(":")[0]
     _, batched = vllm_defaults(kind, total)
-    # A PRM request is one forward pass (a pooled input, or one generated token), so the KV
-    # cache only ever holds the inputs of one engine step: its batched-token budget.
+    # A PRM request of the other families is one forward pass (a pooled input, or one
+    # generated token), so the KV cache only holds the inputs of one engine step.
     tokens = max(batched, spec.max_length)
     user = {
         k: spec.runtime_options[k]
@@ -298,7 +304,7 @@ def prm_need(spec, *, device: str, total: int) -> ModelNeed:
     }
     return ModelNeed(
         "prm", "vllm", spec.model, device, weights, layer_activation_bytes(config, tokens, width), per_token,
-        kv_cache=int(MARGIN * tokens * per_token), kv_min=spec.max_length * per_token,
+        kv_cache=max(int(MARGIN * tokens * per_token), thinking_kv), kv_min=spec.max_length * per_token,
         user_settings=user,
     )
 
