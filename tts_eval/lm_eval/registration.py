@@ -34,6 +34,9 @@ def on_models_imported(module: ModuleType) -> None:
 def on_task_manager_imported(module: ModuleType) -> None:
     """Make every ``TaskManager`` index tts-eval's tasks after lm-eval's built-in ones and
     before the caller's include paths (which may override them)."""
+    from tts_eval.lm_eval.benchmarks import pin_data_dir
+
+    pin_data_dir()  # before lm-eval starts any worker in another folder
     cls = module.TaskManager
     original = cls.__init__
     if getattr(original, _WRAPPED, False):
