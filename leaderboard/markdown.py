@@ -27,6 +27,11 @@ def render_markdown(board, plots) -> str:
     lines += [f"- {note}" for note in notes(board.max_subsets)]
     token_notes = sorted({s.tokens_note for r in board.rows for s in r.scores.values() if s.tokens_note})
     lines += [f"- {note}" for note in token_notes]
+    if board.grading_failures:
+        lines.append(
+            f"- {board.grading_failures} candidate answer(s) could not be graded (a comparison ran past its "
+            "time limit or its checker process died) and count as wrong."
+        )
     if board.reference_source:
         lines.append(f"- Published figures: {board.reference_source}.")
     lines.append("")

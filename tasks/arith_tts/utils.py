@@ -1,9 +1,9 @@
 """arith_tts: the toy world's test split (chained arithmetic, shipped in tts_eval/toy/data);
 metrics from the tts model's search results, as in math500_tts."""
 
-from tts_eval.lm_eval.task_metrics import SearchResultFilter, process_results
+from tts_eval.lm_eval.task_metrics import SearchResultFilter, process_results, total
 
-__all__ = ["SearchResultFilter", "load_docs", "process_results"]
+__all__ = ["SearchResultFilter", "load_docs", "process_results", "total"]
 
 
 def load_docs(**_task_metadata):
