@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 # Settings that change how fast a run goes, never what it computes: left out of the resume
 # checkpoint's fingerprint, so a run may be resumed with other values.
 PERFORMANCE_ONLY = ("device", "batch_size", "prm_batch_size", "chunk_size", "checkpoint")
+# How a served model is reached, not what it computes: a run resumes whatever these are
+# (a dead server restarted elsewhere, another key, a longer timeout). Also with "prm_".
+CONNECTION_ONLY = ("base_urls", "api_key", "timeout", "connect_timeout", "max_retries", "backoff", "max_concurrency")
 
 
 class ModelArgsError(ValueError):
@@ -143,7 +146,10 @@ class TTSModelArgs(BaseModel):
 
     def resolved(self) -> dict[str, Any]:
         """All settings with defaults filled in, JSON-ready (recorded in the results)."""
+        from tts_eval.lm_eval.secrets import REDACTED, is_secret
+
         data = self.model_dump(mode="json")
+        data = {k: REDACTED if is_secret(k) and v not in (None, "") else v for k, v in data.items()}
         data["temperature"] = self.resolved_temperature()
         data["max_tokens"] = self.resolved_max_tokens()
         data["voting"], data["aggregation"] = self.resolved_vote()
@@ -157,7 +163,8 @@ class TTSModelArgs(BaseModel):
 
     def result_settings(self) -> dict[str, Any]:
         """The settings that decide results: the resume checkpoint's fingerprint."""
-        settings = {k: v for k, v in self.resolved().items() if k not in PERFORMANCE_ONLY}
+        connection = {*CONNECTION_ONLY, *(f"prm_{k}" for k in CONNECTION_ONLY)}
+        settings = {k: v for k, v in self.resolved().items() if k not in PERFORMANCE_ONLY and k not in connection}
         if self.strategy == "compute_optimal":  # an edited table file changes results too
             from tts_eval.compute_optimal.table import load_table
 
@@ -172,6 +179,9 @@ def parse_model_args(model_args: dict[str, Any]) -> TTSModelArgs:
             "model_args: 'policy' is missing; give the policy model, e.g. "
             "--model_args policy=Qwen/Qwen2.5-1.5B-Instruct (a Hub id or a local checkpoint folder)"
         )
+    from tts_eval.lm_eval.secrets import remember_secrets
+
+    remember_secrets(model_args)  # before anything can echo them into a file
     try:
         args = TTSModelArgs.model_validate(model_args)
     except ValidationError as exc:
