@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 from leaderboard.benchmarks import GRADE_NAMES
 from leaderboard.difficulty import BUCKETS, accuracy_by_bucket, accuracy_by_level, grades
 from leaderboard.formatting import DASH, percent, policy_label
@@ -88,6 +91,17 @@ def _with_count(value) -> str:
 
 def _table(header: list[str], body: list[list[str]]) -> str:
     def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+        return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
     return "\n".join([line(header), line(["---"] * len(header)), *(line(r) for r in body)])
+
+
+def _cell(text: str) -> str:
+    """Text as one Markdown table cell: model names and answers come from users' runs, so
+    HTML is escaped (a renderer would run it), pipes cannot end the cell, line breaks cannot
+    end the row, and Markdown's link/emphasis/code characters show as themselves."""
+    text = html.escape(" ".join(str(text).split()), quote=False)
+    return _MARKDOWN_SPECIAL.sub(r"\\\g<0>", text)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"[\\|`*\[\]]")

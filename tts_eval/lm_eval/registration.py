@@ -11,6 +11,7 @@ import functools
 import inspect
 import os
 import shutil
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -31,6 +32,29 @@ def on_models_imported(module: ModuleType) -> None:
 
     if MODEL_NAME not in model_registry:
         model_registry.register(MODEL_NAME, target=MODEL_CLASS)
+    _report_setting_errors_in_one_line()
+
+
+def _report_setting_errors_in_one_line() -> None:
+    """An uncaught model_args error (from ``lm_eval --model tts``) is printed as its message
+    alone, like a command-line error, not as a traceback through lm-eval's internals; every
+    other exception keeps the usual report."""
+    previous = sys.excepthook
+    if getattr(previous, _WRAPPED, False):
+        return
+
+    def excepthook(kind, error, traceback) -> None:
+        from tts_eval.lm_eval.settings import ModelArgsError
+
+        cause = error
+        while cause is not None and not isinstance(cause, ModelArgsError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            return previous(kind, error, traceback)
+        print(f"Error: {cause}", file=sys.stderr, flush=True)
+
+    setattr(excepthook, _WRAPPED, True)
+    sys.excepthook = excepthook
 
 
 def on_task_manager_imported(module: ModuleType) -> None:
