@@ -698,19 +698,19 @@ def test_a_killed_checker_is_replaced_or_counted_never_raised(monkeypatch: pytes
         # One killed checker: another one gives the right verdict.
         killed = _kill_checkers(monkeypatch, where, times=1)
         before = grading_failures()
-        assert grade(f"\\frac{{\\sqrt{{{a}}}}}{{{a}}}", f"\\frac{{1}}{{\\sqrt{{{a}}}}}") == Grade(True)
+        assert grade(f"\\frac{{\\sqrt{{{a}}}}}{{{a}}}", f"\\frac{{1}}{{\\sqrt{{{a}}}}}", BIG_TIMEOUT) == Grade(True)
         assert len(killed) == 1 and grading_failures() == before
         # Every checker killed: not equivalent, with a reason, counted.
         monkeypatch.undo()
         checkers.shutdown()
         killed = _kill_checkers(monkeypatch, where, times=10**6)
-        verdict = grade(f"\\frac{{\\sqrt{{{b}}}}}{{{b}}}", f"\\frac{{1}}{{\\sqrt{{{b}}}}}")
+        verdict = grade(f"\\frac{{\\sqrt{{{b}}}}}{{{b}}}", f"\\frac{{1}}{{\\sqrt{{{b}}}}}", BIG_TIMEOUT)
         assert verdict.equal is False and "died" in verdict.failure
         assert grading_failures() == before + 1
         assert len(killed) >= checkers.ATTEMPTS
         monkeypatch.undo()
         # Grading goes on once checkers survive again (the failed pair was not remembered).
-        assert grade(f"\\frac{{\\sqrt{{{b}}}}}{{{b}}}", f"\\frac{{1}}{{\\sqrt{{{b}}}}}") == Grade(True)
+        assert grade(f"\\frac{{\\sqrt{{{b}}}}}{{{b}}}", f"\\frac{{1}}{{\\sqrt{{{b}}}}}", BIG_TIMEOUT) == Grade(True)
     finally:
         monkeypatch.undo()
         checkers.shutdown()

@@ -21,6 +21,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 # Seconds a new checker may take to import math-verify before its start counts as failed.
@@ -145,11 +146,10 @@ class _Checker:
             pass
         # End of output: the process has exited or been killed.
         self.process.stdout.close()
-        code = self.process.wait()
+        self.process.wait()
         if not self._started.is_set():
             self._died_early = True
             self._started.set()
-        del code
         self._replies.put(None)
 
 
@@ -188,6 +188,7 @@ class CheckerPool:
         outside, crashed) is replaced; after ATTEMPTS dead ones the outcome is CHECKER_DIED.
         Raises CheckerStartError only when a checker reports a broken install.
         """
+        left = timeout  # the comparison's time, shared by the checkers that try it
         for _ in range(ATTEMPTS):
             checker = self._acquire()
             if checker is None:
@@ -196,7 +197,14 @@ class CheckerPool:
             try:
                 checker.wait_ready(STARTUP_LIMIT)
                 self._top_up()  # only now: the spares' start-up would slow this one's
-                outcome = checker.compare(gold, pred, timeout)
+                started = time.monotonic()
+                try:
+                    outcome = checker.compare(gold, pred, left)
+                except _CheckerGone:
+                    left -= time.monotonic() - started
+                    if left <= 0:  # it died only after the comparison's time was spent
+                        return Outcome.TIMED_OUT
+                    raise
                 healthy = outcome is not Outcome.TIMED_OUT
                 return outcome
             except _CheckerGone:
