@@ -692,8 +692,11 @@ def _kill_checkers(monkeypatch: pytest.MonkeyPatch, where: str, times: int) -> l
 
 @pytest.mark.parametrize("where", ["start", "compare"])
 def test_a_killed_checker_is_replaced_or_counted_never_raised(monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    import tts_eval.grading as grading
+
     checkers.shutdown()  # a fresh pool, so its first checkers start under the patch
-    a, b = (3, 2) if where == "start" else (5, 6)  # pairs no other test remembered
+    a, b = (23, 29) if where == "start" else (31, 37)
+    monkeypatch.setattr(grading, "_results", ByteLRU())  # no verdict remembered from other tests
     try:
         # One killed checker: another one gives the right verdict.
         killed = _kill_checkers(monkeypatch, where, times=1)
