@@ -25,7 +25,8 @@ sys.path.insert(0, str(REPO))
 
 from tts_eval.grading import extract_answer, is_equivalent  # noqa: E402
 from tts_eval.grading.checkers import shared_pool  # noqa: E402
-from tts_eval.grading.normalization import clean_answer  # noqa: E402
+from tts_eval.grading.cache import CACHE_BYTES  # noqa: E402
+from tts_eval.grading.normalization import clean_answer, key_of_clean  # noqa: E402
 from tts_eval.grading import sympy_check  # noqa: E402
 from tts_eval.grading.sympy_check import answers_match  # noqa: E402
 
@@ -92,12 +93,46 @@ def main() -> None:
     # pass pays for loading math-verify and warming sympy, so it is run twice.
     logging.disable(logging.CRITICAL)
     timed(own_box[:20], in_process)
-    sympy_check._parsed.cache_clear()
+    sympy_check._parsed_short.cache_clear()
     in_first = report("in-process math-verify, gold vs own box", *timed(own_box, in_process))
     in_cross = report("in-process math-verify, gold vs next gold", *timed(neighbours, in_process))
     print(
         f"\nout-of-process / in-process mean: {out_first / in_first:.2f}x (own box, first parse), "
         f"{out_cross / in_cross:.2f}x (next gold, parses cached)"
+    )
+
+    memory(pool)
+
+
+def _status_kb(pid: int | str, field: str) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def memory(pool) -> None:
+    """The memory bounds: each checker's peak against its cap, and the parent's parse caches
+    after 200 distinct 1 MB answers (Linux only: reads /proc)."""
+    if not Path("/proc/self/status").exists():
+        return
+    checkers = list(pool._idle)
+    peaks = [_status_kb(c.process.pid, "VmHWM") / 1024 for c in checkers if c.process.poll() is None]
+    cap = pool.memory_limit / 1024**2
+    print(
+        f"\ncheckers: peak resident memory {max(peaks):.0f} MB (of {len(peaks)} alive), cap {cap:.0f} MB each "
+        f"(address space), at most {pool._max} checkers: {pool._max * cap / 1024:.1f} GB in all"
+    )
+    before = _status_kb("self", "VmRSS")
+    for k in range(200):
+        answer = f"{k}" + "7" * 1_000_000
+        key_of_clean(clean_answer(answer))
+    grown = (_status_kb("self", "VmRSS") - before) / 1024
+    held = (clean_answer.cache.bytes + key_of_clean.cache.bytes) / 1024**2
+    print(
+        f"parse caches after 200 distinct 1 MB answers: {held:.0f} MB held "
+        f"(budget {2 * CACHE_BYTES / 1024**2:.0f} MB), resident memory grew {grown:.0f} MB"
     )
 
 

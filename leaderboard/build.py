@@ -37,6 +37,7 @@ class Leaderboard:
     max_subsets: int = DEFAULT_MAX_SUBSETS
     seed: int = 0
     comparisons: list[Comparison] = field(default_factory=list)  # paired, on shared problems
+    grading_failures: int = 0  # (gold, answer) pairs judged wrong because no verdict came
 
 
 def collect(
@@ -58,7 +59,7 @@ def collect(
     ref = load_reference(reference) if use_reference else None
     user = load_params(params) if params is not None else None
     runs = read_runs(run_dirs)
-    grade_candidates(runs)
+    grading_failures = grade_candidates(runs)
     for run in runs:
         if run.settings.model_source != "tts":
             count_tokens_of_other_models(run)
@@ -82,6 +83,7 @@ def collect(
         reference_source=ref.source if published else None,
         max_subsets=max_subsets,
         seed=seed,
+        grading_failures=grading_failures,
     )
 
 

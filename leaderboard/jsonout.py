@@ -20,6 +20,7 @@ def render_json(board, plots) -> str:
         "runs": board.runs,
         "reference": board.reference_source,
         "estimator": {"max_subsets": board.max_subsets, "seed": board.seed},
+        "grading_failures": board.grading_failures,
         "notes": notes(board.max_subsets),
         "plots": [{"name": p.name, "title": p.title, "png": p.png, "svg": p.svg} for p in plots],
         "rows": [_row(board, row) for row in board.rows],

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 from leaderboard.benchmarks import GRADE_NAMES
 from leaderboard.difficulty import BUCKETS, accuracy_by_bucket, accuracy_by_level, grades
 from leaderboard.formatting import DASH, percent, points, policy_label, with_interval
@@ -38,6 +41,11 @@ def render_markdown(board, plots) -> str:
     lines += [f"- {note}" for note in notes(board.max_subsets)]
     token_notes = sorted({s.tokens_note for r in board.rows for s in r.scores.values() if s.tokens_note})
     lines += [f"- {note}" for note in token_notes]
+    if board.grading_failures:
+        lines.append(
+            f"- {board.grading_failures} candidate answer(s) could not be graded (a comparison ran past its "
+            "time limit or its checker process died) and count as wrong."
+        )
     if board.reference_source:
         lines.append(f"- Published figures: {board.reference_source}.")
     lines.append("")
@@ -110,6 +118,17 @@ def _with_count(value) -> str:
 
 def _table(header: list[str], body: list[list[str]]) -> str:
     def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+        return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
     return "\n".join([line(header), line(["---"] * len(header)), *(line(r) for r in body)])
+
+
+def _cell(text: str) -> str:
+    """Text as one Markdown table cell: model names and answers come from users' runs, so
+    HTML is escaped (a renderer would run it), pipes cannot end the cell, line breaks cannot
+    end the row, and Markdown's link/emphasis/code characters show as themselves."""
+    text = html.escape(" ".join(str(text).split()), quote=False)
+    return _MARKDOWN_SPECIAL.sub(r"\\\g<0>", text)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"[\\|`*\[\]]")

@@ -282,7 +282,8 @@ def _samples_files(results_file: Path, readings: dict[str, TaskReading]) -> dict
     if missing:
         raise LeaderboardError(
             f"{results_file}: no samples file for task(s) {', '.join(missing)} (expected "
-            f"samples_<task>_{date}.jsonl beside it); re-run with --log_samples"
+            f"samples_<task>_{date}.jsonl beside it): the run was made without --log_samples, or its samples "
+            "were moved or deleted; re-run it with --log_samples (a tts run resumes from its checkpoint)"
         )
     return files
 

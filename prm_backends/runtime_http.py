@@ -96,14 +96,12 @@ class HTTPProcessRewardModel(FormatScorer):
         size = self.spec.batch_size
         chunks = [inputs[i : i + size] for i in range(0, len(inputs), size)]
         if self.spec.family in LM_FAMILIES:
-            payloads = [self._logprob_request(chunk) for chunk in chunks]
-            answers = self.servers.post_all("/v1/completions", payloads)
-            read = self._read_logprobs
+            path, payloads, read = "/v1/completions", [self._logprob_request(c) for c in chunks], self._read_logprobs
         else:
-            payloads = [self._pooling_request(chunk) for chunk in chunks]
-            answers = self.servers.post_all("/pooling", payloads)
-            read = self._read_pooling
-        return [head for chunk, answer in zip(chunks, answers) for head in read(chunk, answer)]
+            path, payloads, read = "/pooling", [self._pooling_request(c) for c in chunks], self._read_pooling
+        # Answers are read where they arrive, so an unusable one is reported with its server.
+        heads = self.servers.post_all(path, payloads, read=lambda i, answer: _finite(read(chunks[i], answer)))
+        return [head for chunk_heads in heads for head in chunk_heads]
 
     # -- LM families: log-probabilities of the good and bad tokens -------------------------
 
@@ -182,10 +180,25 @@ class HTTPProcessRewardModel(FormatScorer):
         data = sorted(answer.get("data") or [], key=lambda d: d.get("index", 0))
         if len(data) != len(chunk):
             raise ServerError(f"/pooling returned {len(data)} results for {len(chunk)} inputs")
-        return [
+        heads = [
             pooled_rows_at_positions(inp, torch.tensor(d["data"], dtype=torch.float32), self.format.tag_id)
             for inp, d in zip(chunk, data)
         ]
+        for head in heads:
+            if head.shape[-1] != 2:  # the read-out is a two-class softmax (bad, good)
+                raise ServerError(
+                    f"/pooling returned rows of {head.shape[-1]} value(s); the token classifier has 2 labels "
+                    "(start the server with the raw token_classify pooler, not a reward/score one)"
+                )
+        return heads
+
+
+def _finite(heads: list[torch.Tensor]) -> list[torch.Tensor]:
+    """A server's numbers must be numbers: NaN (or +inf) is a server fault, never a score."""
+    for head in heads:
+        if torch.isnan(head).any() or torch.isposinf(head).any():
+            raise ServerError("returned NaN or infinite logits/log-probabilities; check the server's model and dtype")
+    return heads
 
 
 def pooled_rows_at_positions(inp: PRMInput, rows: torch.Tensor, tag_id: int) -> torch.Tensor:

@@ -22,6 +22,11 @@ if str(TESTS_DIR) not in sys.path:
 
 from tiny_models import build_causal_lm, byte_tokenizer, char_tokenizer, corpus_from_data  # noqa: E402
 
+# The README runs the tests with a relative TTS_EVAL_DATA_DIR; the tests start lm_eval and
+# tts-eval in other folders, so they get the absolute path (the rule the CLIs follow too).
+if os.environ.get("TTS_EVAL_DATA_DIR"):
+    os.environ["TTS_EVAL_DATA_DIR"] = str(Path(os.environ["TTS_EVAL_DATA_DIR"]).expanduser().absolute())
+
 # The test models are tiny: one thread is faster than two (no OpenMP hand-offs, which cost
 # milliseconds per matmul when the cores are busy with other work).
 torch.set_num_threads(1)

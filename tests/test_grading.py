@@ -3,8 +3,12 @@ answers, a labelled table of answer pairs in MATH-500 styles, hostile input and 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -13,10 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tts_eval.grading import CheckerStartError, answer_key, extract_answer, is_equivalent
-from tts_eval.grading import checkers
+from tts_eval.grading import CheckerStartError, Grade, answer_key, extract_answer, grade, grading_failures, is_equivalent
+from tts_eval.grading import _int_text, checkers
+from tts_eval.grading.cache import ByteLRU
 from tts_eval.grading.checkers import CheckerPool, Outcome, shared_pool
-from tts_eval.grading.normalization import clean_answer
+from tts_eval.grading.normalization import clean_answer, key_of_clean
 
 # (gold, pred): pred is equivalent to gold. Golds are MATH-500 answers or in their style; preds
 # are spellings that models and solutions use.
@@ -211,6 +216,28 @@ EQUIVALENT = [
     ("y = 2x + 3", "2x+3"),
     ("y = -2x", "y=-2x"),
     ("5x - 7y + 11z + 4 = 0", "5x-7y+11z+4=0"),
+    # radicals without braces: the whole run of digits is under the root
+    ("3\\sqrt{13}", "3\\sqrt13"),
+    ("\\sqrt{13}", "\\sqrt 13"),
+    ("2\\sqrt{21}", "2\\sqrt21"),
+    ("\\sqrt[3]{12}", "\\sqrt[3]12"),
+    ("\\frac{\\sqrt{15}}{5}", "\\frac{\\sqrt15}{5}"),
+    # an inequality in one variable against the interval it describes
+    ("(-\\infty, 3]", "x \\le 3"),
+    ("(-\\infty, 3]", "x \\leq 3"),
+    ("(-1, 1)", "-1 < x < 1"),
+    ("[2, \\infty)", "t \\geq 2"),
+    ("(5, \\infty)", "5 < x"),
+    ("[-2, 7)", "-2 \\le y < 7"),
+    ("(-\\infty, -1) \\cup (2, \\infty)", "x < -1 \\text{ or } x > 2"),
+    ("-1 < x < 1", "(-1, 1)"),
+    # repeating decimals
+    ("\\frac{1}{3}", "0.\\overline{3}"),
+    ("\\frac{2}{3}", "0.\\bar6"),
+    ("\\frac{137}{110}", "1.2\\overline{45}"),
+    ("\\frac{1}{7}", "0.\\overline{142857}"),
+    ("1", "0.\\overline{9}"),
+    ("-\\frac{4}{3}", "-1.\\overline{3}"),
 ]
 
 # (gold, pred): pred is NOT equivalent to gold.
@@ -283,6 +310,22 @@ DIFFERENT = [
     ("x=5", "x=-5"),
     ("5x - 7y + 11z + 4 = 0", "5x - 7y + 11z - 4 = 0"),
     ("\\frac{11+9a}{20}", "\\frac{11+9a}{2}"),
+    # radicals without braces
+    ("3\\sqrt{13}", "3\\sqrt{1}3"),
+    ("3\\sqrt{13}", "3\\sqrt14"),
+    ("\\sqrt{13}", "13"),
+    # inequalities against intervals: the ends and their brackets matter
+    ("(-\\infty, 3]", "x < 3"),
+    ("(-1, 1)", "-1 \\le x < 1"),
+    ("(-1, 1)", "-1 < x < 2"),
+    ("[2, \\infty)", "t \\le 2"),
+    ("(-\\infty, 3]", "3"),
+    ("(-\\infty, -1) \\cup (2, \\infty)", "-1 < x < 2"),
+    # repeating decimals are exact, not rounded
+    ("\\frac{1}{3}", "0.\\overline{6}"),
+    ("\\frac{1}{3}", "0.33"),
+    ("\\frac{1}{7}", "0.\\overline{142856}"),
+    ("\\frac{12}{11}", "1.\\overline{08}0"),
 ]
 
 # Known MATH-500 rows whose gold answer is not shown equivalent to the last box of its own
@@ -512,6 +555,10 @@ def test_timeout_must_be_a_positive_number(timeout) -> None:
         ("2^" + " " * 50_000 + "x", "2"),
         ("\\text{" + " " * 50_000 + "(", "C"),
         ("5\\text{cm}" + " " * 50_000 + "x", "5"),
+        ("1" * 50_000 + "x", "1"),
+        ("7" * 50_000 + ".5\\overline{3}", "1"),
+        ("<" + " " * 50_000 + "x < 1", "y"),
+        ("x" + " <" * 20_000, "1"),
     ],
 )
 def test_hostile_input_returns_within_the_timeout(
@@ -594,19 +641,136 @@ def test_a_checker_that_cannot_start_is_a_clear_error(
     broken = tmp_path / "broken_check.py"
     broken.write_text('print(\'{"error": "ModuleNotFoundError: math_verify"}\')\n')
     monkeypatch.setattr(checkers, "_SCRIPT", broken)
-    pool = CheckerPool(max_checkers=2)
+    pool = CheckerPool(max_checkers=2, memory_limit=checkers.MIN_CHECKER_MEMORY_BYTES)
     try:
         with pytest.raises(CheckerStartError, match="math_verify.*math-verify"):
             pool.compare("1", "2", 5.0)
     finally:
         pool.close()
 
+    # A checker that dies before it is ready (as one the OOM killer ends) is no broken
+    # install: after ATTEMPTS dead ones the comparison is a grading failure, not an error.
     crashing = tmp_path / "crashing_check.py"
     crashing.write_text("import sys\nsys.exit(3)\n")
     monkeypatch.setattr(checkers, "_SCRIPT", crashing)
-    pool = CheckerPool(max_checkers=2)
+    pool = CheckerPool(max_checkers=2, memory_limit=checkers.MIN_CHECKER_MEMORY_BYTES)
     try:
-        with pytest.raises(CheckerStartError, match="exited with code 3"):
-            pool.compare("1", "2", 5.0)
+        assert pool.compare("1", "2", 5.0) is Outcome.CHECKER_DIED
     finally:
         pool.close()
+
+
+# ---------------------------------------------------------------------------------------
+# failures never abort an evaluation
+
+
+def _kill_checkers(monkeypatch: pytest.MonkeyPatch, where: str, times: int) -> list[int]:
+    """Make the next ``times`` checkers be SIGKILLed (as by the OOM killer) right after
+    they start (``where="start"``) or when they take a request (``"compare"``); returns
+    the killed pids."""
+    killed: list[int] = []
+    original = getattr(checkers._Checker, "__init__" if where == "start" else "compare")
+
+    def kill(checker) -> None:
+        if len(killed) < times:
+            killed.append(checker.process.pid)
+            os.kill(checker.process.pid, signal.SIGKILL)
+            checker.process.wait()
+
+    if where == "start":
+        def patched(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            kill(self)
+        monkeypatch.setattr(checkers._Checker, "__init__", patched)
+    else:
+        def patched(self, *args, **kwargs):
+            kill(self)
+            return original(self, *args, **kwargs)
+        monkeypatch.setattr(checkers._Checker, "compare", patched)
+    return killed
+
+
+@pytest.mark.parametrize("where", ["start", "compare"])
+def test_a_killed_checker_is_replaced_or_counted_never_raised(monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    import tts_eval.grading as grading
+
+    checkers.shutdown()  # a fresh pool, so its first checkers start under the patch
+    a, b = (23, 29) if where == "start" else (31, 37)
+    monkeypatch.setattr(grading, "_results", ByteLRU())  # no verdict remembered from other tests
+    try:
+        # One killed checker: another one gives the right verdict.
+        killed = _kill_checkers(monkeypatch, where, times=1)
+        before = grading_failures()
+        assert grade(f"\\frac{{\\sqrt{{{a}}}}}{{{a}}}", f"\\frac{{1}}{{\\sqrt{{{a}}}}}", BIG_TIMEOUT) == Grade(True)
+        assert len(killed) == 1 and grading_failures() == before
+        # Every checker killed: not equivalent, with a reason, counted.
+        monkeypatch.undo()
+        checkers.shutdown()
+        killed = _kill_checkers(monkeypatch, where, times=10**6)
+        verdict = grade(f"\\frac{{\\sqrt{{{b}}}}}{{{b}}}", f"\\frac{{1}}{{\\sqrt{{{b}}}}}", BIG_TIMEOUT)
+        assert verdict.equal is False and "died" in verdict.failure
+        assert grading_failures() == before + 1
+        assert len(killed) >= checkers.ATTEMPTS
+        monkeypatch.undo()
+        # Grading goes on once checkers survive again (the failed pair was not remembered).
+        assert grade(f"\\frac{{\\sqrt{{{b}}}}}{{{b}}}", f"\\frac{{1}}{{\\sqrt{{{b}}}}}", BIG_TIMEOUT) == Grade(True)
+    finally:
+        monkeypatch.undo()
+        checkers.shutdown()
+
+
+# Comparisons of numbers with thousands of digits take about a second each on a busy machine.
+BIG_TIMEOUT = 60.0
+
+
+@pytest.mark.parametrize("digits", [4_299, 5_000])
+def test_integers_of_any_length(checker: CheckerPool, digits: int) -> None:
+    number = 10 ** (digits - 1) + 7
+    text = "1" + "0" * (digits - 2) + "7"
+    assert is_equivalent(number, text) is True
+    assert is_equivalent(-number, "-" + text) is True
+    assert is_equivalent(number, text[:-1] + "8", timeout=BIG_TIMEOUT) is False
+    assert is_equivalent(10 ** (digits - 1), f"10^{{{digits - 1}}}", timeout=BIG_TIMEOUT) is True  # by the checker
+    assert is_equivalent(10 ** (digits - 1), f"10^{{{digits}}}", timeout=BIG_TIMEOUT) is False
+
+
+_huge_integers = st.integers(4_301, 4_800).flatmap(lambda d: st.integers(10 ** (d - 1), 10**d - 1))
+
+
+@given(number=_huge_integers, negative=st.booleans(), kill=st.booleans())
+@settings(max_examples=6, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+def test_fuzz_huge_integers_with_checkers_killed_meanwhile(
+    checker: CheckerPool, number: int, negative: bool, kill: bool
+) -> None:
+    """Random integers past Python's 4,300-digit limit, compared by the checker (a sum the
+    string forms cannot settle), while the idle checkers are SIGKILLed from outside."""
+    number = -number if negative else number
+    if kill:
+        for idle in list(checker._idle):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(idle.process.pid, signal.SIGKILL)
+    text = _int_text(number)
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        assert text == str(number)  # the reference conversion, with Python's guard lifted
+    finally:
+        sys.set_int_max_str_digits(limit)
+    assert grade(text, number) == Grade(True)
+    assert grade(number, f"{text} + 0", timeout=BIG_TIMEOUT) == Grade(True)
+    assert grade(number, f"{text} + 1", timeout=BIG_TIMEOUT) == Grade(False)
+
+
+def test_parse_caches_are_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Distinct large answers: the normal-form caches keep what fits their byte budget."""
+    budget = 2 * 1024**2
+    monkeypatch.setattr(clean_answer, "cache", ByteLRU(budget))
+    monkeypatch.setattr(key_of_clean, "cache", ByteLRU(budget))
+    for k in range(40):
+        answer = f"{k}" + "x" * 100_000
+        assert key_of_clean(clean_answer(answer)) == answer
+    assert budget // 2 < clean_answer.cache.bytes <= budget  # it caches large answers, within bounds
+    assert budget // 2 < key_of_clean.cache.bytes <= budget
+    assert clean_answer.cache.get("39" + "x" * 100_000) == "39" + "x" * 100_000  # the latest stay
+    assert clean_answer.cache.get("0" + "x" * 100_000) is None  # the oldest went

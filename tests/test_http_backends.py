@@ -184,6 +184,48 @@ def test_openai_greedy_equals_hf_and_samples_equal_in_process_vllm(lm_server, ma
         in_process.close()
 
 
+def test_a_served_run_keeps_its_key_secret_resumes_elsewhere_and_outlives_a_kill_while_writing(
+    lm_server, tmp_path, capfd, monkeypatch
+):
+    """``tts-eval run`` with the policy on the server and a planted api_key, killed while it
+    writes its output files; rerun with another URL for the same server and another key, it
+    resumes every problem; the leaderboard reads the folder; no key is in any file."""
+    import lm_eval.loggers.evaluation_tracker as tracker_module
+
+    from leaderboard import build_leaderboard
+    from tts_eval.lm_eval.runner import run_evaluation
+
+    keys = ("sk-first-planted-31c9e", "sk-second-planted-77adf")
+    out = tmp_path / "runs"
+
+    def model_args(url: str, key: str) -> dict:
+        return {"policy": lm_server.model, "backend": "openai", "base_urls": url, "api_key": key,
+                "max_tokens": 24, "max_step_tokens": 24, **FAST_RETRIES}
+
+    def killed(rows):
+        raise KeyboardInterrupt  # the process dies while the first samples file is written
+
+    monkeypatch.setattr(tracker_module, "sanitize_list", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_evaluation(model_args(f"{lm_server.url}/v1", keys[0]), ["arith_tts"], output_path=out, log_samples=True, limit=2)
+    monkeypatch.undo()
+    assert not list(out.glob("*/results_*.json")) and not list(out.glob("*/samples_*.jsonl"))
+    capfd.readouterr()
+
+    moved = lm_server.url.replace("127.0.0.1", "localhost")  # the same server, reached another way
+    run_evaluation(model_args(f"{moved}/v1", keys[1]), ["arith_tts"], output_path=out, log_samples=True, limit=2)
+    assert "resuming: 2 of 2 problems done" in capfd.readouterr().err
+    assert len(list(out.glob("*/results_*.json"))) == 1 and len(list(out.glob("*/samples_arith_tts_*.jsonl"))) == 1
+
+    board = build_leaderboard([out], tmp_path / "board", use_reference=False)
+    assert any(row.kind != "published" for row in board.rows)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any("tts_checkpoints" in str(p) for p in files)
+    for path in files:
+        data = path.read_bytes()
+        assert not any(key.encode() in data for key in keys), path
+
+
 def test_beam_search_then_the_server_stops_part_way(lm_server, math500_rows, tmp_path):
     """Beam search with the policy and the PRM both on the server, two problems per call, each
     call's results kept in the resume checkpoint; the server is stopped during the second

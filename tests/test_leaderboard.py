@@ -603,3 +603,33 @@ def test_leaderboard_folder_follows_the_umask(toy_run, tmp_path):
         os.umask(previous)
     assert (tmp_path / "board").stat().st_mode & 0o777 == 0o755
     assert (tmp_path / "board" / "leaderboard.md").stat().st_mode & 0o777 == 0o644
+
+
+def test_grading_failures_are_counted_and_judged_wrong(monkeypatch):
+    """Every checker killed as it starts (as by the OOM killer): the leaderboard still grades,
+    counting each undecidable (gold, answer) pair once."""
+    import os
+    import signal
+    from types import SimpleNamespace
+
+    from leaderboard.grading import grade_candidates
+    from tts_eval.grading import checkers
+
+    original = checkers._Checker.__init__
+
+    def killed(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        os.kill(self.process.pid, signal.SIGKILL)
+
+    answers = ["\\frac{1}{2}", "1/2", "0.500001", "1/2", None]  # "1/2" twice: one pair
+    problem = SimpleNamespace(gold="\\frac12", candidates=[SimpleNamespace(answer=a) for a in answers], candidate_correct=None)
+    run = SimpleNamespace(tasks={"math500_tts": SimpleNamespace(problems=[problem])})
+    checkers.shutdown()
+    monkeypatch.setattr(checkers._Checker, "__init__", killed)
+    try:
+        failures = grade_candidates([run])
+    finally:
+        monkeypatch.undo()
+        checkers.shutdown()
+    assert failures == 2  # "1/2" and "0.500001" need the checker; "\frac{1}{2}" is the gold's normal form
+    assert problem.candidate_correct == [True, False, False, False, False]

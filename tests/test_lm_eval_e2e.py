@@ -219,7 +219,8 @@ def test_stock_cli_results_agree_with_samples(strategy, cli_runs, models):
 def test_stock_cli_reports_bad_model_args_before_loading(cli_runs):
     run, _ = cli_runs["bad_input"]
     assert run.returncode != 0
-    assert "ModelArgsError: model_args: strategy=beam_search needs n to be a multiple of beam_size (got n=6, beam_size=4)" in run.stdout
+    assert "Error: model_args: strategy=beam_search needs n to be a multiple of beam_size (got n=6, beam_size=4)" in run.stdout
+    assert "Traceback" not in run.stdout  # one line, as a command-line error
     assert "Loading weights" not in run.stdout
 
 

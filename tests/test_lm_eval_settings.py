@@ -59,10 +59,10 @@ def test_missing_policy_is_named():
 
 def test_prm_yaml_path_and_overrides_are_checked(tmp_path):
     spec = tmp_path / "my-prm.yaml"
-    spec.write_text("name: Mine\nfamily: token_classifier\nmodel: /x\nstep_tag: '<extra_0>'\nsystem_prompt: hi\n")
-    args = parse_model_args({"policy": MISSING_POLICY, "strategy": "best_of_n", "n": 2, "prm": str(spec)})
+    spec.write_text(f"name: Mine\nfamily: token_classifier\nmodel: {tmp_path}\nstep_tag: '<extra_0>'\nsystem_prompt: hi\n")
+    args = parse_model_args({"policy": "owner/policy", "strategy": "best_of_n", "n": 2, "prm": str(spec)})
     assert args.prm == str(spec)
-    with pytest.raises(ModelArgsError, match=r"my-prm.yaml \(with dtype='float8'\): field 'dtype'"):
+    with pytest.raises(ModelArgsError, match=r"'dtype': Input should be 'auto', 'float32', 'bfloat16' or 'float16' \(got 'float8'\)"):
         parse_model_args({"policy": MISSING_POLICY, "strategy": "best_of_n", "n": 2, "prm": str(spec), "dtype": "float8"})
     # prm_<field> reaches the spec, the other keys the policy backend.
     args = parse_model_args({"policy": "p", "strategy": "best_of_n", "n": 2, "prm": str(spec), "prm_max_length": 512,
@@ -100,7 +100,7 @@ def test_only_result_settings_name_the_checkpoint():
     fingerprint = parse_model_args(base).result_settings()
     faster = {**base, "batch_size": 32, "prm_batch_size": 16, "chunk_size": 8, "device": "cpu", "checkpoint": "/ckpt"}
     assert parse_model_args(faster).result_settings() == fingerprint
-    for change in ({"seed": 1}, {"n": 8}, {"temperature": 0.7000001}, {"max_tokens": 100}, {"prm_model": "/other"}):
+    for change in ({"seed": 1}, {"n": 8}, {"temperature": 0.7000001}, {"max_tokens": 100}, {"prm_model": "other/prm"}):
         assert parse_model_args({**base, **change}).result_settings() != fingerprint, change
 
 

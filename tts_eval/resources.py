@@ -49,10 +49,9 @@ def is_package_reference(text: str) -> bool:
 
 def package_path(reference: str) -> Path:
     """The file or folder on disk that ``pkg://PACKAGE/RELATIVE/PATH`` names: RELATIVE/PATH
-    inside the importable package PACKAGE (found with ``importlib.resources``, so a checkout,
-    an editable install and a wheel all work)."""
-    import importlib.resources
-
+    inside the importable package PACKAGE (found by the import system's finders, so a
+    checkout, an editable install and a wheel all work). Nothing is imported: naming a
+    package never runs its code."""
     package, _, relative = reference.removeprefix(PACKAGE_SCHEME).partition("/")
     parts = relative.split("/")
     if (
@@ -64,14 +63,34 @@ def package_path(reference: str) -> Path:
             f"{reference!r} is not of the form pkg://PACKAGE/RELATIVE/PATH (a dotted package name, then "
             "a path inside it without empty, '.' or '..' parts), e.g. pkg://tts_eval.toy/models/prm"
         )
-    try:
-        root = importlib.resources.files(package)
-    except (ModuleNotFoundError, TypeError):
-        raise PackagePathError(f"{reference}: no installed Python package '{package}'; install it or fix the name") from None
-    if not isinstance(root, Path):
+    folders = _package_folders(package)
+    if folders is None:
+        raise PackagePathError(f"{reference}: no installed Python package '{package}'; install it or fix the name")
+    if not folders:
         raise PackagePathError(f"{reference}: package '{package}' is not a folder on disk (a zip import?); install it unpacked")
-    path = root.joinpath(*parts)
+    path = next((f.joinpath(*parts) for f in folders if f.joinpath(*parts).exists()), folders[0].joinpath(*parts))
     if not path.exists():
         hint = _REBUILD_HINTS.get(package, f"reinstall '{package}' or fix the path")
         raise PackagePathError(f"{reference}: nothing at {path} in package '{package}'; {hint}")
     return path
+
+
+def _package_folders(package: str) -> list[Path] | None:
+    """The folders of the package ``package`` (several for a namespace package; empty when
+    it is not on disk), found without importing it or its parents; None if there is none."""
+    import importlib.machinery
+    import importlib.util
+
+    parts = package.split(".")
+    try:
+        spec = importlib.util.find_spec(parts[0])  # a top-level name: finders only, no import
+    except (ImportError, ValueError):
+        return None
+    for depth in range(1, len(parts)):
+        if spec is None or spec.submodule_search_locations is None:
+            return None
+        name = ".".join(parts[: depth + 1])
+        spec = importlib.machinery.PathFinder.find_spec(name, list(spec.submodule_search_locations))
+    if spec is None or spec.submodule_search_locations is None:
+        return None  # no such module, or a module that is not a package
+    return [Path(p) for p in spec.submodule_search_locations if Path(p).is_dir()]

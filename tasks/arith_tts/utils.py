@@ -2,9 +2,9 @@
 metrics from the tts model's search results, as in math500_tts. arith_tts_dev and
 arith_tts_heldout read its two halves (tts_eval.toy.SPLITS)."""
 
-from tts_eval.lm_eval.task_metrics import SearchResultFilter, process_results
+from tts_eval.lm_eval.task_metrics import SearchResultFilter, process_results, total
 
-__all__ = ["SearchResultFilter", "load_docs", "process_results"]
+__all__ = ["SearchResultFilter", "load_docs", "process_results", "total"]
 
 
 def load_docs(**_task_metadata):

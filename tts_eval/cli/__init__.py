@@ -9,6 +9,10 @@ from tts_eval.cli import demo_cmd, leaderboard_cmd, plan_cmd, run_cmd, search_cm
 from tts_eval.cli.prm_cmd import prm_app
 from tts_eval.cli.toy_cmd import toy_app
 
+from tts_eval.lm_eval.benchmarks import pin_data_dir
+
+pin_data_dir()  # a relative data folder means the one beside where the command was typed
+
 app = typer.Typer(
     help="Test-time scaling for language models on competition math.",
     no_args_is_help=True,

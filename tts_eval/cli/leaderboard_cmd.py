@@ -49,5 +49,7 @@ def leaderboard(
     except LeaderboardError as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(code=2) from None
+    if board.grading_failures:
+        typer.echo(f"Warning: {board.grading_failures} candidate answer(s) could not be graded and count as wrong", err=True)
     measured = sum(r.kind != "published" for r in board.rows)
     typer.echo(f"{out}: {measured} measured or derived rows from {len(board.runs)} runs, {len(board.rows) - measured} published")

@@ -21,10 +21,19 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
-# Seconds a new checker may take to import math-verify before grading is declared broken.
+# Seconds a new checker may take to import math-verify before its start counts as failed.
 STARTUP_LIMIT = 60.0
+# Checkers started for one comparison before it counts as a grading failure: a checker
+# killed from outside (the OOM killer) or dying on its input is replaced, a few times.
+ATTEMPTS = 3
+# Address space all checkers of a process may take together (each gets its share, at least
+# MIN_CHECKER_MEMORY): a runaway expression fails its own comparison, never the machine. A
+# checker needs about 70 MB (bench/grading.py measures it).
+TOTAL_MEMORY_BYTES = 4 * 1024**3
+MIN_CHECKER_MEMORY_BYTES = 512 * 1024**2
 # Idle checkers kept ready beyond those in use. A checker killed on a timeout is replaced
 # in the background; with two spares each replacement has two comparisons' time to start
 # (about a second, more on a busy machine) before anyone needs it.
@@ -37,31 +46,35 @@ _BOOT = (
     "import runpy, sys\n"
     "if sys.path and sys.path[0] == '':\n"
     "    del sys.path[0]\n"
-    "runpy.run_path(sys.argv[1], run_name='__main__')"
+    "sys.argv = sys.argv[1:]\n"
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
 )
 
 
 class CheckerStartError(RuntimeError):
-    """A checker process could not start: math-verify or sympy is missing or broken."""
+    """A checker process reported that it cannot work: math-verify or sympy is missing or
+    broken (every grade would be wrong, so this is the one grading error that is raised)."""
 
 
 class Outcome(enum.Enum):
     EQUAL = "equal"
     DIFFERENT = "different"
     TIMED_OUT = "timed out"  # the comparison itself ran past its limit (the checker was killed)
+    CHECKER_DIED = "checker died"  # every checker tried died (killed from outside, crashed)
     NO_CHECKER = "no checker"  # the pool was shut down while the call waited
 
 
 class _CheckerGone(Exception):
-    """The checker had died before the request reached it; another one may serve it."""
+    """The checker died before it was ready, before the request reached it or while it
+    worked on it; another one may serve the request."""
 
 
 class _Checker:
     """One checker process; used by one caller at a time (the pool sees to that)."""
 
-    def __init__(self) -> None:
+    def __init__(self, memory_limit: int) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _BOOT, str(_SCRIPT)],
+            [sys.executable, "-c", _BOOT, str(_SCRIPT), str(memory_limit)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -69,7 +82,8 @@ class _Checker:
             start_new_session=os.name == "posix",
         )
         self._started = threading.Event()
-        self._start_error: str | None = None
+        self._start_error: str | None = None  # what the script reported: a broken install
+        self._died_early = False  # it exited or was killed before it was ready
         self._replies: queue.SimpleQueue[dict | None] = queue.SimpleQueue()
         threading.Thread(target=self._read_replies, name="grading-checker", daemon=True).start()
 
@@ -78,11 +92,10 @@ class _Checker:
         return self._started.is_set() and self._start_error is None
 
     def wait_ready(self, limit: float) -> None:
-        if not self._started.wait(limit):
-            raise CheckerStartError(
-                f"the answer checker process did not start within {limit:.0f} s "
-                f"({sys.executable} {_SCRIPT})"
-            )
+        """Return once ready; raise _CheckerGone when it died or did not start in time (a
+        loaded machine, the OOM killer), CheckerStartError when it reported a broken install."""
+        if not self._started.wait(limit) or self._died_early:
+            raise _CheckerGone(f"the answer checker process did not start within {limit:.0f} s")
         if self._start_error is not None:
             raise CheckerStartError(
                 f"the answer checker process failed to start: {self._start_error}; "
@@ -100,8 +113,8 @@ class _Checker:
             reply = self._replies.get(timeout=limit)
         except queue.Empty:
             return Outcome.TIMED_OUT
-        if reply is None:  # the process died on this input: treat it like a timeout
-            return Outcome.TIMED_OUT
+        if reply is None:  # the process died on this input (killed, crashed)
+            raise _CheckerGone("the answer checker process died during the comparison")
         return Outcome.EQUAL if reply.get("equal") is True else Outcome.DIFFERENT
 
     def kill(self) -> None:
@@ -133,9 +146,9 @@ class _Checker:
             pass
         # End of output: the process has exited or been killed.
         self.process.stdout.close()
-        code = self.process.wait()
+        self.process.wait()
         if not self._started.is_set():
-            self._start_error = f"it exited with code {code} before it was ready"
+            self._died_early = True
             self._started.set()
         self._replies.put(None)
 
@@ -143,8 +156,9 @@ class _Checker:
 class CheckerPool:
     """Checker processes shared by all threads of a process."""
 
-    def __init__(self, max_checkers: int) -> None:
+    def __init__(self, max_checkers: int, memory_limit: int) -> None:
         self._max = max_checkers
+        self.memory_limit = memory_limit  # bytes of address space per checker
         self._cond = threading.Condition()
         self._idle: list[_Checker] = []
         self._count = 0  # idle + busy
@@ -160,6 +174,8 @@ class CheckerPool:
             checker.wait_ready(STARTUP_LIMIT)
             self._top_up()
             healthy = True
+        except _CheckerGone:
+            pass  # the next comparison starts another
         finally:
             self._release(checker, healthy)
 
@@ -168,10 +184,12 @@ class CheckerPool:
 
         The clock starts when a checker takes the request: waiting for a new process to
         start (the first call in a process) or, with more concurrent callers than checkers,
-        for a busy checker to finish does not count. Raises CheckerStartError when a checker
-        cannot start at all.
+        for a busy checker to finish does not count. A checker that dies (killed from
+        outside, crashed) is replaced; after ATTEMPTS dead ones the outcome is CHECKER_DIED.
+        Raises CheckerStartError only when a checker reports a broken install.
         """
-        for _ in range(2):  # a second try only when a checker had died while idle
+        left = timeout  # the comparison's time, shared by the checkers that try it
+        for _ in range(ATTEMPTS):
             checker = self._acquire()
             if checker is None:
                 return Outcome.NO_CHECKER
@@ -179,14 +197,21 @@ class CheckerPool:
             try:
                 checker.wait_ready(STARTUP_LIMIT)
                 self._top_up()  # only now: the spares' start-up would slow this one's
-                outcome = checker.compare(gold, pred, timeout)
+                started = time.monotonic()
+                try:
+                    outcome = checker.compare(gold, pred, left)
+                except _CheckerGone:
+                    left -= time.monotonic() - started
+                    if left <= 0:  # it died only after the comparison's time was spent
+                        return Outcome.TIMED_OUT
+                    raise
                 healthy = outcome is not Outcome.TIMED_OUT
                 return outcome
             except _CheckerGone:
                 continue
             finally:
                 self._release(checker, healthy)
-        return Outcome.NO_CHECKER
+        return Outcome.CHECKER_DIED
 
     def close(self) -> None:
         with self._cond:
@@ -238,7 +263,7 @@ class CheckerPool:
             checker.kill()
 
     def _start_locked(self) -> _Checker:
-        checker = _Checker()
+        checker = _Checker(self.memory_limit)
         self._count += 1
         return checker
 
@@ -252,7 +277,9 @@ def shared_pool() -> CheckerPool:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = CheckerPool(max_checkers=max(4, os.cpu_count() or 1) + SPARES)
+            checkers = max(4, os.cpu_count() or 1) + SPARES
+            memory = max(MIN_CHECKER_MEMORY_BYTES, TOTAL_MEMORY_BYTES // checkers)
+            _pool = CheckerPool(max_checkers=checkers, memory_limit=memory)
         return _pool
 
 

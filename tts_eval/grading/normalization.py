@@ -17,9 +17,10 @@ safe to normalise in-process.
 
 from __future__ import annotations
 
-import functools
 import re
+from fractions import Fraction
 
+from tts_eval.grading.cache import byte_cached
 from tts_eval.grading.sympy_check import balanced_braces
 
 _UNICODE = {
@@ -81,7 +82,20 @@ _PARENTHESISED_NUMBER = re.compile(r"^\(\s*([-+]?\d+(?:\.\d*)?)\s*\)$")
 _FRAC_DIGITS = re.compile(r"\\frac\s*(\d)\s*(\d)")
 _FRAC_DIGIT_BRACE = re.compile(r"\\frac\s*(\d)\s*\{")
 _FRAC_BRACE_DIGIT = re.compile(r"\\frac\s*\{([^{}]*)\}\s*(\d)")
-_SQRT_DIGIT = re.compile(r"\\sqrt\s*(\d)")
+# A radical without braces takes the whole run of digits: answers write "3\sqrt13" for
+# 3 times the root of 13 (TeX would typeset the root of 1, then 3; no answer means that).
+_SQRT_DIGITS = re.compile(r"\\sqrt\s*(\[[^\[\]{}]*\])?\s*(\d+)")
+_SQRT_LETTER = re.compile(r"\\sqrt\s*(\[[^\[\]{}]*\])?\s+([a-zA-Z])(?![a-zA-Z])")
+
+# A repeating decimal "0.\overline{3}", "1.2\overline{45}", "0.\bar6" (at most
+# _REPEATING_DIGITS digits, so the fraction stays small).
+_REPEATING = re.compile(r"(?<!\d)(\d*)\.(\d*)\\(?:overline|bar)\s*(?:\{\s*(\d+)\s*\}|(\d))")
+_REPEATING_DIGITS = 60
+
+# Inequalities in one variable: "x \le 3", "-1 < x < 1", "x < -1 \text{ or } x > 2".
+_RELATION = re.compile(r"\s*(<=|>=|<|>|\\l(?:eq?|eqslant|t)(?![a-zA-Z])|\\g(?:eq?|eqslant|t)(?![a-zA-Z]))\s*")
+_ALTERNATIVES = re.compile(r"\s*(?:\\text\s*\{\s*or\s*\}|(?<![a-zA-Z\\])or(?![a-zA-Z])|\\cup(?![a-zA-Z])|\\vee(?![a-zA-Z]))\s*")
+_VARIABLE = re.compile(r"^[a-zA-Z]$")
 
 # A number in a base: "52_8", "4210_{5}" -> its digits.
 _BASE_SUBSCRIPT = re.compile(r"^(\d[0-9A-F]*)_(?:\d+|\{\s*\d+\s*\})$")
@@ -98,7 +112,7 @@ _WHITE_SPACE = re.compile(r"\s+")
 
 
 # Pure str -> str functions called for every candidate of every vote: cache them.
-@functools.lru_cache(maxsize=1 << 16)
+@byte_cached()
 def clean_answer(answer: str) -> str:
     """``answer`` with its presentation removed but its meaning kept (see the module doc)."""
     text = _UNICODE_RE.sub(lambda m: _UNICODE[m.group()], answer).strip()
@@ -126,8 +140,11 @@ def clean_answer(answer: str) -> str:
     text = _FRAC_DIGITS.sub(r"\\frac{\1}{\2}", text)
     text = _FRAC_DIGIT_BRACE.sub(r"\\frac{\1}{", text)
     text = _FRAC_BRACE_DIGIT.sub(r"\\frac{\1}{\2}", text)
-    text = _SQRT_DIGIT.sub(r"\\sqrt{\1}", text)
+    text = _SQRT_DIGITS.sub(lambda m: f"\\sqrt{m.group(1) or ''}{{{m.group(2)}}}", text)
+    text = _SQRT_LETTER.sub(lambda m: f"\\sqrt{m.group(1) or ''}{{{m.group(2)}}}", text)
+    text = _REPEATING.sub(_repeating_as_fraction, text)
     text = _WHITE_SPACE.sub(" ", text).strip()
+    text = _inequality_as_interval(text)
     return _clean_number(text)
 
 
@@ -141,7 +158,7 @@ def answer_key(answer: str) -> str:
     return key_of_clean(clean_answer(answer))
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@byte_cached()
 def key_of_clean(cleaned: str) -> str:
     """:func:`answer_key` of an answer already passed through :func:`clean_answer`."""
     text = _PERCENT.sub("", cleaned)
@@ -149,6 +166,77 @@ def key_of_clean(cleaned: str) -> str:
     text = _VARIABLE_PREFIX.sub("", text, count=1)
     text = _INSIGNIFICANT_SPACE.sub(lambda m: f"{m.group(1)} " if m.group(1) else "", text)
     return _clean_number(text)
+
+
+def _repeating_as_fraction(match: re.Match) -> str:
+    """``1.2\\overline{45}`` -> ``\\frac{679}{550}`` (the exact value of the decimal)."""
+    whole, fixed = match.group(1), match.group(2)
+    repeating = match.group(3) or match.group(4)
+    if len(whole) + len(fixed) + len(repeating) > _REPEATING_DIGITS:
+        return match.group()
+    value = Fraction(int(whole or "0"))
+    value += Fraction(int(fixed + repeating) - int(fixed or "0"), 10 ** len(fixed) * (10 ** len(repeating) - 1))
+    if value.denominator == 1:
+        return str(value.numerator)
+    return f"\\frac{{{value.numerator}}}{{{value.denominator}}}"
+
+
+def _inequality_as_interval(text: str) -> str:
+    """A set written as inequalities in one variable, as intervals: ``x \\le 3`` ->
+    ``(-\\infty, 3]``, ``-1 < x < 1`` -> ``(-1, 1)``, ``x < 0 \\text{ or } x > 1`` ->
+    ``(-\\infty, 0) \\cup (1, \\infty)``. Anything else is returned unchanged."""
+    if "<" not in text and ">" not in text and "\\l" not in text and "\\g" not in text:
+        return text
+    intervals = []
+    variables = set()
+    for alternative in _ALTERNATIVES.split(text):
+        parts = _RELATION.split(alternative.strip())
+        converted = _chain_as_interval(parts)
+        if converted is None:
+            return text
+        interval, variable = converted
+        intervals.append(interval)
+        variables.add(variable)
+    if len(variables) != 1:
+        return text
+    return " \\cup ".join(intervals)
+
+
+def _chain_as_interval(parts: list[str]) -> tuple[str, str] | None:
+    """``[a, op, x]``, ``[x, op, b]`` or ``[a, op, x, op, b]`` (as ``_RELATION.split`` gives
+    them) as an interval and its variable."""
+    operands, relations = parts[0::2], [_direction(op) for op in parts[1::2]]
+    if not 1 <= len(relations) <= 2 or any(not o or "=" in o for o in operands):
+        return None
+    positions = [i for i, o in enumerate(operands) if _VARIABLE.match(o)]
+    candidates = [i for i in positions if len(operands) == 2 or i == 1]
+    if len(candidates) != 1:
+        return None
+    at = candidates[0]
+    if len(operands) == 3 and relations[0][0] != relations[1][0]:
+        return None  # "1 < x > 2" is no interval
+    # Read every relation as "left < right" with its strictness.
+    lower, upper = ("-\\infty", False), ("\\infty", False)
+    for i, (less, inclusive) in enumerate(relations):
+        left, right = operands[i], operands[i + 1]
+        if not less:
+            left, right = right, left
+        if right == operands[at]:
+            lower = (left, inclusive)
+        elif left == operands[at]:
+            upper = (right, inclusive)
+        else:
+            return None
+    opening = "[" if lower[1] else "("
+    closing = "]" if upper[1] else ")"
+    return f"{opening}{lower[0]}, {upper[0]}{closing}", operands[at]
+
+
+def _direction(relation: str) -> tuple[bool, bool]:
+    """(is "less than", includes equality) of a relation symbol."""
+    less = relation.startswith("<") or relation.startswith("\\l")
+    inclusive = "=" in relation or relation.startswith(("\\le", "\\ge"))
+    return less, inclusive
 
 
 def _strip_wrappers(text: str) -> str:

@@ -20,7 +20,6 @@ import os
 import sys
 from functools import lru_cache
 
-_MEMORY_LIMIT_BYTES = 4 * 1024**3
 # CPU seconds allowed beyond a request's own limit before the kernel stops an orphaned
 # checker (one whose parent died without killing it).
 _CPU_GRACE_SECONDS = 10
@@ -44,8 +43,21 @@ def answers_match(gold: str, pred: str) -> bool:
     return bool(verify(list(gold_parsed), list(pred_parsed), timeout_seconds=None))
 
 
-@lru_cache(maxsize=4096)
+# Parses of short answers are remembered (gold answers recur); long ones would fill the
+# checker's memory cap, so they are parsed afresh: at most 2,048 entries of <= 2,048 chars.
+_CACHED_LENGTH = 2048
+
+
 def _parsed(answer: str) -> tuple:
+    return _parsed_short(answer) if len(answer) <= _CACHED_LENGTH else _parse(answer)
+
+
+@lru_cache(maxsize=2048)
+def _parsed_short(answer: str) -> tuple:
+    return _parse(answer)
+
+
+def _parse(answer: str) -> tuple:
     """math-verify's parse of one answer: the sympy object(s) then the matched string."""
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
@@ -93,14 +105,14 @@ def balanced_braces(text: str) -> bool:
     return depth == 0
 
 
-def _limit_resources() -> None:
+def _limit_resources(memory_bytes: int) -> None:
     """Cap memory so a runaway expression cannot take the machine down before the parent
     kills it (POSIX only; elsewhere the parent's kill is the only limit)."""
     try:
         import resource
 
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        soft = _MEMORY_LIMIT_BYTES
+        soft = memory_bytes
         if hard != resource.RLIM_INFINITY:
             soft = min(hard, soft)
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
@@ -124,7 +136,7 @@ def _limit_cpu(seconds: float) -> None:
         pass
 
 
-def serve() -> int:
+def serve(memory_bytes: int) -> int:
     # Replies get their own copy of stdout; anything a library prints goes to stderr.
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="ascii", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
@@ -134,13 +146,17 @@ def serve() -> int:
         replies.flush()
 
     logging.disable(logging.CRITICAL)  # math-verify logs every failed parse
+    # Integers past Python's 4,300-digit guard are answers too (10^5000 written out); the
+    # memory and CPU limits below bound what converting them costs.
+    if hasattr(sys, "set_int_max_str_digits"):
+        sys.set_int_max_str_digits(0)
     try:
         for gold, pred in _WARM_UP:
             answers_match(gold, pred)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
         reply({"error": f"math-verify is not usable: {exc!r}"})
         return 1
-    _limit_resources()
+    _limit_resources(memory_bytes)
     reply({"ready": True})
     for line in sys.stdin:
         try:
@@ -154,4 +170,4 @@ def serve() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(serve())
+    sys.exit(serve(int(sys.argv[1]) if len(sys.argv) > 1 else 4 * 1024**3))

@@ -1,5 +1,10 @@
 """The benchmarks of tts-eval's lm-eval tasks: from the Hugging Face Hub by default, from
 local JSONL files under ``$TTS_EVAL_DATA_DIR`` when it is set (then never from the network).
+
+A relative ``$TTS_EVAL_DATA_DIR`` is relative to the working directory of the process that
+was given it. The processes that start others (the ``tts-eval`` CLI, ``lm_eval`` with tts-eval
+installed) rewrite it as an absolute path first (:func:`pin_data_dir`), so a child started in
+another folder reads the same data.
 """
 
 from __future__ import annotations
@@ -27,15 +32,30 @@ BENCHMARKS = {
 }
 
 
+def data_dir() -> Path | None:
+    """``$TTS_EVAL_DATA_DIR`` as an absolute path (resolved against the working directory),
+    or None when it is unset or empty."""
+    value = os.environ.get(DATA_DIR_VARIABLE)
+    return Path(value).expanduser().absolute() if value else None
+
+
+def pin_data_dir() -> None:
+    """Rewrite a relative ``$TTS_EVAL_DATA_DIR`` in this process's environment as absolute,
+    so child processes started in any folder inherit the folder the user meant."""
+    path = data_dir()
+    if path is not None:
+        os.environ[DATA_DIR_VARIABLE] = str(path)
+
+
 def load_benchmark(name: str):
     """``datasets.DatasetDict`` with one split, ``test``, holding every problem of ``name``;
     answers are strings."""
     import datasets
 
     benchmark = BENCHMARKS[name]
-    data_dir = os.environ.get(DATA_DIR_VARIABLE)
-    if data_dir:
-        rows = _read_local(Path(data_dir).expanduser() / benchmark.local_file, benchmark)
+    folder = data_dir()
+    if folder is not None:
+        rows = _read_local(folder / benchmark.local_file, benchmark)
     else:
         rows = [dict(row) for row in datasets.load_dataset(benchmark.hub_id, split=benchmark.hub_split)]
         _check_fields(rows, benchmark, source=f"{benchmark.hub_id} ({benchmark.hub_split} split)")
@@ -47,7 +67,8 @@ def load_benchmark(name: str):
 def _read_local(path: Path, benchmark: Benchmark) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(
-            f"{DATA_DIR_VARIABLE} is set but {path} does not exist; put {benchmark.local_file} there "
+            f"{DATA_DIR_VARIABLE}={os.environ.get(DATA_DIR_VARIABLE)} is set but {path} does not exist "
+            f"(a relative {DATA_DIR_VARIABLE} is read from the working directory, {Path.cwd()}); put {benchmark.local_file} there "
             f"(the rows of {benchmark.hub_id}, one JSON object per line) or unset {DATA_DIR_VARIABLE} "
             "to read the Hub"
         )

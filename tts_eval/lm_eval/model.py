@@ -16,6 +16,7 @@ to it; any other context (``--apply_chat_template`` output, few-shot prompts) is
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -188,7 +189,8 @@ class TTSLM(LM):
             groups.setdefault((tuple(job.until), job.max_tokens), []).append(job)
         if store is not None and len(store):
             done = sum(key in store for key in distinct)
-            logger.info("tts: resuming from %s: %d of %d problems already done", store.path, done, len(distinct))
+            # Printed, not logged: lm-eval's log level may hide it, and the user must see it.
+            print(f"resuming: {done} of {len(distinct)} problems done (checkpoint {store.path})", file=sys.stderr, flush=True)
 
         results: dict[str, SearchResult] = {}
         bar = tqdm(total=len(distinct), desc=f"tts {self.args.strategy} n={self.args.n}", unit="problem", disable=disable_tqdm)

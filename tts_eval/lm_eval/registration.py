@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
+import shutil
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,11 +32,37 @@ def on_models_imported(module: ModuleType) -> None:
 
     if MODEL_NAME not in model_registry:
         model_registry.register(MODEL_NAME, target=MODEL_CLASS)
+    _report_setting_errors_in_one_line()
+
+
+def _report_setting_errors_in_one_line() -> None:
+    """An uncaught model_args error (from ``lm_eval --model tts``) is printed as its message
+    alone, like a command-line error, not as a traceback through lm-eval's internals; every
+    other exception keeps the usual report."""
+    previous = sys.excepthook
+    if getattr(previous, _WRAPPED, False):
+        return
+
+    def excepthook(kind, error, traceback) -> None:
+        from tts_eval.lm_eval.settings import ModelArgsError
+
+        cause = error
+        while cause is not None and not isinstance(cause, ModelArgsError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            return previous(kind, error, traceback)
+        print(f"Error: {cause}", file=sys.stderr, flush=True)
+
+    setattr(excepthook, _WRAPPED, True)
+    sys.excepthook = excepthook
 
 
 def on_task_manager_imported(module: ModuleType) -> None:
     """Make every ``TaskManager`` index tts-eval's tasks after lm-eval's built-in ones and
     before the caller's include paths (which may override them)."""
+    from tts_eval.lm_eval.benchmarks import pin_data_dir
+
+    pin_data_dir()  # before lm-eval starts any worker in another folder
     cls = module.TaskManager
     original = cls.__init__
     if getattr(original, _WRAPPED, False):
@@ -90,6 +119,91 @@ def on_evaluation_tracker_imported(module: ModuleType) -> None:
 
         setattr(__init__, _WRAPPED, True)
         tracker_cls.__init__ = __init__
+    _stage_and_scrub_output(tracker_cls)
+
+
+# Output files are written into this hidden folder under the output path, then moved into
+# place (samples first, results last), so a run killed while writing leaves no torn or
+# unmatched results/samples files, only a hidden folder the next run removes.
+_STAGING_PREFIX = ".tts_eval_partial_"
+
+
+def _stage_and_scrub_output(tracker_cls: type) -> None:
+    """Wrap ``EvaluationTracker``'s two writers: no secret of the model_args reaches a file
+    (:mod:`tts_eval.lm_eval.secrets`), and a run's files appear all at once."""
+    from tts_eval.lm_eval.secrets import scrub
+
+    save_results, save_samples = tracker_cls.save_results_aggregated, tracker_cls.save_results_samples
+    if getattr(save_results, _WRAPPED, False):
+        return
+
+    @functools.wraps(save_results)
+    def save_results_aggregated(self, results: dict | None = None, samples: dict | None = None) -> None:
+        config = self.general_config_tracker  # copied into the results file as it is
+        for name, value in list(vars(config).items()):
+            setattr(config, name, scrub(value))
+        final = self.output_path
+        if not final or str(final).endswith(".json"):
+            return save_results(self, results=scrub(results), samples=scrub(samples))
+        stage = Path(final) / f"{_STAGING_PREFIX}{os.getpid()}"
+        shutil.rmtree(stage, ignore_errors=True)
+        self.output_path = str(stage)
+        try:
+            save_results(self, results=scrub(results), samples=scrub(samples))
+        finally:
+            self.output_path = final
+        expected = set((results or {}).get("configs", {})) if samples else set()
+        self._tts_staging = (stage, expected)
+        if not expected:
+            _publish(self)
+
+    @functools.wraps(save_samples)
+    def save_results_samples(self, task_name: str, samples: list) -> None:
+        staging = getattr(self, "_tts_staging", None)
+        if staging is None:
+            return save_samples(self, task_name, scrub(samples))
+        stage, expected = staging
+        final, self.output_path = self.output_path, str(stage)
+        try:
+            save_samples(self, task_name, scrub(samples))
+        finally:
+            self.output_path = final
+        expected.discard(task_name)
+        if not expected:
+            _publish(self)
+
+    for wrapper in (save_results_aggregated, save_results_samples):
+        setattr(wrapper, _WRAPPED, True)
+    tracker_cls.save_results_aggregated = save_results_aggregated
+    tracker_cls.save_results_samples = save_results_samples
+
+
+def _publish(tracker: Any) -> None:
+    """Move a run's staged files into the output folder: samples, then the results file."""
+    stage, _ = tracker._tts_staging
+    tracker._tts_staging = None
+    root = Path(tracker.output_path)
+    for folder in [p for p in stage.iterdir() if p.is_dir()] if stage.is_dir() else []:
+        target = root / folder.name
+        target.mkdir(parents=True, exist_ok=True)
+        files = sorted(folder.iterdir(), key=lambda f: f.name.startswith("results_"))
+        for file in files:
+            os.replace(file, target / file.name)
+    shutil.rmtree(stage, ignore_errors=True)
+    for leftover in root.glob(f"{_STAGING_PREFIX}*"):  # of killed runs
+        pid = leftover.name.removeprefix(_STAGING_PREFIX)
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _policy_of(model_args: Any) -> str | None:

@@ -61,6 +61,13 @@ def run_evaluation(
     if log_samples and not output_path:
         raise RunError("--log_samples needs --output_path (where the samples files go)")
     parse_model_args(model_args)  # every model_args mistake, before anything loads
+    if output_path is not None:
+        from tts_eval.lm_eval.settings import ModelArgsError, _check_output_path
+
+        try:
+            _check_output_path(Path(output_path).expanduser())
+        except ModelArgsError as err:
+            raise RunError(str(err)) from None
 
     import lm_eval
     from lm_eval.loggers import EvaluationTracker

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 # Settings that change how fast a run goes, never what it computes: left out of the resume
 # checkpoint's fingerprint, so a run may be resumed with other values.
 PERFORMANCE_ONLY = ("device", "batch_size", "prm_batch_size", "chunk_size", "checkpoint")
+# How a served model is reached, not what it computes: a run resumes whatever these are
+# (a dead server restarted elsewhere, another key, a longer timeout). Also with "prm_".
+CONNECTION_ONLY = ("base_urls", "api_key", "timeout", "connect_timeout", "max_retries", "backoff", "max_concurrency")
 
 
 class ModelArgsError(ValueError):
@@ -58,7 +61,9 @@ class TTSModelArgs(BaseModel):
     device: str | None = Field(
         default=None, description="Device of policy and PRM (e.g. cpu, cuda, cuda:1); the PRM's only with backend=openai"
     )
-    dtype: str | None = Field(default=None, description="Weights dtype of policy and PRM; the PRM's only with backend=openai")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] | None = Field(
+        default=None, description="Weights dtype of policy and PRM; the PRM's only with backend=openai"
+    )
     batch_size: int | None = Field(default=None, ge=1, description="Policy backend batch size")
     prm_batch_size: int | None = Field(default=None, ge=1, description="PRM batch size (solutions per pass)")
     chunk_size: int = Field(default=64, ge=1, description="Problems per search call (and per checkpoint write)")
@@ -154,7 +159,10 @@ class TTSModelArgs(BaseModel):
 
     def resolved(self) -> dict[str, Any]:
         """All settings with defaults filled in, JSON-ready (recorded in the results)."""
+        from tts_eval.lm_eval.secrets import REDACTED, is_secret
+
         data = self.model_dump(mode="json")
+        data = {k: REDACTED if is_secret(k) and v not in (None, "") else v for k, v in data.items()}
         data["temperature"] = self.resolved_temperature()
         data["max_tokens"] = self.resolved_max_tokens()
         data["voting"], data["aggregation"] = self.resolved_vote()
@@ -168,7 +176,8 @@ class TTSModelArgs(BaseModel):
 
     def result_settings(self) -> dict[str, Any]:
         """The settings that decide results: the resume checkpoint's fingerprint."""
-        settings = {k: v for k, v in self.resolved().items() if k not in PERFORMANCE_ONLY}
+        connection = {*CONNECTION_ONLY, *(f"prm_{k}" for k in CONNECTION_ONLY)}
+        settings = {k: v for k, v in self.resolved().items() if k not in PERFORMANCE_ONLY and k not in connection}
         if self.strategy == "compute_optimal":  # an edited table file changes results too
             from tts_eval.compute_optimal.table import load_table
 
@@ -183,6 +192,9 @@ def parse_model_args(model_args: dict[str, Any]) -> TTSModelArgs:
             "model_args: 'policy' is missing; give the policy model, e.g. "
             "--model_args policy=Qwen/Qwen2.5-1.5B-Instruct (a Hub id or a local checkpoint folder)"
         )
+    from tts_eval.lm_eval.secrets import remember_secrets
+
+    remember_secrets(model_args)  # before anything can echo them into a file
     try:
         args = TTSModelArgs.model_validate(model_args)
     except ValidationError as exc:
@@ -192,6 +204,7 @@ def parse_model_args(model_args: dict[str, Any]) -> TTSModelArgs:
     _check_search_settings(args)
     _check_table(args)
     _check_policy_options(args)
+    _check_policy_files(args)
     return args
 
 
@@ -244,10 +257,39 @@ def _check_prm(args: TTSModelArgs) -> None:
         return
     from prm_backends.registry import load_spec
 
+    from tts_eval.preflight import check_device, check_model_folder
+
     try:
-        load_spec(args.prm, **args.prm_overrides)
+        spec = load_spec(args.prm, **args.prm_overrides)
     except ValueError as err:  # PRMConfigError: names the file, the field and the fix
         raise ModelArgsError(f"model_args 'prm={args.prm}': {err}") from None
+    for field, check in (("model", check_model_folder), ("device", check_device)):
+        try:
+            check(getattr(spec, field))
+        except ValueError as err:
+            raise ModelArgsError(f"model_args 'prm={args.prm}': {spec.error(field, str(err))}") from None
+
+
+def _check_policy_files(args: TTSModelArgs) -> None:
+    """The policy folder, its output layer and the device, before any weights load."""
+    from tts_eval.preflight import check_device, check_model_folder, check_output_layer
+
+    if args.backend == "openai":
+        return  # a served model's name; its server holds the weights
+    policy = str(args.policy)
+    if policy.startswith("pkg://"):
+        from tts_eval.resources import package_path
+
+        policy = str(package_path(policy))
+    try:
+        check_model_folder(policy)
+        check_output_layer(policy)
+    except ValueError as err:
+        raise ModelArgsError(f"model_args 'policy={args.policy}': {err}") from None
+    try:
+        check_device(args.device)
+    except ValueError as err:
+        raise ModelArgsError(f"model_args: {err}") from None
 
 
 def _check_package_policy(policy: str) -> None:
@@ -291,15 +333,27 @@ def checkpoint_folder(args: TTSModelArgs, output_path: str | None) -> Path | Non
     if args.checkpoint is False:
         return None
     if isinstance(args.checkpoint, str):
-        return Path(args.checkpoint).expanduser()
+        folder = Path(args.checkpoint).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise ModelArgsError(f"model_args 'checkpoint={args.checkpoint}' is a file; give a folder (or checkpoint=false)")
+        return folder
     if args.checkpoint is True:
         if not output_path:
             raise ModelArgsError("model_args 'checkpoint=true' needs an --output_path (or give checkpoint=<folder>)")
     if not output_path:
         return None
+    _check_output_path(Path(output_path).expanduser())
     from lm_eval.utils import sanitize_model_name
 
     base = Path(output_path).expanduser()
     if base.suffix == ".json":  # lm-eval then writes results next to that file
         return base.parent / "tts_checkpoints"
     return base / sanitize_model_name(args.policy) / "tts_checkpoints"
+
+
+def _check_output_path(path: Path) -> None:
+    """lm-eval writes into ``--output_path`` (a folder) or next to it when it ends in .json."""
+    if path.suffix != ".json" and path.exists() and not path.is_dir():
+        raise ModelArgsError(
+            f"--output_path {path} is a file; give a folder for the results (or a path ending in .json)"
+        )

@@ -9,7 +9,10 @@ it. Metrics, each a mean over problems:
 - ``maj_acc``: the majority answer among the candidates is;
 - ``pass_at_n``: some candidate's answer is;
 - ``candidate_acc``: the share of candidates whose answer is (an estimate of Pass@1);
-- ``policy_tokens`` (input + output), ``prm_tokens``, ``flops``: the compute spent.
+- ``policy_tokens`` (input + output), ``prm_tokens``, ``flops``: the compute spent;
+- ``grading_failures``: answers the grader reached no verdict on (a comparison that ran
+  past its time limit, checker processes that died), each judged wrong and logged; summed
+  over problems (:func:`total`), so a run states how many of its grades are in doubt.
 
 A response from a model other than ``tts`` (a plain string) counts as a single candidate;
 the compute metrics are then left out, as nothing says what the model spent.
@@ -22,7 +25,7 @@ from typing import Any
 
 from lm_eval.api.filter import Filter
 
-from tts_eval.grading import extract_answer, is_equivalent
+from tts_eval.grading import extract_answer, grade
 from tts_eval.lm_eval.response import search_result_of
 from tts_eval.steps import split_steps
 from tts_eval.types import Trajectory
@@ -56,10 +59,14 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]
     gold = str(doc["answer"])
     candidates = result["candidates"]
     verdicts: dict[str | None, bool] = {}
+    failures = 0
 
     def correct(answer: str | None) -> bool:
+        nonlocal failures
         if answer not in verdicts:
-            verdicts[answer] = answer is not None and is_equivalent(gold, answer)
+            verdict = grade(gold, answer) if answer is not None else None
+            verdicts[answer] = verdict is not None and verdict.equal
+            failures += verdict is not None and verdict.failure is not None
         return verdicts[answer]
 
     per_candidate = [correct(c["answer"]) for c in candidates]
@@ -70,6 +77,7 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]
         "maj_acc": float(per_candidate[majority]),
         "pass_at_n": float(any(per_candidate)),
         "candidate_acc": sum(per_candidate) / len(per_candidate),
+        "grading_failures": float(failures),
     }
     usage = result.get("usage")
     if usage is not None:
@@ -78,3 +86,8 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]
         metrics["flops"] = float(usage["flops"])
     return metrics
 
+
+
+def total(values: list[float]) -> float:
+    """lm-eval aggregation: the sum over problems (for counts such as ``grading_failures``)."""
+    return float(sum(values))

@@ -22,7 +22,9 @@ that returns no ``token_ids`` needs ``split_n=True`` (one request per sample) fo
 
 from __future__ import annotations
 
+import functools
 import itertools
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -70,8 +72,9 @@ class ServerPool:
     """POSTs JSON requests to OpenAI-compatible servers: spread over ``base_urls`` (the one
     with the fewest requests in flight, ties in turn), at most ``max_concurrency`` at once,
     retried on connection errors, 5xx and 429 up to ``max_retries`` times with exponential
-    backoff starting at ``backoff`` seconds. ``timeout`` bounds each request's wait for an
-    answer; a request that times out is not retried (the server may still be working on it)."""
+    backoff starting at ``backoff`` seconds. ``timeout`` bounds each attempt from start to
+    last byte (a server that sends its answer a byte at a time cannot hold a call longer); a
+    request that times out is not retried (the server may still be working on it)."""
 
     def __init__(
         self,
@@ -91,13 +94,16 @@ class ServerPool:
             raise ValueError("base_urls is empty: give at least one server URL, e.g. http://127.0.0.1:8000")
         self.base_urls = list(dict.fromkeys(normalize_base_url(u) for u in base_urls))
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
         self.max_retries = max_retries
         self.backoff = backoff
         self._sleep = sleep
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
+            # A fresh connection per attempt: the deadline's watchdog (see _send) must see
+            # the socket from its start, and a stopped socket must not go back to a pool.
+            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=0),
             headers=headers,
         )
         self._executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="server-pool")
@@ -122,11 +128,60 @@ class ServerPool:
         with self._lock:
             self._in_flight[url] -= 1
 
+    def _send(self, method: str, target: str, payload: dict[str, Any] | None) -> httpx.Response:
+        """One attempt, read to its end within ``timeout`` seconds in all. Every socket wait
+        gets the time left, and a watchdog shuts the connection's socket at the deadline (a
+        server trickling bytes would otherwise reset each wait)."""
+        deadline = time.monotonic() + self.timeout
+        streams: list[Any] = []
+
+        def trace(event: str, info: dict[str, Any]) -> None:
+            if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+                streams.append(info.get("return_value"))
+
+        def stop() -> None:
+            for stream in streams:
+                sock = stream.get_extra_info("socket") if stream is not None else None
+                if sock is not None:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        request = self._client.build_request(method, target, json=payload)
+        request.extensions = {**request.extensions, "timeout": _Deadline(deadline, self.connect_timeout), "trace": trace}
+        watchdog = threading.Timer(self.timeout, stop)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            response = self._client.send(request, stream=True)
+            try:
+                response.read()
+            finally:
+                response.close()
+        except httpx.TransportError:
+            if time.monotonic() >= deadline:
+                raise httpx.ReadTimeout(f"no complete answer within {self.timeout:g} s") from None
+            raise
+        finally:
+            watchdog.cancel()
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout(f"no complete answer within {self.timeout:g} s")
+        return response
+
     def request(
-        self, method: str, path: str, payload: dict[str, Any] | None = None, *, url: str | None = None
-    ) -> dict[str, Any]:
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        url: str | None = None,
+        read: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> Any:
         """One request, retried as described above (on ``url`` only, when given); returns the
-        answer's JSON."""
+        answer's JSON object, or what ``read`` makes of it. An answer that is not a JSON
+        object, or that ``read`` cannot use (it raises ServerError, ValueError, KeyError,
+        IndexError or TypeError), fails with one message naming the server."""
         failures: list[str] = []
         wait_hint = 0.0  # a server's Retry-After
         last_url = None
@@ -136,7 +191,7 @@ class ServerPool:
             target = url or self._pick(avoid=last_url)
             last_url = target
             try:
-                response = self._client.request(method, target + path, json=payload)
+                response = self._send(method, target + path, payload)
             except httpx.TimeoutException as err:
                 if isinstance(err, (httpx.ConnectTimeout, httpx.PoolTimeout)):
                     failures.append(f"{target}: could not connect within the timeout ({type(err).__name__})")
@@ -153,13 +208,7 @@ class ServerPool:
                 if url is None:
                     self._done(target)
             if response.status_code < 400:
-                try:
-                    return response.json()
-                except ValueError:
-                    raise ServerError(
-                        f"{target}{path} answered HTTP {response.status_code} with a body that is not JSON: "
-                        f"{response.text[:200]!r}; is this an OpenAI-compatible server?"
-                    ) from None
+                return _read_answer(response, target + path, read)
             message = server_message(response)
             if response.status_code == 429 or response.status_code >= 500:
                 failures.append(f"{target}: HTTP {response.status_code}: {message}")
@@ -174,10 +223,16 @@ class ServerPool:
             "or raise the backend option max_retries"
         )
 
-    def post_all(self, path: str, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """POST every payload concurrently; the answers in order. The first failure is raised
-        (requests not yet started are cancelled)."""
-        futures = [self._executor.submit(self.request, "POST", path, p) for p in payloads]
+    def post_all(
+        self, path: str, payloads: list[dict[str, Any]], read: Callable[[int, dict[str, Any]], Any] | None = None
+    ) -> list[Any]:
+        """POST every payload concurrently; the answers in order (``read(i, answer)`` of each,
+        when given; see :meth:`request`). The first failure is raised (requests not yet
+        started are cancelled)."""
+        futures = [
+            self._executor.submit(self.request, "POST", path, p, read=None if read is None else functools.partial(read, i))
+            for i, p in enumerate(payloads)
+        ]
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for future in futures:
             if future in done and future.exception() is not None:
@@ -185,6 +240,47 @@ class ServerPool:
                     other.cancel()
                 raise future.exception()
         return [f.result() for f in futures]
+
+
+class _Deadline(dict):
+    """httpcore's per-request timeouts, computed at each use: every wait (connect, write,
+    read, a free connection) gets the time left until ``deadline`` (connect at most
+    ``connect``)."""
+
+    def __init__(self, deadline: float, connect: float) -> None:
+        super().__init__()
+        self._deadline, self._connect = deadline, connect
+
+    def get(self, key: str, default: Any = None) -> float:
+        left = max(0.001, self._deadline - time.monotonic())
+        return min(left, self._connect) if key == "connect" else left
+
+
+def _read_answer(response: httpx.Response, where: str, read: Callable[[dict[str, Any]], Any] | None) -> Any:
+    """The JSON object of a successful answer, through ``read``; one clear error otherwise."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise ServerError(
+            f"{where} answered HTTP {response.status_code} with a body that is not JSON: "
+            f"{response.text[:200]!r}; is this an OpenAI-compatible server?"
+        ) from None
+    if not isinstance(body, dict):
+        raise ServerError(
+            f"{where} answered with a JSON {type(body).__name__} where an object is expected: "
+            f"{response.text[:200]!r}; is this an OpenAI-compatible (vLLM) server?"
+        )
+    if read is None:
+        return body
+    try:
+        return read(body)
+    except ServerError as err:
+        raise ServerError(f"{where}: {err}") from None
+    except (ValueError, KeyError, IndexError, TypeError) as err:
+        raise ServerError(
+            f"{where} answered in an unexpected form ({type(err).__name__}: {err}); "
+            "is this the vLLM version the docs name?"
+        ) from None
 
 
 def server_message(response: httpx.Response) -> str:
@@ -335,11 +431,11 @@ class OpenAIPolicy(TokenizerText):
                     payload["seed"] = shard_seed
                 payloads.append(payload)
                 owners.append(i)
-        answers = self.servers.post_all("/v1/completions", payloads)
+        read = lambda k, answer: self._completions(answer, payloads[k], stop)  # noqa: E731 - errors name the server
+        answers = self.servers.post_all("/v1/completions", payloads, read=read)
         results: list[list[Completion]] = [[] for _ in prompts]
         stats = PrefixCacheStats()
-        for i, answer, payload in zip(owners, answers, payloads):
-            completions, cached = self._completions(answer, payload, stop)
+        for i, (completions, cached) in zip(owners, answers):
             if not results[i]:  # a prompt's statistics once, from its first request
                 stats.prompt_tokens.append(completions[0].prompt_tokens)
                 stats.cached_tokens.append(cached)
