@@ -86,7 +86,18 @@ def count(value: float | None) -> str:
 
 
 def flops(value: float | None) -> str:
-    return DASH if value is None else f"{value:.3g}"
+    """Three significant digits, always in powers of ten (``4.79e7``), so a column reads alike."""
+    if value is None:
+        return DASH
+    mantissa, exponent = f"{value:.2e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def ratio(value: float | None) -> str:
+    """A ratio of compute: ``0.41×``, ``12.3×``."""
+    if value is None:
+        return DASH
+    return f"{value:.2f}×" if value < 10 else f"{value:.1f}×" if value < 100 else f"{value:.0f}×"
 
 
 def parameters(value: float | None) -> str:

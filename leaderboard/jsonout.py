@@ -9,7 +9,8 @@ import math
 from leaderboard.benchmarks import BENCHMARKS
 from leaderboard.difficulty import accuracy_by_bucket, accuracy_by_level
 from leaderboard.notes import notes
-from leaderboard.table import row_title
+from leaderboard.headline import frontier, matchups
+from leaderboard.table import row_title, shown_benchmarks
 
 FORMAT_VERSION = 1
 
@@ -23,6 +24,8 @@ def render_json(board, plots) -> str:
         "grading_failures": board.grading_failures,
         "notes": notes(board.max_subsets),
         "plots": [{"name": p.name, "title": p.title, "png": p.png, "svg": p.svg} for p in plots],
+        "headline": [_matchup(m) for b in shown_benchmarks(board.rows) for m in matchups(board.rows, b)],
+        "frontier": {b: [_frontier_point(r, b) for r in frontier(board.rows, b)] for b in shown_benchmarks(board.rows)},
         "rows": [_row(board, row) for row in board.rows],
         "comparisons": [_comparison(c) for c in board.comparisons],
     }
@@ -93,6 +96,23 @@ def _comparison(comparison) -> dict:
         **_interval(comparison.difference),
         "verdict": comparison.verdict,
     }
+
+
+def _matchup(m) -> dict:
+    b = m.benchmark
+    return {
+        "benchmark": b,
+        "setup": row_title(m.small),
+        "setup_accuracy": m.small.accuracy(b),
+        "baseline": row_title(m.large),
+        "baseline_kind": m.large.kind,
+        "baseline_accuracy": m.large.accuracy(b),
+        "flops_ratio": m.flops_ratio,
+    }
+
+
+def _frontier_point(row, benchmark: str) -> dict:
+    return {"title": row_title(row), "kind": row.kind, "flops": row.flops(benchmark), "accuracy": row.accuracy(benchmark)}
 
 
 def _finite(value):

@@ -8,36 +8,83 @@ import re
 from leaderboard.benchmarks import GRADE_NAMES
 from leaderboard.difficulty import BUCKETS, accuracy_by_bucket, accuracy_by_level, grades
 from leaderboard.formatting import DASH, percent, points, policy_label, with_interval
-from leaderboard.notes import notes
-from leaderboard.table import cells, columns_for, difficulty_rows, row_title, shown_benchmarks
+from leaderboard.headline import frontier_table, headline_blocks
+from leaderboard.notes import COMPACT_TEXT, FRONTIER_TEXT, HEADLINE_TEXT, REST_TEXT, notes
+from leaderboard.plots import HEADLINE_PLOT
+from leaderboard.table import Table, difficulty_rows, row_table, row_title, shown_benchmarks, split_rows
 
 
 def render_markdown(board, plots) -> str:
-    columns, shown = columns_for(board.rows), shown_benchmarks(board.rows)
+    """The answer first (headline, frontier), then the measured rows, difficulty, plots, the
+    derived and published rows, and the notes; each section a list of lines."""
     lines = ["# Leaderboard", ""]
-    lines += [
-        "One row per policy × PRM × strategy × N. Accuracies in percent with their 95% bootstrap intervals in "
-        "brackets; tokens and FLOPs per problem.",
+    for section in (_headline, _measured, _difficulty, _comparisons, _plots, _rest, _notes):
+        lines += section(board, plots)
+    return "\n".join(lines)
+
+
+def _headline(board, plots) -> list[str]:
+    lines = ["## Headline", ""]
+    frontier_plot = next((p for p in plots if p.name == HEADLINE_PLOT), None)
+    for benchmark in shown_benchmarks(board.rows):
+        blocks, best = headline_blocks(board.rows, benchmark), frontier_table(board.rows, benchmark)
+        if not blocks and not best.rows:
+            continue
+        lines += [f"### {benchmark}", ""]
+        for block in blocks:
+            lines += [f"Best setup: **{_cell(block.lead)}**.", "", render_table(block.table), ""]
+        if blocks:
+            lines += [HEADLINE_TEXT, ""]
+        if best.rows:
+            lines += [f"Compute-optimal frontier: {FRONTIER_TEXT}", "", render_table(best), ""]
+    if frontier_plot is not None:
+        lines += [f"![{frontier_plot.title}]({frontier_plot.png})", ""]
+    if len(lines) == 2:
+        lines += ["No policy with a test-time-scaling run and no run with known FLOPs: nothing to compare yet.", ""]
+    return lines
+
+
+def _measured(board, plots) -> list[str]:
+    compact, _ = split_rows(board.rows)
+    return ["## Measured results", "", COMPACT_TEXT, "", render_table(row_table(compact, shown_benchmarks(board.rows))), ""]
+
+
+def _difficulty(board, plots) -> list[str]:
+    return [line for benchmark in shown_benchmarks(board.rows) for line in _difficulty_sections(board, benchmark)]
+
+
+def _comparisons(board, plots) -> list[str]:
+    if not board.comparisons:
+        return []
+    return [
+        "## Paired comparisons",
         "",
-        _table([c.title for c in columns], [[cells(row, shown)[c.key].text for c in columns] for row in board.rows]),
+        "Setup minus baseline on the problems both have, in percentage points, with its 95% paired "
+        "bootstrap interval; \"beats\" only when the interval lies above zero.",
+        "",
+        _table(COMPARISON_HEADER, [comparison_cells(c) for c in board.comparisons], COMPARISON_NUMERIC),
         "",
     ]
-    for benchmark in shown:
-        lines += _difficulty_sections(board, benchmark)
-    if board.comparisons:
-        lines += [
-            "## Paired comparisons",
-            "",
-            "Setup minus baseline on the problems both have, in percentage points, with its 95% paired "
-            "bootstrap interval; \"beats\" only when the interval lies above zero.",
-            "",
-            _table(COMPARISON_HEADER, [comparison_cells(c) for c in board.comparisons]),
-            "",
-        ]
-    lines += ["## Plots", ""]
+
+
+def _plots(board, plots) -> list[str]:
+    lines = ["## Plots", ""]
     for plot in plots:
-        lines += [f"### {plot.title}", "", plot.description, "", f"![{plot.title}]({plot.png})", ""]
-    lines += ["## Notes", ""]
+        if plot.name != HEADLINE_PLOT:
+            lines += [f"### {plot.title}", "", plot.description, "", f"![{plot.title}]({plot.png})", ""]
+    return lines
+
+
+def _rest(board, plots) -> list[str]:
+    _, rest = split_rows(board.rows)
+    if not rest:
+        return []
+    return ["## Derived, other-voting and published rows", "", REST_TEXT, "",
+            render_table(row_table(rest, shown_benchmarks(board.rows))), ""]
+
+
+def _notes(board, plots) -> list[str]:
+    lines = ["## Notes", ""]
     lines += [f"- {note}" for note in notes(board.max_subsets)]
     token_notes = sorted({s.tokens_note for r in board.rows for s in r.scores.values() if s.tokens_note})
     lines += [f"- {note}" for note in token_notes]
@@ -49,7 +96,7 @@ def render_markdown(board, plots) -> str:
     if board.reference_source:
         lines.append(f"- Published figures: {board.reference_source}.")
     lines.append("")
-    return "\n".join(lines)
+    return lines
 
 
 def _difficulty_sections(board, benchmark: str) -> list[str]:
@@ -66,7 +113,7 @@ def _difficulty_sections(board, benchmark: str) -> list[str]:
             by_level = accuracy_by_level(r, benchmark)
             if by_level:
                 body.append([row_title(r), *(_with_count(by_level.get(lv)) for lv in levels)])
-        lines += [_table(header, body), ""]
+        lines += [_table(header, body, [False] + [True] * (len(header) - 1)), ""]
     by_bucket, missing = [], []
     for r in chosen:
         pass1 = board.pass1.get((r.setup.policy, benchmark))
@@ -85,7 +132,7 @@ def _difficulty_sections(board, benchmark: str) -> list[str]:
     if by_bucket:
         header = ["Setup", *(b.capitalize() for b in BUCKETS)]
         body = [[row_title(r), *(_with_count(buckets.get(b)) for b in BUCKETS)] for r, buckets in by_bucket]
-        lines += [_table(header, body), ""]
+        lines += [_table(header, body, [False] + [True] * (len(header) - 1)), ""]
     if missing:
         names = ", ".join(policy_label(p) for p in missing)
         lines += [f"No Pass@1 per problem for {names}: add a sampled (temperature > 0) Best-of-N or majority run of "
@@ -95,6 +142,7 @@ def _difficulty_sections(board, benchmark: str) -> list[str]:
 
 COMPARISON_HEADER = ["Benchmark", "Comparison", "Setup", "Baseline", "Problems", "Setup (%)", "Baseline (%)",
                      "Difference (points)", "Verdict"]
+COMPARISON_NUMERIC = [False, False, False, False, True, True, True, True, False]
 
 
 def comparison_cells(comparison) -> list[str]:
@@ -116,11 +164,17 @@ def _with_count(value) -> str:
     return f"{percent(accuracy)} ({problems})"
 
 
-def _table(header: list[str], body: list[list[str]]) -> str:
+def _table(header: list[str], body: list[list[str]], numeric: list[bool] | None = None) -> str:
     def line(cells: list[str]) -> str:
         return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
-    return "\n".join([line(header), line(["---"] * len(header)), *(line(r) for r in body)])
+    rule = ["---:" if right else "---" for right in (numeric or [False] * len(header))]
+    return "\n".join([line(header), line(rule), *(line(r) for r in body)])
+
+
+def render_table(table: Table) -> str:
+    """A :class:`Table` in Markdown, numbers right-aligned."""
+    return _table([c.title for c in table.columns], table.texts(), [c.numeric for c in table.columns])
 
 
 def _cell(text: str) -> str:

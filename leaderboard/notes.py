@@ -30,3 +30,25 @@ def notes(max_subsets: int) -> list[str]:
         "another only when that interval lies above zero, \"trails\" when it lies below, and "
         "\"ties\" otherwise.",
     ]
+
+
+# Introductions of the leaderboard's sections (Markdown and HTML alike).
+HEADLINE_TEXT = (
+    "Each policy's most accurate test-time-scaling setup (measured or derived; pass@k left out) against the CoT "
+    "of every larger policy, measured here or published. The difference and its verdict are paired, on the "
+    "problems both have (published figures have no per-problem outcomes); FLOPs: the setup's inference FLOPs per "
+    "problem over the CoT's."
+)
+FRONTIER_TEXT = (
+    "for each inference-FLOPs budget, the most accurate measured or derived setup within it (the rows no other "
+    "row beats at less or equal compute)."
+)
+COMPACT_TEXT = (
+    "The measured runs, one row per policy, PRM, strategy and N (its most accurate voting). Accuracies in "
+    "percent with their 95% bootstrap intervals in brackets; tokens and FLOPs per problem; columns no row fills "
+    "are left out."
+)
+REST_TEXT = (
+    "Accuracies at smaller budgets derived from the runs' candidates, measured rows of other votings, and the "
+    "published figures of the reference paper."
+)

@@ -7,10 +7,13 @@
 - ``accuracy_by_difficulty``: per benchmark, each task's grade (MATH levels 1-5, the toy
   task's operations), and the Pass@1 buckets where known;
 - ``small_vs_large``: the paper's Figure 1: each small policy's best TTS setup against
-  larger policies with CoT.
+  larger policies with CoT;
+- ``frontier``: the compute-optimal frontier (:mod:`leaderboard.headline`), every setup as a
+  point and the frontier as a step line, the larger policies' CoT as stars.
 
-Figures are drawn on matplotlib's ``Figure`` directly (Agg canvas), never through pyplot's
-global state.
+Every plot draws a strategy in one colour (:data:`STRATEGY_COLOURS`), measured points filled
+and derived ones hollow, and puts its legend below the axes, never over the data. Figures are
+drawn on matplotlib's ``Figure`` directly (Agg canvas), never through pyplot's global state.
 """
 
 from __future__ import annotations
@@ -21,16 +24,47 @@ from pathlib import Path
 
 from matplotlib import rc_context
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from leaderboard import formatting as fmt
 from leaderboard.benchmarks import GRADE_NAMES, MATH500
 from leaderboard.difficulty import BUCKETS, accuracy_by_bucket, accuracy_by_level, grades
-from leaderboard.rows import PUBLISHED, Row, Setup
+from leaderboard.headline import frontier, matchups, tts_candidates
+from leaderboard.rows import ANY_FINAL, MEASURED, PASS_AT_K, PUBLISHED, Row, Setup
 from leaderboard.table import difficulty_rows, row_title, series_key
 
 STYLE = {"svg.hashsalt": "tts-eval-leaderboard", "svg.fonttype": "none", "font.size": 9}
 REFERENCE_TABLE = "Table 3"  # published CoT lines: the paper's frontier models
-MAX_LEGEND = 14
+MAX_LEGEND = 24
+HEADLINE_PLOT = "frontier"  # drawn in the headline section, not among the other plots
+# One colour per strategy in every plot (colour-blind-safe Tableau hues); grey: CoT.
+STRATEGY_COLOURS = {
+    "cot": "#7f7f7f",
+    "majority": "#1f77b4",
+    "best_of_n": "#2ca02c",
+    "beam_search": "#9467bd",
+    "dvts": "#d62728",
+    "particle_filtering": "#17becf",
+    "compute_optimal": "#ff7f0e",
+}
+OTHER_COLOUR = "#8c564b"
+# One marker shape per voting, so curves of one strategy stay apart.
+VOTING_HATCHES = {"prm_max": "//", "majority": ".."}
+VOTING_MARKERS = {None: "o", "majority": "o", "prm_vote": "s", "prm_max": "^", PASS_AT_K: "x", ANY_FINAL: "x"}
+
+
+def strategy_colour(strategy: str) -> str:
+    return STRATEGY_COLOURS.get(strategy, OTHER_COLOUR)
+
+
+def _marker(row: Row) -> str:
+    return VOTING_MARKERS.get(row.setup.voting, "D")
+
+
+def _face(row: Row, colour: str) -> str:
+    """Measured points filled, derived ones hollow."""
+    return colour if row.kind == MEASURED else "white"
 
 
 @dataclass(frozen=True)
@@ -57,16 +91,30 @@ def write_plots(board, folder: Path) -> list[Plot]:
         (Plot("accuracy_vs_flops", "Accuracy vs inference FLOPs", "Accuracy against inference FLOPs per problem (log), shaded: 95% interval; horizontal lines: CoT of larger models."), _accuracy_vs_flops),
         (Plot("accuracy_by_difficulty", "Accuracy by difficulty", "Accuracy by each task's difficulty grade (MATH level, toy operations) and by the policy's Pass@1 bucket (easy >= 50%, medium 10-50%, hard < 10%)."), _accuracy_by_difficulty),
         (Plot("small_vs_large", "Small policy + TTS vs large policy + CoT", "Each small policy's best TTS setup against larger policies with CoT (whiskers: 95% interval; hatched: published)."), _small_vs_large),
+        (Plot(HEADLINE_PLOT, "Compute-optimal frontier", "Every measured (filled) and derived (hollow) setup by inference FLOPs per problem; the line: the best setup within each budget, with its 95% intervals; stars: larger policies' CoT."), _frontier),
     ]
     plots = []
     with rc_context(STYLE):
         for plot, draw in drawers:
             figure = draw(board, benchmarks)
             figure.suptitle(plot.title)
-            figure.savefig(folder / plot.png, dpi=110, metadata={"Software": None})
-            figure.savefig(folder / plot.svg, metadata={"Date": None, "Creator": None})
+            # "tight": whatever the layout could not fit (a very long label) is kept, not cut.
+            figure.savefig(folder / plot.png, dpi=110, bbox_inches="tight", metadata={"Software": None})
+            figure.savefig(folder / plot.svg, bbox_inches="tight", metadata={"Date": None, "Creator": None})
             plots.append(plot)
     return plots
+
+
+def figures(board) -> dict[str, Figure]:
+    """Every plot's figure by name, drawn but not saved (for checks of their layout)."""
+    from leaderboard.build import benchmarks_present
+
+    benchmarks = benchmarks_present(board) or [MATH500]
+    drawers = {"accuracy_vs_n": _accuracy_vs_n, "accuracy_vs_flops": _accuracy_vs_flops,
+               "accuracy_by_difficulty": _accuracy_by_difficulty, "small_vs_large": _small_vs_large,
+               HEADLINE_PLOT: _frontier}
+    with rc_context(STYLE):
+        return {name: draw(board, benchmarks) for name, draw in drawers.items()}
 
 
 def tts_policies(rows: list[Row]) -> set[str]:
@@ -89,16 +137,22 @@ def _curves(rows: list[Row], benchmark: str, x_of) -> dict[Setup, list[tuple[flo
 
 
 def _draw_curves(ax, curves, benchmark: str) -> None:
-    """Each curve with its 95% interval as a shaded band (where every point has one)."""
+    """Each curve in its strategy's colour and its voting's marker, measured points filled,
+    derived ones hollow; oracles dotted; the 95% interval as a band where every point has one."""
     for key, points in curves.items():
         xs, ys, rows = zip(*points)
         oracle = fmt.is_oracle(rows[0])
+        colour = strategy_colour(key.strategy)
         label = row_title(rows[0]).rsplit(" · N=", 1)[0]
-        (line,) = ax.plot(xs, ys, linestyle=":" if oracle else "-", marker="o", markersize=3, label=label, alpha=0.6 if oracle else 1.0)
+        ax.plot(xs, ys, linestyle=":" if oracle else "-", color=colour, label=label, alpha=0.6 if oracle else 1.0,
+                marker=_marker(rows[0]), markersize=4, markerfacecolor="none", markeredgecolor=colour)
+        for x, y, row in points:
+            ax.plot([x], [y], linestyle="none", marker=_marker(row), markersize=4, color=colour,
+                    markerfacecolor=_face(row, colour), clip_on=False)
         intervals = [row.interval(benchmark) for row in rows]
         if all(i is not None for i in intervals):
             ax.fill_between(xs, [100.0 * i.low for i in intervals], [100.0 * i.high for i in intervals],
-                            color=line.get_color(), alpha=0.12 if oracle else 0.2, linewidth=0)
+                            color=colour, alpha=0.08 if oracle else 0.15, linewidth=0)
 
 
 def _panels(benchmarks: list[str], width: float = 6.0, height: float = 4.2) -> tuple[Figure, list]:
@@ -107,10 +161,31 @@ def _panels(benchmarks: list[str], width: float = 6.0, height: float = 4.2) -> t
     return figure, list(axes)
 
 
-def _legend(ax) -> None:
-    handles, labels = ax.get_legend_handles_labels()
+def _kind_handles() -> list[Line2D]:
+    return [
+        Line2D([], [], linestyle="none", marker="o", color="0.3", markerfacecolor="0.3", label="measured"),
+        Line2D([], [], linestyle="none", marker="o", color="0.3", markerfacecolor="white", label="derived (from a larger run)"),
+    ]
+
+
+def _figure_legend(figure: Figure, extra: list | None = None) -> None:
+    """One legend for every panel, below them (outside every axes), entries deduplicated."""
+    handles: dict[str, object] = {}
+    for ax in figure.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if not label.startswith("_"):
+                handles.setdefault(label, handle)
+    for handle in extra or []:
+        handles.setdefault(handle.get_label(), handle)
     if handles:
-        ax.legend(handles[:MAX_LEGEND], labels[:MAX_LEGEND], fontsize=7, loc="best")
+        items = list(handles.items())[:MAX_LEGEND]
+        # As many columns as fit the figure's width (7-pt text: about 0.06 in per character).
+        widest = max(len(label) for label, _ in items) * 0.06 + 0.5
+        columns = max(1, min(4, len(items), int(figure.get_figwidth() // widest)))
+        rows = -(-len(items) // columns)
+        figure.set_figheight(figure.get_figheight() + 0.16 * rows)  # the axes keep their height
+        figure.legend([h for _, h in items], [label for label, _ in items], loc="outside lower center",
+                      ncols=columns, fontsize=7, frameon=False)
 
 
 def _no_data(ax, text: str) -> None:
@@ -128,7 +203,7 @@ def _accuracy_vs_n(board, benchmarks: list[str]) -> Figure:
         ax.set_title(benchmark)
         if not curves:
             _no_data(ax, "no measured runs")
-        _legend(ax)
+    _figure_legend(figure, _kind_handles())
     return figure
 
 
@@ -156,7 +231,7 @@ def _accuracy_vs_flops(board, benchmarks: list[str]) -> Figure:
         ax.set_xlabel("inference FLOPs per problem (log)")
         ax.set_ylabel(f"{benchmark} accuracy (%)")
         ax.set_title(benchmark)
-        _legend(ax)
+    _figure_legend(figure, _kind_handles())
     return figure
 
 
@@ -186,6 +261,7 @@ def _accuracy_by_difficulty(board, benchmarks: list[str]) -> Figure:
     for (benchmark, chosen), (level_ax, bucket_ax) in zip(panels, axes):
         _by_grade(level_ax, benchmark, chosen)
         _by_bucket(bucket_ax, benchmark, chosen, board.pass1.get)
+    _figure_legend(figure)
     return figure
 
 
@@ -195,7 +271,9 @@ def _by_grade(ax, benchmark: str, chosen: list[Row]) -> None:
     for row in chosen:
         by_level = accuracy_by_level(row, benchmark)
         if by_level:
-            ax.plot(list(by_level), [100.0 * a for a, _ in by_level.values()], marker="o", markersize=3, label=row_title(row),
+            colour = strategy_colour(row.setup.strategy)
+            ax.plot(list(by_level), [100.0 * a for a, _ in by_level.values()], marker=_marker(row), markersize=4, color=colour,
+                    markerfacecolor=_face(row, colour), label=row_title(row),
                     clip_on=False)  # points at 0% and 100% stay whole
     if levels:
         ax.set_xticks(levels)
@@ -204,7 +282,6 @@ def _by_grade(ax, benchmark: str, chosen: list[Row]) -> None:
     _percent_axis(ax, benchmark)
     ax.set_xlabel(grade)
     ax.set_title(f"{benchmark}: by {grade}")
-    _legend(ax)
 
 
 def _by_bucket(ax, benchmark: str, chosen: list[Row], pass1_of) -> None:
@@ -220,14 +297,14 @@ def _by_bucket(ax, benchmark: str, chosen: list[Row], pass1_of) -> None:
     for i, (row, by_bucket) in enumerate(bucketed):
         xs = [j + i * width for j, b in enumerate(BUCKETS) if b in by_bucket]
         ys = [100.0 * by_bucket[b][0] for b in BUCKETS if b in by_bucket]
-        ax.bar(xs, ys, width=width, label=row_title(row))
+        ax.bar(xs, ys, width=width, label=row_title(row), color=strategy_colour(row.setup.strategy), edgecolor="white",
+               hatch=VOTING_HATCHES.get(row.setup.voting))
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(BUCKETS))], [b.capitalize() for b in BUCKETS])
     _percent_axis(ax, benchmark)
     ax.set_title(f"{benchmark}: by the policy's Pass@1 bucket")
     if not bucketed:
         who = ", ".join(missing) or "the policy"
         _no_data(ax, f"no Pass@1 per problem for {who}: add a sampled Best-of-N or majority run of it on {benchmark}")
-    _legend(ax)
 
 
 def _percent_axis(ax, benchmark: str) -> None:
@@ -270,11 +347,61 @@ def _small_vs_large(board, benchmarks: list[str]) -> Figure:
             interval = None if published else row.interval(benchmark)
             whisker = None if interval is None else [[value - 100.0 * interval.low], [100.0 * interval.high - value]]
             ax.barh(i, value, xerr=whisker, capsize=2, error_kw={"linewidth": 0.8},
-                    color="C0" if tts else "C1", alpha=0.45 if published else 0.9, hatch="//" if published else None)
+                    color=strategy_colour(row.setup.strategy), alpha=0.45 if published else 0.9, hatch="//" if published else None)
             ax.text(value, i, f" {value:.1f}", va="center", fontsize=6)
         ax.set_yticks(range(len(entries)), [f"{label} [{fmt.parameters(r.policy_params)}]" for label, _, r in entries], fontsize=6)
         ax.set_xlabel(f"{benchmark} accuracy (%)")
-        ax.set_title(f"{benchmark}: blue = TTS, orange = CoT")
+        ax.set_title(benchmark)
+        ax.set_xlim(0, 100)
         if not entries:
             _no_data(ax, "no rows")
+    strategies = sorted({r.setup.strategy for e in per_panel for _, _, r in e}, key=_strategy_order)
+    _figure_legend(figure, _strategy_handles(strategies) + [Patch(facecolor="white", edgecolor="0.3", hatch="//", label="published, not measured here")])
     return figure
+
+
+def _strategy_order(strategy: str) -> int:
+    order = list(STRATEGY_COLOURS)
+    return order.index(strategy) if strategy in order else len(order)
+
+
+def _frontier(board, benchmarks: list[str]) -> Figure:
+    """Per benchmark: every measured and derived setup (pass@k left out) by FLOPs, the
+    frontier as a step line with its 95% intervals, and the larger policies' measured CoT."""
+    figure, axes = _panels(benchmarks)
+    for ax, benchmark in zip(axes, benchmarks):
+        points = [r for r in tts_candidates(board.rows, benchmark) if r.flops(benchmark) is not None]
+        best = frontier(board.rows, benchmark)
+        for row in points:
+            colour = strategy_colour(row.setup.strategy)
+            ax.plot([row.flops(benchmark)], [100.0 * row.scores[benchmark].accuracy], linestyle="none", marker=_marker(row),
+                    markersize=5, color=colour, markerfacecolor=_face(row, colour), alpha=0.85, clip_on=False)
+        if best:
+            xs = [r.flops(benchmark) for r in best]
+            ys = [100.0 * r.scores[benchmark].accuracy for r in best]
+            ax.step(xs, ys, where="post", color="black", linewidth=1.2, label="frontier: best within each budget")
+            intervals = [r.interval(benchmark) for r in best]
+            if all(i is not None for i in intervals):
+                ax.errorbar(xs, ys, yerr=[[y - 100.0 * i.low for y, i in zip(ys, intervals)],
+                                          [100.0 * i.high - y for y, i in zip(ys, intervals)]],
+                            fmt="none", ecolor="black", elinewidth=0.8, capsize=2, label="95% interval")
+            ax.set_xscale("log")
+        else:
+            _no_data(ax, "no run with known FLOPs (parameter counts and tokens)")
+        large = {m.large.setup.policy: m.large for m in matchups(board.rows, benchmark) if m.large.kind != PUBLISHED}
+        for row in large.values():
+            if row.flops(benchmark) is not None:
+                ax.plot([row.flops(benchmark)], [100.0 * row.scores[benchmark].accuracy], linestyle="none", marker="*",
+                        markersize=11, color="black", markerfacecolor="gold",
+                        label=f"{fmt.policy_label(row.setup.policy)} CoT (larger policy)", clip_on=False)
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("inference FLOPs per problem (log)")
+        ax.set_ylabel(f"{benchmark} accuracy (%)")
+        ax.set_title(benchmark)
+    strategies = sorted({r.setup.strategy for b in benchmarks for r in tts_candidates(board.rows, b)}, key=_strategy_order)
+    _figure_legend(figure, _strategy_handles(strategies) + _kind_handles())
+    return figure
+
+
+def _strategy_handles(strategies: list[str]) -> list[Patch]:
+    return [Patch(color=strategy_colour(s), label=fmt.STRATEGY_NAMES.get(s, s)) for s in strategies]

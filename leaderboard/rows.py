@@ -130,8 +130,10 @@ class Row:
         return self._per_problem(benchmark, of)
 
     def _per_problem(self, benchmark, value_of) -> float | None:
+        if benchmark is not None and benchmark not in self.scores:
+            return None  # published figures, or a benchmark the row has no run on
         scores = [self.scores[benchmark]] if benchmark is not None else list(self.scores.values())
-        if not scores or (benchmark is not None and benchmark not in self.scores):
+        if not scores:
             return None
         values = [value_of(s) for s in scores]
         if any(v is None for v in values):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from leaderboard import formatting as fmt
 from leaderboard.benchmarks import AIME24, BENCHMARKS, MATH500, TOY, TOY_DEV, TOY_HELDOUT
-from leaderboard.rows import PUBLISHED, Row, Setup
+from leaderboard.rows import MEASURED, PUBLISHED, Row, Setup
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,17 @@ class Column:
 class Cell:
     text: str
     sort: float | str | None  # None: unknown, sorted last
+
+
+@dataclass
+class Table:
+    """A table any writer renders (Markdown, HTML): numeric columns right-aligned."""
+
+    columns: list[Column]
+    rows: list[dict[str, Cell]] = field(default_factory=list)
+
+    def texts(self) -> list[list[str]]:
+        return [[row[c.key].text for c in self.columns] for row in self.rows]
 
 
 COLUMNS = (
@@ -57,6 +68,35 @@ def columns_for(rows: list[Row]) -> list[Column]:
     return [replace(c, title=f"Problems ({' / '.join(shown)})") if c.key == "problems" else c for c in columns]
 
 
+def visible_columns(columns: list[Column], rows: list[dict[str, Cell]]) -> list[Column]:
+    """The columns some row has a value in (an always-empty column is left out)."""
+    return [c for c in columns if any(r[c.key].text != fmt.DASH for r in rows)]
+
+
+def compact_key(row: Row) -> Setup:
+    """Rows of one strategy at one budget that differ only in how they vote."""
+    return replace(row.setup, voting=None, aggregation=None)
+
+
+def split_rows(rows: list[Row]) -> tuple[list[Row], list[Row]]:
+    """(the compact table, the rest): the compact table holds the measured rows, one per
+    policy, PRM, strategy and N (the most accurate voting, over the benchmarks it has); the
+    rest are derived estimates, other votings and published figures, in table order."""
+    best: dict[Setup, Row] = {}
+    for row in rows:
+        if row.kind != MEASURED:
+            continue
+        key = compact_key(row)
+        if key not in best or _mean_accuracy(row) > _mean_accuracy(best[key]):
+            best[key] = row
+    chosen = {id(r) for r in best.values()}
+    return [r for r in rows if id(r) in chosen], [r for r in rows if id(r) not in chosen]
+
+
+def _mean_accuracy(row: Row) -> float:
+    return sum(s.accuracy for s in row.scores.values()) / len(row.scores)
+
+
 def cells(row: Row, benchmarks: list[str] = list(BENCHMARKS)) -> dict[str, Cell]:
     """``benchmarks``: those the table shows, for the problem counts."""
     s = row.setup
@@ -78,6 +118,15 @@ def cells(row: Row, benchmarks: list[str] = list(BENCHMARKS)) -> dict[str, Cell]
         "problems": Cell(problems if row.kind != PUBLISHED else fmt.DASH, None),
         "source": Cell(fmt.source_label(row), fmt.source_label(row)),
     }
+
+
+def row_table(rows: list[Row], benchmarks: list[str]) -> Table:
+    """Leaderboard rows as a table of the columns they fill; ``benchmarks``: those the
+    leaderboard shows (the problem counts follow them)."""
+    body = [cells(row, benchmarks) for row in rows]
+    columns = [c for c in COLUMNS if c.benchmark is None or c.benchmark in benchmarks]
+    columns = [replace(c, title=f"Problems ({' / '.join(benchmarks)})") if c.key == "problems" else c for c in columns]
+    return Table(visible_columns(columns, body), body)
 
 
 def _pct(value: float | None) -> float | None:

@@ -300,7 +300,7 @@ def test_published_rows_are_marked_and_match_the_paper(handmade_board):
 def test_outputs_are_complete_and_self_contained(handmade_board):
     _, out = handmade_board
     names = sorted(p.name for p in out.iterdir())
-    plots = ["accuracy_by_difficulty", "accuracy_vs_flops", "accuracy_vs_n", "small_vs_large"]
+    plots = ["accuracy_by_difficulty", "accuracy_vs_flops", "accuracy_vs_n", "frontier", "small_vs_large"]
     assert names == sorted(["leaderboard.html", "leaderboard.json", "leaderboard.md", *(f"{p}.{e}" for p in plots for e in ("png", "svg"))])
     data = json.loads((out / "leaderboard.json").read_text(encoding="utf-8"))
     bon = next(r for r in data["rows"] if r["setup"]["strategy"] == "best_of_n" and r["setup"]["voting"] == "prm_vote" and r["setup"]["n"] == 4)
@@ -469,7 +469,7 @@ def _chromium() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
-def test_html_renders_and_sorts_in_headless_chromium(handmade_board, tmp_path):
+def test_html_headline_fold_toggle_sorting_filters_and_narrow_screen_in_headless_chromium(handmade_board, tmp_path):
     found = _chromium()
     if found is None:
         message = "chromium and chromedriver are needed: apt-get install -y chromium chromium-driver"
@@ -481,21 +481,49 @@ def test_html_renders_and_sorts_in_headless_chromium(handmade_board, tmp_path):
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
-    _, out = handmade_board
+    from leaderboard.table import split_rows
+
+    board, out = handmade_board
     options = webdriver.ChromeOptions()
     options.binary_location = browser
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
-    options.add_argument("--window-size=1600,1200")
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
+
+    def viewport(width: int, height: int) -> None:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+
+    def no_page_overflow() -> bool:
+        return driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+
+    def shown_rows() -> list:
+        return [r for r in driver.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr") if r.is_displayed()]
+
+    ARTIFACTS.mkdir(exist_ok=True)
     try:
+        viewport(1400, 900)
         driver.get((out / "leaderboard.html").as_uri())
-        rows = driver.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr")
-        assert len(rows) > 20
+        assert driver.execute_script("return [window.innerWidth, window.innerHeight]") == [1400, 900]
+        # The answer is on the first screen: the headline heading and its first matchup.
+        lead = driver.find_element(By.CSS_SELECTOR, "#headline p.lead")
+        first = driver.find_element(By.CSS_SELECTOR, "#headline table tbody tr")
+        assert "Tiny-Policy" in lead.text and "Big-Model-70B" in first.text
+        assert driver.execute_script("return arguments[0].getBoundingClientRect().bottom", first) <= 900
+        assert no_page_overflow()
+        assert driver.save_screenshot(str(ARTIFACTS / "leaderboard-1400x900.png"))
         images = driver.find_elements(By.CSS_SELECTOR, "figure img")
-        assert len(images) == 4
+        assert len(images) == 5
         assert all(driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img) for img in images)
+
+        # Derived, other-voting and published rows are folded until the toggle opens them.
+        compact, rest = split_rows(board.rows)
+        assert len(shown_rows()) == len(compact) and len(rest) > 20
+        toggle = driver.find_element(By.ID, "show-folded")
+        toggle.click()
+        assert len(shown_rows()) == len(board.rows)
+        assert no_page_overflow()
 
         header = driver.find_element(By.CSS_SELECTOR, 'th[data-key="math500"]')
         column = header.get_property("cellIndex")
@@ -512,18 +540,27 @@ def test_html_renders_and_sorts_in_headless_chromium(handmade_board, tmp_path):
         header.click()
         descending = [v for v in column_values() if v is not None]
         assert descending == sorted(known, reverse=True)
-
-        ARTIFACTS.mkdir(exist_ok=True)
-        shot = ARTIFACTS / "leaderboard.png"
-        assert driver.save_screenshot(str(shot))
-        print(f"leaderboard screenshot (sorted by {MATH500_TITLE}, descending): {shot}")
-        assert shot.read_bytes().startswith(b"\x89PNG")
+        driver.execute_script("document.documentElement.style.height = 'auto'")
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        viewport(1400, height)
+        assert driver.save_screenshot(str(ARTIFACTS / "leaderboard-full-sorted.png"))
+        viewport(1400, 900)
 
         strategy = driver.find_element(By.ID, "filter-strategy")
         strategy.find_element(By.CSS_SELECTOR, 'option[value="DVTS (M=2)"]').click()
-        visible = [r for r in driver.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr") if r.is_displayed()]
+        visible = shown_rows()
         assert visible and all("DVTS" in r.text for r in visible)
+        toggle.click()  # folded again: only the measured DVTS row is left
+        assert [r.text.count("DVTS") for r in shown_rows()] == [1]
 
+        # A phone-sized screen: still no sideways page scroll (tables scroll in their boxes).
+        viewport(420, 900)
+        assert no_page_overflow()
+        assert driver.save_screenshot(str(ARTIFACTS / "leaderboard-420px.png"))
+        # Printing hides the controls.
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+        assert driver.execute_script("return getComputedStyle(document.querySelector('.filters')).display") == "none"
+        print(f"leaderboard screenshots: {ARTIFACTS}/leaderboard-*.png")
     finally:
         driver.quit()
 
