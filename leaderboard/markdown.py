@@ -37,10 +37,10 @@ def _headline(board, plots) -> list[str]:
             lines += [HEADLINE_TEXT, ""]
         if best.rows:
             lines += [f"Compute-optimal frontier: {FRONTIER_TEXT}", "", render_table(best), ""]
+    if len(lines) == 2:
+        return lines + ["No policy with a test-time-scaling run and no run with known FLOPs: nothing to compare yet.", ""]
     if frontier_plot is not None:
         lines += [f"![{frontier_plot.title}]({frontier_plot.png})", ""]
-    if len(lines) == 2:
-        lines += ["No policy with a test-time-scaling run and no run with known FLOPs: nothing to compare yet.", ""]
     return lines
 
 
