@@ -60,14 +60,6 @@ def shown_benchmarks(rows: list[Row]) -> list[str]:
     return [b for b in BENCHMARKS if any(r.accuracy(b) is not None for r in rows)]
 
 
-def columns_for(rows: list[Row]) -> list[Column]:
-    """The table's columns: benchmark columns only for benchmarks some row has; the problem
-    counts are titled by those benchmarks."""
-    shown = shown_benchmarks(rows)
-    columns = [c for c in COLUMNS if c.benchmark is None or c.benchmark in shown]
-    return [replace(c, title=f"Problems ({' / '.join(shown)})") if c.key == "problems" else c for c in columns]
-
-
 def visible_columns(columns: list[Column], rows: list[dict[str, Cell]]) -> list[Column]:
     """The columns some row has a value in (an always-empty column is left out)."""
     return [c for c in columns if any(r[c.key].text != fmt.DASH for r in rows)]
