@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from leaderboard import formatting as fmt
 from leaderboard.benchmarks import BENCHMARKS
 from leaderboard.rows import PUBLISHED, Row
+from leaderboard.table import best_tts_rows
 from tts_eval.statistics import Interval, Verdict, paired_difference, verdict
 
 SMALL_VS_LARGE = "small TTS vs large CoT"
@@ -70,13 +71,8 @@ def _best(rows: list[Row], benchmark: str) -> Row:
 
 
 def _small_vs_large(rows: list[Row], benchmark: str) -> list[tuple[Row, Row]]:
-    tts: dict[str, list[Row]] = {}
-    for row in rows:
-        if row.setup.strategy != "cot":
-            tts.setdefault(row.setup.policy, []).append(row)
     pairs = []
-    for policy, candidates in tts.items():
-        best = _best(candidates, benchmark)
+    for policy, best in best_tts_rows(rows, benchmark).items():  # the headline's choice
         for cot in rows:
             larger = cot.policy_params is None or best.policy_params is None or cot.policy_params > best.policy_params
             if cot.setup.strategy == "cot" and cot.setup.policy != policy and larger:

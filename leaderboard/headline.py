@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from leaderboard import formatting as fmt
 from leaderboard.comparisons import SMALL_VS_LARGE, compare
 from leaderboard.rows import PUBLISHED, Row
-from leaderboard.table import Cell, Column, Table, row_title
+from leaderboard.table import Cell, Column, Table, best_tts_rows, row_title, tts_candidates
 
 
 @dataclass(frozen=True)
@@ -29,29 +29,6 @@ class Matchup:
         """The small setup's inference FLOPs per problem over the large CoT's."""
         small, large = self.small.flops(self.benchmark), self.large.flops(self.benchmark)
         return None if small is None or large is None else small / large
-
-
-def tts_candidates(rows: list[Row], benchmark: str) -> list[Row]:
-    """Measured and derived rows with a score on ``benchmark``, oracles (pass@k) left out."""
-    return [r for r in rows if r.kind != PUBLISHED and not fmt.is_oracle(r) and benchmark in r.scores]
-
-
-def best_tts_rows(rows: list[Row], benchmark: str) -> dict[str, Row]:
-    """Policy -> its most accurate non-CoT setup on ``benchmark`` (ties: fewer FLOPs, then the
-    first in table order)."""
-    best: dict[str, Row] = {}
-    for row in tts_candidates(rows, benchmark):
-        if row.setup.strategy == "cot":
-            continue
-        held = best.get(row.setup.policy)
-        if held is None or _rank(row, benchmark) > _rank(held, benchmark):
-            best[row.setup.policy] = row
-    return best
-
-
-def _rank(row: Row, benchmark: str) -> tuple[float, float]:
-    flops = row.flops(benchmark)
-    return (row.scores[benchmark].accuracy, -flops if flops is not None else float("-inf"))
 
 
 def _larger(cot: Row, small: Row) -> bool:

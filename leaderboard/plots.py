@@ -30,9 +30,9 @@ from matplotlib.patches import Patch
 from leaderboard import formatting as fmt
 from leaderboard.benchmarks import GRADE_NAMES, MATH500
 from leaderboard.difficulty import BUCKETS, accuracy_by_bucket, accuracy_by_level, grades
-from leaderboard.headline import frontier, matchups, tts_candidates
+from leaderboard.headline import frontier, matchups
 from leaderboard.rows import ANY_FINAL, MEASURED, PASS_AT_K, PUBLISHED, Row, Setup
-from leaderboard.table import difficulty_rows, row_title, series_key
+from leaderboard.table import best_tts_rows, difficulty_rows, row_title, series_key, tts_candidates
 
 STYLE = {"svg.hashsalt": "tts-eval-leaderboard", "svg.fonttype": "none", "font.size": 9}
 REFERENCE_TABLE = "Table 3"  # published CoT lines: the paper's frontier models
@@ -316,13 +316,7 @@ def figure1_entries(rows: list[Row], benchmark: str) -> list[tuple[str, float, R
     """(label, accuracy %, row) for Figure 1: each policy's best TTS row (measured or
     derived, pass@k left out) and every CoT row of a larger or unknown-size policy, plus
     the published Table 3 rows."""
-    best: dict[str, Row] = {}
-    for row in rows:
-        if row.kind == PUBLISHED or row.setup.strategy == "cot" or fmt.is_oracle(row) or row.accuracy(benchmark) is None:
-            continue
-        held = best.get(row.setup.policy)
-        if held is None or row.accuracy(benchmark) > held.accuracy(benchmark):
-            best[row.setup.policy] = row
+    best = best_tts_rows(rows, benchmark)  # the headline's choice
     smallest = min((r.policy_params for r in best.values() if r.policy_params is not None), default=0.0)
     entries = [(row_title(r), 100.0 * r.accuracy(benchmark), r) for r in best.values()]
     for row in rows:

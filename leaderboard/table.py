@@ -60,6 +60,29 @@ def shown_benchmarks(rows: list[Row]) -> list[str]:
     return [b for b in BENCHMARKS if any(r.accuracy(b) is not None for r in rows)]
 
 
+def tts_candidates(rows: list[Row], benchmark: str) -> list[Row]:
+    """Measured and derived rows with a score on ``benchmark``, oracles (pass@k) left out."""
+    return [r for r in rows if r.kind != PUBLISHED and not fmt.is_oracle(r) and benchmark in r.scores]
+
+
+def best_tts_rows(rows: list[Row], benchmark: str) -> dict[str, Row]:
+    """Policy -> its most accurate non-CoT setup on ``benchmark`` (ties: fewer FLOPs, then the
+    first in table order)."""
+    best: dict[str, Row] = {}
+    for row in tts_candidates(rows, benchmark):
+        if row.setup.strategy == "cot":
+            continue
+        held = best.get(row.setup.policy)
+        if held is None or _rank(row, benchmark) > _rank(held, benchmark):
+            best[row.setup.policy] = row
+    return best
+
+
+def _rank(row: Row, benchmark: str) -> tuple[float, float]:
+    flops = row.flops(benchmark)
+    return (row.scores[benchmark].accuracy, -flops if flops is not None else float("-inf"))
+
+
 def visible_columns(columns: list[Column], rows: list[dict[str, Cell]]) -> list[Column]:
     """The columns some row has a value in (an always-empty column is left out)."""
     return [c for c in columns if any(r[c.key].text != fmt.DASH for r in rows)]

@@ -139,6 +139,10 @@ def test_headline_and_frontier_numbers_match_the_samples(toy_board):
     difference = paired_difference(small_outcomes, large_outcomes)
     assert matchup["TTS − CoT (points)"] == points(difference)
     assert matchup["Verdict"] == verdict(difference) in ("beats", "ties", "trails")
+    # The paired comparisons of the JSON pick the same setup and reach the same verdict.
+    data = json.loads((out / "leaderboard.json").read_text(encoding="utf-8"))
+    (pair,) = [c for c in data["comparisons"] if c["kind"] == "small TTS vs large CoT"]
+    assert (pair["setup"], pair["verdict"]) == (title, matchup["Verdict"])
 
     # The frontier: by FLOPs ascending, each strictly more accurate than every cheaper setup.
     ordered = sorted(candidates.items(), key=lambda kv: (kv[1]["flops"], -kv[1]["accuracy"]))
