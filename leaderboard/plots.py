@@ -36,7 +36,6 @@ from leaderboard.table import best_tts_rows, difficulty_rows, row_title, series_
 
 STYLE = {"svg.hashsalt": "tts-eval-leaderboard", "svg.fonttype": "none", "font.size": 9}
 REFERENCE_TABLE = "Table 3"  # published CoT lines: the paper's frontier models
-MAX_LEGEND = 24
 HEADLINE_PLOT = "frontier"  # drawn in the headline section, not among the other plots
 # One colour per strategy in every plot (colour-blind-safe Tableau hues); grey: CoT.
 STRATEGY_COLOURS = {
@@ -178,7 +177,7 @@ def _figure_legend(figure: Figure, extra: list | None = None) -> None:
     for handle in extra or []:
         handles.setdefault(handle.get_label(), handle)
     if handles:
-        items = list(handles.items())[:MAX_LEGEND]
+        items = list(handles.items())  # every curve: the figure grows rather than drop one
         # As many columns as fit the figure's width (7-pt text: about 0.06 in per character).
         widest = max(len(label) for label, _ in items) * 0.06 + 0.5
         columns = max(1, min(4, len(items), int(figure.get_figwidth() // widest)))
@@ -337,7 +336,6 @@ def _small_vs_large(board, benchmarks: list[str]) -> Figure:
     for ax, benchmark, entries in zip(axes, benchmarks, per_panel):
         for i, (label, value, row) in enumerate(entries):
             published = row.kind == PUBLISHED
-            tts = row.setup.strategy != "cot"
             interval = None if published else row.interval(benchmark)
             whisker = None if interval is None else [[value - 100.0 * interval.low], [100.0 * interval.high - value]]
             ax.barh(i, value, xerr=whisker, capsize=2, error_kw={"linewidth": 0.8},
