@@ -332,7 +332,8 @@ def test_every_measured_and_derived_accuracy_has_its_interval_and_comparisons_ar
     assert (aime["accuracy"], aime["ci_low"], aime["ci_high"]) == (0.0, 0.0, 0.0)  # every resample misses
     # The average over MATH-500 (1, 0, 0, 1) and AIME24 (0, 0): half of MATH-500's interval.
     assert bon.average_interval() == Interval(0.25, 0.0, 0.5)
-    assert "| 50.0 [0.0, 100.0] |" in (out / "leaderboard.md").read_text(encoding="utf-8")
+    # Markdown cells escape brackets (a renderer shows them as written).
+    assert "| 50.0 \\[0.0, 100.0\\] |" in (out / "leaderboard.md").read_text(encoding="utf-8")
 
     # The tiny policy's best TTS row against the 70B model's CoT, on the 4 problems both have.
     (versus,) = [c for c in data["comparisons"] if c["kind"] == SMALL_VS_LARGE and c["benchmark"] == "MATH-500"]

@@ -227,8 +227,13 @@ def _markdown_rows(board_dir: Path) -> list[dict[str, str]]:
         section = text.split(title, 1)[1].split("\n## ", 1)[0]
         table = [line for line in section.splitlines() if line.startswith("| ")]
         header = [c.strip() for c in table[0].strip("|").split(" | ")]
-        found += [dict(zip(header, (c.strip() for c in line.strip("|").split(" | ")))) for line in table[2:]]
+        found += [dict(zip(header, (_unescape(c.strip()) for c in line.strip("|").split(" | ")))) for line in table[2:]]
     return found
+
+
+def _unescape(cell: str) -> str:
+    """A Markdown cell's text: the writer escapes brackets, pipes and the like with a backslash."""
+    return re.sub(r"\\(.)", r"\1", cell)
 
 
 def _close(cell: str, expected: float, *, decimals: int = 1) -> bool:

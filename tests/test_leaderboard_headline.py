@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 import pytest
-from test_leaderboard_e2e import _config, _expected_tts_rows, _samples, _subset_mean
+from test_leaderboard_e2e import _config, _expected_tts_rows, _samples, _subset_mean, _unescape
 
 pytestmark = pytest.mark.slow
 
@@ -95,7 +95,7 @@ def _markdown_table(lines: list[str], start: int) -> list[dict[str, str]]:
             continue
         table.append(line)
     header = [c.strip() for c in table[0].strip("|").split(" | ")]
-    return [dict(zip(header, (c.strip() for c in line.strip("|").split(" | ")))) for line in table[2:]]
+    return [dict(zip(header, (_unescape(c.strip()) for c in line.strip("|").split(" | ")))) for line in table[2:]]
 
 
 def _percent(cell: str) -> float:
