@@ -78,6 +78,9 @@ class Timed:
     def score_batch(self, *args, **kwargs):
         return self._timed("score_batch", *args, **kwargs)
 
+    def score_continuations(self, *args, **kwargs):
+        return self._timed("score_continuations", *args, **kwargs)
+
 
 # -- one plain batched generate of a given number of tokens, EOS ignored, per backend --------
 

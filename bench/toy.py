@@ -116,7 +116,8 @@ def main() -> None:
         u = runs[name]
         tokens = sum(r.usage.policy_output_tokens for r in u)
         print(f"{name}: {s:.0f}s, {tokens / len(u):.0f} policy output tokens per problem, "
-              f"{sum(r.usage.prm_tokens for r in u) / len(u):.0f} PRM tokens per problem")
+              f"{sum(r.usage.prm_tokens for r in u) / len(u):.0f} PRM tokens computed "
+              f"(of {sum(r.usage.prm_scored_tokens for r in u) / len(u):.0f} scored) per problem")
 
     print()
     intervals = {}

@@ -52,6 +52,7 @@ def _row(board, row) -> dict:
                 source=score.source,
                 policy_tokens=score.policy_tokens,
                 prm_tokens=score.prm_tokens,
+                prm_scored_tokens=score.prm_scored_tokens,
                 tokens=row.tokens(benchmark),
                 flops=row.flops(benchmark),
                 tokens_note=score.tokens_note,

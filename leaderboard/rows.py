@@ -68,6 +68,7 @@ class Score:
     # 95% bootstrap interval of the accuracy (over problems, and subsets for derived
     # scores); None with fewer than 2 problems, where there is nothing to resample.
     interval: Interval | None = None
+    prm_scored_tokens: float | None = None  # mean per problem; prm_tokens excludes reused prefixes
 
     @property
     def problems(self) -> int:
@@ -277,6 +278,7 @@ def _score(
         source_n=source_n,
         tokens_note=task.tokens_note,
         interval=interval,
+        prm_scored_tokens=mean_tokens("prm_scored_tokens"),
     )
 
 

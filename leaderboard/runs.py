@@ -48,7 +48,8 @@ class ProblemOutcome:
     candidates: list[Trajectory] | None = None  # tts runs: every candidate of the search
     candidate_correct: list[bool] | None = None  # filled by grade_candidates
     policy_tokens: float | None = None  # input + output
-    prm_tokens: float | None = None
+    prm_tokens: float | None = None  # computed by the PRM (reused prefixes excluded)
+    prm_scored_tokens: float | None = None  # of every input the PRM scored
     prompt_text: str | None = None  # other models: what was sent and returned, to count tokens
     response_text: str | None = None
 
@@ -340,6 +341,7 @@ def _outcome(row: dict[str, Any], doc: dict[str, Any], reading: TaskReading, whe
         outcome.candidates = result.candidates
         outcome.policy_tokens = float(result.usage.policy_input_tokens + result.usage.policy_output_tokens)
         outcome.prm_tokens = float(result.usage.prm_tokens)
+        outcome.prm_scored_tokens = float(result.usage.prm_scored_tokens)
     else:
         outcome.prompt_text = _prompt_text(row)
         outcome.response_text = _response_text(row)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prm_backends.base import ProcessRewardModel, ScoreItem
+from prm_backends.base import ContinuationItem, ProcessRewardModel, ScoreItem, Scored
 from prm_backends.inputs import TruncationWarning
 from prm_backends.registry import list_prms, load_spec, prm_config_dir
 from prm_backends.spec import PRMConfigError, PRMSpec
@@ -26,9 +26,9 @@ def load_prm(name_or_path: str | Path, **overrides: Any) -> ProcessRewardModel:
     checkpoint's weights raises :class:`PRMConfigError` here, before anything is scored."""
     spec = load_spec(name_or_path, **overrides)
     if spec.runtime == "hf":
-        from prm_backends.runtime_hf import HFProcessRewardModel
+        from prm_backends import runtime_hf
 
-        return HFProcessRewardModel(spec)
+        return runtime_hf.load(spec, spec.runtime_options)
     if spec.runtime == "vllm":
         from prm_backends import runtime_vllm
 
@@ -39,10 +39,12 @@ def load_prm(name_or_path: str | Path, **overrides: Any) -> ProcessRewardModel:
 
 
 __all__ = [
+    "ContinuationItem",
     "PRMConfigError",
     "PRMSpec",
     "ProcessRewardModel",
     "ScoreItem",
+    "Scored",
     "TruncationWarning",
     "list_prms",
     "load_prm",

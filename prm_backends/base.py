@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 ScoreItem = tuple[str, list[str]]  # (question, steps)
+# (question, steps, known): ``known`` holds the scores of the leading steps, as this PRM gave
+# them when it scored that prefix (a tree search's parent); the steps after them are new.
+ContinuationItem = tuple[str, list[str], list[float]]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The scores of one continuation and what computing them cost.
+
+    ``scores``: one per step, the known ones reused (or recomputed where the family's
+    tokenisation of the prefix differs from that of its extension). ``computed_tokens``: input
+    tokens the PRM ran for this item, reused prefixes excluded. ``input_tokens``: the length
+    of the item's whole input (what scoring it from scratch would run).
+    """
+
+    scores: list[float]
+    computed_tokens: int
+    input_tokens: int
 
 
 @runtime_checkable
@@ -24,6 +43,13 @@ class ProcessRewardModel(Protocol):
         ...
 
     def score(self, question: str, steps: list[str]) -> list[float]:
+        ...
+
+    def score_continuations(self, items: list[ContinuationItem]) -> list[Scored]:
+        """Like :meth:`score_batch`, for solutions whose leading steps were scored before: only
+        the steps after the known ones need computing, over a prefix the PRM may have kept.
+        Items of one call that share leading steps share their prefix's computation too. The
+        scores equal :meth:`score_batch`'s for the same steps."""
         ...
 
     def count_tokens(self, items: list[ScoreItem]) -> list[int]:

@@ -23,6 +23,9 @@ from tts_eval.steps import step_content
 
 class ChatTurnFormat:
     family = "chat_turn"
+    # The template renders the whole conversation, tokenised at once: reused scores are checked
+    # per solution (a prefix whose ids differ inside its extension is scored afresh).
+    prefix_stable = False
     load_hf_model = staticmethod(load_causal_lm)
 
     def __init__(self, spec: PRMSpec, tokenizer) -> None:

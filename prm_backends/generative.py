@@ -31,6 +31,8 @@ _PLACEHOLDER = re.compile(r"\{(" + "|".join(JUDGE_PLACEHOLDERS) + r")\}")
 
 class GenerativeFormat:
     family = "generative"
+    # Step k's prompt is built from steps 1..k alone, so a known step's score holds in any extension.
+    prefix_stable = True
     load_hf_model = staticmethod(load_causal_lm)
 
     def __init__(self, spec: PRMSpec, tokenizer) -> None:

@@ -48,7 +48,14 @@ class PRMInput:
 
 
 class InputFormat(Protocol):
-    """A family's input builder and score read-out (the runtime runs the forward pass)."""
+    """A family's input builder and score read-out (the runtime runs the forward pass).
+
+    ``prefix_stable``: the ids of a solution's input always begin with those of its leading
+    steps' input (up to their last score position). Where a family cannot promise it, a
+    continuation's ids are compared with its prefix's before known scores are reused.
+    """
+
+    prefix_stable: bool
 
     def build(self, question: str, steps: list[str]) -> PRMInput: ...
 

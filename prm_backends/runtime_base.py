@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
-from prm_backends.base import ScoreItem
+from prm_backends.base import ContinuationItem, ScoreItem, Scored
 from prm_backends.families import FORMATS
 from prm_backends.inputs import FittedInput, PRMInput, TruncationWarning, fit_input
 from prm_backends.spec import PRMSpec
@@ -88,6 +88,21 @@ def pair_logits(fmt, logprobs: list[tuple[float, float]]) -> torch.Tensor:
     return rows
 
 
+def scored_prefix(inp: PRMInput) -> PRMInput:
+    """The input up to its last score position: what the scores depend on."""
+    if inp.prompts is not None:  # a judge's prompts end at their score positions
+        return inp
+    return PRMInput(inp.input_ids[: inp.score_positions[-1] + 1], inp.score_positions)
+
+
+def tail(inp: PRMInput, reused: int) -> PRMInput:
+    """The input with its score positions after the first ``reused`` only (a judge: the prompts
+    of those steps only)."""
+    if inp.prompts is not None:
+        return PRMInput.per_step(inp.prompts[reused:])
+    return PRMInput(inp.input_ids, inp.score_positions[reused:])
+
+
 def step_prefixes(inp: PRMInput) -> list[list[int]]:
     """For an LM family: the input cut after each score position, so that the next-token
     distribution the model computes at the end of prefix k is the one that scores step k
@@ -117,8 +132,8 @@ class FormatScorer(ABC):
                 f"{spec.source}: the '{spec.family}' input builder found "
                 f"{len(probe.score_positions)} score positions for {len(PROBE_STEPS)} steps"
             )
-        # The inputs of the last scored batch, by (max_length, question, steps): the search asks
-        # for their token counts next.
+        # The inputs of the last scored batch, by (max_length, question, steps): callers often
+        # ask for their token counts next.
         self._last_batch: dict[tuple[int, str, tuple[str, ...]], FittedInput] = {}
 
     @abstractmethod
@@ -154,31 +169,72 @@ class FormatScorer(ABC):
         return self.score_batch([(question, steps)])[0]
 
     def score_batch(self, items: list[ScoreItem]) -> list[list[float]]:
-        if getattr(self.format, "think_tokens", 0):
-            # Built afresh: the inputs kept from the last call already hold their thinking.
-            fitted = self._add_thoughts([fit_input(self.format, q, list(s), self.spec.max_length) for q, s in items])
+        return [s.scores for s in self.score_continuations([(q, steps, []) for q, steps in items])]
+
+    def score_continuations(self, items: list[ContinuationItem]) -> list[Scored]:
+        thinking = getattr(self.format, "think_tokens", 0)
+        if thinking:  # built afresh: the inputs kept from the last call already hold their thinking
+            fitted = [fit_input(self.format, q, list(steps), self.spec.max_length) for q, steps, _ in items]
         else:
-            fitted = self._fit(items)
-        self._last_batch = {(self.spec.max_length, q, tuple(steps)): f for (q, steps), f in zip(items, fitted)}
+            fitted = self._fit([(q, steps) for q, steps, _ in items])
         self._warn_truncated(fitted)
-        scored = [f for f in fitted if f.input is not None]
-        outputs = iter(self.head_outputs([f.input for f in scored]) if scored else [])
+        reused = [self._reusable(q, steps, known, f) for (q, steps, known), f in zip(items, fitted)]
+        todo = [k for k, (f, r) in enumerate(zip(fitted, reused)) if f.input is not None and r < f.kept_steps]
+        # Tokens after the last score position change no score (the models are causal).
+        inputs = [scored_prefix(fitted[k].input) for k in todo]
+        firsts = [reused[k] for k in todo]
+        thoughts: dict[int, int] = {}  # item -> tokens a thinking judge wrote (and its verdict prompts)
+        if thinking and todo:  # the judge thinks about the new steps only
+            tails = [tail(inp, r) for inp, r in zip(inputs, firsts)]
+            inputs = [f.input for f in self._add_thoughts([FittedInput(t, 1, 1) for t in tails])]
+            thoughts = {k: len(done) - len(t) for k, done, t in zip(todo, inputs, tails)}
+            fitted = [replace(f, input=inputs[todo.index(k)]) if k in thoughts and not reused[k] else f
+                      for k, f in enumerate(fitted)]
+            firsts = [0] * len(inputs)
+        self._last_batch = {(self.spec.max_length, q, tuple(steps)): f for (q, steps, _), f in zip(items, fitted)}
+        heads, computed = self.new_head_outputs(inputs, firsts) if todo else ([], [])
+        new = dict(zip(todo, zip(heads, computed)))
         results = []
-        for (_, steps), f in zip(items, fitted):
-            row: list[float] = []
-            if f.input is not None:
-                head = next(outputs)
-                if head.shape[0] != len(f.input.score_positions):
+        for k, ((_, steps, known), f, r) in enumerate(zip(items, fitted, reused)):
+            row, cost = list(known[:r]), 0
+            if k in new:
+                head, cost = new[k]
+                expected = len(f.input.score_positions) - r
+                if head.shape[0] != expected:
                     raise RuntimeError(
-                        f"PRM '{self.name}' ({self.runtime}): got {head.shape[0]} outputs for "
-                        f"{len(f.input.score_positions)} score positions"
+                        f"PRM '{self.name}' ({self.runtime}): got {head.shape[0]} outputs for {expected} score positions"
                     )
-                row = self.format.read_out(head).tolist()
+                row += self.format.read_out(head).tolist()
             row += [math.nan] * (f.total_steps - f.kept_steps)
             if len(row) != len(steps):
                 raise RuntimeError(f"PRM '{self.name}' produced {len(row)} scores for {len(steps)} steps")
-            results.append(row)
+            written = thoughts.get(k, 0) if reused[k] else 0  # a whole input's f holds them already
+            results.append(Scored(row, cost, f.num_tokens + written))
         return results
+
+    def new_head_outputs(self, inputs: list[PRMInput], reused: list[int]) -> tuple[list[torch.Tensor], list[int]]:
+        """For each input, the head outputs at its score positions after the first ``reused``
+        ones, and the input tokens computed for them. This default runs the whole input (the
+        head is read at the new positions only; a judge runs the new steps' prompts only); a
+        runtime that keeps prefixes overrides it."""
+        tails = [tail(inp, r) for inp, r in zip(inputs, reused)]
+        return self.head_outputs(tails), [len(t if inp.prompts is not None else inp) for inp, t in zip(inputs, tails)]
+
+    def _reusable(self, question: str, steps: list[str], known: list[float], fitted: FittedInput) -> int:
+        """How many of the ``known`` leading scores hold for ``steps``: all of them, or none
+        where the input was cut to ``max_length`` or the family tokenises the prefix
+        differently inside its extension (then the whole solution is scored afresh)."""
+        if len(known) > len(steps):
+            raise ValueError(f"{len(known)} known scores for a solution of {len(steps)} steps")
+        if not known or fitted.kept_steps < fitted.total_steps or any(math.isnan(s) for s in known):
+            return 0
+        if self.format.prefix_stable:
+            return len(known)
+        parent = self.format.build(question, list(steps[: len(known)]))
+        child = fitted.input
+        end = parent.score_positions[-1] + 1
+        same = child.score_positions[: len(known)] == parent.score_positions and child.input_ids[:end] == parent.input_ids[:end]
+        return len(known) if same else 0
 
     def _warn_truncated(self, fitted: list[FittedInput]) -> None:
         cut = [f for f in fitted if f.kept_steps < f.total_steps]

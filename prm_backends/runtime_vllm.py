@@ -4,8 +4,9 @@ What vLLM computes exactly for each family:
 
 * token classifier (``Qwen2ForProcessRewardModel``, native in vLLM): the pooling runner with
   per-token pooling (``runner="pooling"``, ``encode(..., pooling_task="token_classify")``)
-  returns the score head's two-class logits at every position; the score positions are read
-  from them.
+  returns the score head's two-class logits at every position it computed; the score
+  positions are read from them. Prefix caching is on and read (vLLM skips it for per-token
+  pooling by default), so a child's input runs only past the blocks its parent filled.
 * step-tag and chat-turn LMs: one one-token generation request per step, whose prompt is the
   input cut after that step's score position, asking for the log-probabilities of exactly the
   good and bad tokens (``logprob_token_ids``). The requests of one solution share their
@@ -13,6 +14,11 @@ What vLLM computes exactly for each family:
 * generative judges: the same request on each step's own prompt; a thinking judge first
   writes greedily (one generation request per step, all in one engine call).
 * value head: no vLLM model computes it; loading fails and names ``runtime: hf``.
+
+A continuation (a child whose parent's scores are known) asks only for its new steps' rows:
+one request per new step for the LM families, the whole input for the token classifier (whose
+cached prefix vLLM does not run again). The tokens computed are those vLLM did not take from
+its prefix cache (``num_cached_tokens``).
 
 Every request of a ``score_batch`` call goes to the engine in one call. The engine never
 tokenizes (``skip_tokenizer_init``): inputs are the family builder's token ids.
@@ -98,7 +104,8 @@ class VLLMProcessRewardModel(FormatScorer):
             # text holds the tag cannot add rows.
             settings.update(runner="pooling", pooler_config=PoolerConfig(tok_pooling_type="ALL"))
         else:
-            settings.update(enable_prefix_caching=enable_prefix_caching, generation_config="vllm")
+            settings.update(generation_config="vllm")
+        settings["enable_prefix_caching"] = self.prefix_caching = enable_prefix_caching
         settings = {k: v for k, v in settings.items() if v is not None}
         clash = sorted(set(engine_args or {}) & (set(settings) | {"model"}))
         if clash:
@@ -121,11 +128,15 @@ class VLLMProcessRewardModel(FormatScorer):
         close_engine(self.llm)
 
     def head_outputs(self, inputs: list[PRMInput]) -> list[torch.Tensor]:
-        if self.spec.family in LM_FAMILIES:
-            return self._pair_logprobs(inputs)
-        return self._classifier_logits(inputs)
+        return self.new_head_outputs(inputs, [0] * len(inputs))[0]
 
-    def _pair_logprobs(self, inputs: list[PRMInput]) -> list[torch.Tensor]:
+    def new_head_outputs(self, inputs: list[PRMInput], reused: list[int]) -> tuple[list[torch.Tensor], list[int]]:
+        tails = [PRMInput(inp.input_ids, inp.score_positions[r:]) for inp, r in zip(inputs, reused)]
+        if self.spec.family in LM_FAMILIES:
+            return self._pair_logprobs(tails)
+        return self._classifier_logits(tails)
+
+    def _pair_logprobs(self, inputs: list[PRMInput]) -> tuple[list[torch.Tensor], list[int]]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
@@ -135,14 +146,17 @@ class VLLMProcessRewardModel(FormatScorer):
         )
         prompts = [TokensPrompt(prompt_token_ids=ids) for inp in inputs for ids in step_prefixes(inp)]
         outputs = iter(self.llm.generate(prompts, params, use_tqdm=False))
-        heads = []
+        heads, computed = [], []
         for inp in inputs:
-            rows = []
-            for _ in inp.score_positions:
-                logprobs = next(outputs).outputs[0].logprobs[0]
+            rows, tokens = [], 0
+            for pos in inp.score_positions:
+                out = next(outputs)
+                logprobs = out.outputs[0].logprobs[0]
                 rows.append((logprobs[pair[0]].logprob, logprobs[pair[1]].logprob))
+                tokens += pos + 1 - (out.num_cached_tokens or 0)
             heads.append(pair_logits(self.format, rows))
-        return heads
+            computed.append(tokens)
+        return heads, computed
 
     def generate_tokens(self, prompts: list[list[int]], max_tokens: int) -> list[list[int]]:
         from vllm import SamplingParams
@@ -154,23 +168,44 @@ class VLLMProcessRewardModel(FormatScorer):
         outputs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
         return [_without_eos(list(out.outputs[0].token_ids), eos) for out in outputs]
 
-    def _classifier_logits(self, inputs: list[PRMInput]) -> list[torch.Tensor]:
+    def _classifier_logits(self, inputs: list[PRMInput]) -> tuple[list[torch.Tensor], list[int]]:
+        """The head's logits at the score positions. vLLM skips its prefix cache for per-token
+        pooling unless asked not to (``skip_reading_prefix_cache=False``); it then returns the
+        rows of the tokens it computed only, after the cached ones. An input whose cached part
+        holds a wanted position is sent again without reading the cache."""
+        heads: list[torch.Tensor | None] = [None] * len(inputs)
+        computed = [0] * len(inputs)
+        reading = list(range(len(inputs))) if self.prefix_caching else []
+        for read, batch in ((True, reading), (False, None)):
+            if batch is None:  # the rest, and those whose wanted rows were cached
+                batch = [i for i, head in enumerate(heads) if head is None]
+            if not batch:
+                continue
+            for i, out in zip(batch, self._encode([inputs[i] for i in batch], read)):
+                inp, logits = inputs[i], out.outputs.data
+                skipped = len(inp.input_ids) - logits.shape[0]
+                if skipped not in (0, out.num_cached_tokens or 0):
+                    raise RuntimeError(
+                        f"vLLM returned {logits.shape[0]} rows for an input of {len(inp.input_ids)} tokens "
+                        f"with {out.num_cached_tokens} cached"
+                    )
+                computed[i] += logits.shape[0]
+                if not inp.score_positions or inp.score_positions[0] >= skipped:
+                    heads[i] = logits[[pos - skipped for pos in inp.score_positions]]
+        return heads, computed
+
+    def _encode(self, inputs: list[PRMInput], read_cache: bool):
         from vllm import PoolingParams
         from vllm.inputs import TokensPrompt
 
-        outputs = self.llm.encode(
+        # Raw logits: the family's read-out applies softmax.
+        params = PoolingParams(use_activation=False, skip_reading_prefix_cache=not read_cache)
+        return self.llm.encode(
             [TokensPrompt(prompt_token_ids=inp.input_ids) for inp in inputs],
             pooling_task="token_classify",
-            pooling_params=PoolingParams(use_activation=False),  # raw logits; the family's read-out applies softmax
+            pooling_params=params,
             use_tqdm=False,
         )
-        heads = []
-        for inp, out in zip(inputs, outputs):
-            logits = out.outputs.data
-            if logits.shape[0] != len(inp.input_ids):
-                raise RuntimeError(f"vLLM returned {logits.shape[0]} rows for an input of {len(inp.input_ids)} tokens")
-            heads.append(logits[inp.score_positions])
-        return heads
 
 
 def _without_eos(tokens: list[int], eos: int | None) -> list[int]:

@@ -57,7 +57,7 @@ class PRMSpec(BaseModel):
     revision: str | None = Field(default=None, description="Hub revision (branch, tag or commit)")
     runtime: Literal["hf", "vllm", "http"] = "hf"
     runtime_options: dict[str, Any] = Field(
-        default_factory=dict, description="Options of the vllm / http runtime (e.g. base_urls for http)"
+        default_factory=dict, description="Options of the runtime (prefix_cache_tokens for hf, base_urls for http, ...)"
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N | mps")

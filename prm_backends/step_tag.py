@@ -18,6 +18,9 @@ from tts_eval.steps import step_content
 
 class StepTagFormat:
     family = "step_tag"
+    # The joined text is tokenised at once, so a merge across a step boundary could make a
+    # prefix's ids differ inside its extension: reused scores are checked per solution.
+    prefix_stable = False
     load_hf_model = staticmethod(load_causal_lm)
 
     def __init__(self, spec: PRMSpec, tokenizer) -> None:

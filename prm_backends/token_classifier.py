@@ -58,6 +58,9 @@ def load_token_classifier_model(spec: PRMSpec, *, device: str) -> HFModelParts:
 
 class TokenClassifierFormat:
     family = "token_classifier"
+    # The template renders the whole conversation, tokenised at once: reused scores are checked
+    # per solution (a prefix whose ids differ inside its extension is scored afresh).
+    prefix_stable = False
     load_hf_model = staticmethod(load_token_classifier_model)
 
     def __init__(self, spec: PRMSpec, tokenizer) -> None:

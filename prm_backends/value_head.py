@@ -70,6 +70,8 @@ def load_value_head_model(spec: PRMSpec, *, device: str) -> HFModelParts:
 
 class ValueHeadFormat:
     family = "value_head"
+    # Steps are tokenised one by one, so a prefix's ids are always a prefix of its extension's.
+    prefix_stable = True
     load_hf_model = staticmethod(load_value_head_model)
 
     def __init__(self, spec: PRMSpec, tokenizer) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from prm_backends import Scored
 from tts_eval.types import Completion
 
 
@@ -41,7 +42,8 @@ class ScriptedPolicy:
 
 
 class ScriptedPRM:
-    """Scores each step by looking its stripped text up in ``table``."""
+    """Scores each step by looking its stripped text up in ``table``. Its tokens are characters:
+    a continuation computes only its new steps' (the question's too when nothing is known)."""
 
     name = "scripted-prm"
     num_parameters = 10
@@ -56,6 +58,16 @@ class ScriptedPRM:
 
     def score(self, question, steps):
         return self.score_batch([(question, steps)])[0]
+
+    def score_continuations(self, items):
+        self.calls.append([(question, steps) for question, steps, _ in items])
+        results = []
+        for question, steps, known in items:
+            new = steps[len(known):]
+            computed = sum(len(s) for s in new) + (0 if known else len(question))
+            scores = list(known) + [self.table[step.strip()] for step in new]
+            results.append(Scored(scores, computed, self.count_tokens([(question, steps)])[0]))
+        return results
 
     def count_tokens(self, items):
         return [len(question) + sum(len(s) for s in steps) for question, steps in items]

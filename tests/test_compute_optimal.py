@@ -131,7 +131,9 @@ def test_probe_routes_each_problem_to_its_buckets_choice_within_the_budget():
     assert a.usage.prm_tokens == 2 * (len("qa") + len("\\boxed{1}"))
     assert b.usage.policy_output_tokens == len("x\n\n" "y\n\n") + 3 * len("x\n\n" "y\n\n") + 2 * len("\\boxed{7}") * 2
     step = len("qb") + len("x\n\n")  # the scripted PRM counts the question and the steps' characters
-    assert b.usage.prm_tokens == 2 * step + 2 * step + 2 * (step + len("\\boxed{7}"))
+    assert b.usage.prm_scored_tokens == 2 * step + 2 * step + 2 * (step + len("\\boxed{7}"))
+    # The children inherit their parents' scores: the PRM computes their new step only.
+    assert b.usage.prm_tokens == 2 * step + 2 * step + 2 * len("\\boxed{7}")
 
 
 def test_a_plan_with_one_choice_draws_no_probe_and_equals_that_strategy():

@@ -195,7 +195,7 @@ def handmade_runs(tmp_path_factory, math500_rows, data_dir) -> dict[str, Path]:
     aime = [json.loads(line) for line in (data_dir / "aime24" / "test.jsonl").read_text(encoding="utf-8").splitlines()[:2]]
     for doc in aime:
         doc["answer"] = str(doc["answer"])
-    usage = Usage(policy_input_tokens=100, policy_output_tokens=60, prm_tokens=300, flops=0.0)
+    usage = Usage(policy_input_tokens=100, policy_output_tokens=60, prm_tokens=300, flops=0.0, prm_scored_tokens=900)
 
     def samples(docs, table, voting):
         return [
@@ -304,6 +304,8 @@ def test_outputs_are_complete_and_self_contained(handmade_board):
     assert names == sorted(["leaderboard.html", "leaderboard.json", "leaderboard.md", *(f"{p}.{e}" for p in plots for e in ("png", "svg"))])
     data = json.loads((out / "leaderboard.json").read_text(encoding="utf-8"))
     bon = next(r for r in data["rows"] if r["setup"]["strategy"] == "best_of_n" and r["setup"]["voting"] == "prm_vote" and r["setup"]["n"] == 4)
+    # The PRM computed 300 tokens per problem of the 900 its inputs held (it reused prefixes).
+    assert (bon["benchmarks"]["MATH-500"]["prm_tokens"], bon["benchmarks"]["MATH-500"]["prm_scored_tokens"]) == (300, 900)
     assert bon["benchmarks"]["MATH-500"]["by_level"] == {"2": {"accuracy": 1.0, "problems": 1}, "3": {"accuracy": 0.5, "problems": 2}, "5": {"accuracy": 0.0, "problems": 1}}
     # Pass@1 from the Best-of-N run's candidates: 0.5, 0.25, 0.5, 1.0 -> easy, medium, easy, easy.
     assert bon["benchmarks"]["MATH-500"]["by_difficulty"] == {"easy": {"accuracy": 2 / 3, "problems": 3}, "medium": {"accuracy": 0.0, "problems": 1}}

@@ -194,3 +194,20 @@ def test_stock_lm_eval_run_with_particle_filtering_and_the_judge_reaches_the_lea
     assert accuracy["problems"] == 3
     assert accuracy["accuracy"] == pytest.approx(sum(s["acc"] for s in samples) / 3)
     assert "Particle filtering" in (board / "leaderboard.md").read_text()
+
+
+@pytest.mark.parametrize("think_tokens", [None, 6])
+def test_a_continuation_judges_only_its_new_steps(judge, think_tokens):
+    _, spec = judge
+    prm = load_prm(spec, think_tokens=think_tokens)
+    question, steps = ITEMS[1]
+    want = prm.score(question, steps)
+    # 0.123 is no score this judge gives: the known step is taken as given, not judged again.
+    (got,) = prm.score_continuations([(question, steps, [0.123])])
+    assert got.scores[0] == 0.123 and got.scores[1:] == pytest.approx(want[1:], abs=1e-5)
+    (whole,) = prm.score_continuations([(question, steps, [])])
+    first = load_prm(spec, think_tokens=think_tokens)
+    first.score(question, steps[:1])  # a thinking judge's count holds what it wrote
+    assert got.computed_tokens == whole.computed_tokens - first.count_tokens([(question, steps[:1])])[0]
+    if not think_tokens:  # (a thinking judge's known steps' thoughts are not counted again)
+        assert got.input_tokens == whole.input_tokens

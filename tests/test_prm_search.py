@@ -1,5 +1,7 @@
-"""Best-of-N and beam search through ``tts_eval.search`` with a tiny PRM of every family, given
-by YAML path as users do: each candidate's step scores are the PRM's scores of its steps."""
+"""Best-of-N, beam search and DVTS through ``tts_eval.search`` with a tiny PRM of every family,
+given by YAML path as users do: each candidate's step scores equal a fresh full scoring of its
+steps, although children inherit their parents' scores and the PRM continues from kept
+prefixes (its cache capped small enough to evict)."""
 
 from __future__ import annotations
 
@@ -24,22 +26,25 @@ def policy(tmp_path_factory, data_dir):
     return load_policy(str(path), backend="hf")
 
 
-def tiny_spec_file(family: str, tmp_path) -> str:
+def tiny_spec_file(family: str, tmp_path, **fields) -> str:
     """The family's paper spec pointed at its tiny checkpoint, written as a user's YAML file."""
     spec = yaml.safe_load((prm_config_dir() / f"{PAPER_NAMES[family]}.yaml").read_text(encoding="utf-8"))
-    spec.update(model=str(tiny_prm_dir(family)), device="cpu", dtype="float32", batch_size=3)
+    spec.update({"model": str(tiny_prm_dir(family)), "device": "cpu", "dtype": "float32", "batch_size": 3, **fields})
     path = tmp_path / f"tiny-{family}.yaml"
     path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     return str(path)
 
 
+@pytest.mark.parametrize(("batch_size", "padding_side"), [(1, "right"), (7, "left")])
 @pytest.mark.parametrize("family", FAMILIES)
-def test_best_of_n_and_beam_search_score_with_every_family(family, policy, math500_rows, tmp_path):
-    prm_path = tiny_spec_file(family, tmp_path)
-    reference = load_tiny_prm(family)
+def test_every_strategy_scores_with_every_family(family, batch_size, padding_side, policy, math500_rows, tmp_path):
+    # About one prefix fits in the cache: most kept beams are evicted before they are extended.
+    prm_path = tiny_spec_file(family, tmp_path, batch_size=batch_size, padding_side=padding_side,
+                              runtime_options={"prefix_cache_tokens": 300})
+    reference = load_tiny_prm(family, runtime_options={"prefix_cache_tokens": 0})
     problems = [Problem(r["problem"], policy.format_prompt(r["problem"])) for r in math500_rows(2)]
     max_steps = 0
-    for strategy in ("best_of_n", "beam_search"):
+    for strategy in ("best_of_n", "beam_search", "dvts"):
         results = search(problems, policy, prm_path, strategy=strategy, n=4, beam_size=2, aggregation="min",
                          voting="prm_max", seed=0, max_tokens=64, max_step_tokens=24)
         for problem, result in zip(problems, results):
@@ -49,8 +54,8 @@ def test_best_of_n_and_beam_search_score_with_every_family(family, policy, math5
                 max_steps = max(max_steps, len(c.steps))
             best = max(aggregate(c.step_scores, "min") for c in result.candidates)
             assert aggregate(result.prediction.step_scores, "min") == best
-            assert result.usage.prm_tokens > 0
+            assert 0 < result.usage.prm_tokens <= result.usage.prm_scored_tokens
             if strategy == "best_of_n":  # each sample is scored once, as a whole
                 items = [(problem.question, c.steps) for c in result.candidates]
-                assert result.usage.prm_tokens == sum(reference.count_tokens(items))
+                assert result.usage.prm_scored_tokens == sum(reference.count_tokens(items))
     assert max_steps >= 2

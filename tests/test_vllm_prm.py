@@ -1,6 +1,7 @@
 """The ``vllm`` PRM runtime on real in-process vLLM engines: every family vLLM can compute
 scores what the ``hf`` runtime scores (to 1e-4) on tiny checkpoints in the real formats,
-truncation included; the value-head family fails at load and names the runtime to use."""
+continuations and truncation included; the value-head family fails at load and names the
+runtime to use."""
 
 from __future__ import annotations
 
@@ -69,6 +70,15 @@ def test_scores_equal_the_hf_runtime(family):
         assert_scores_close(prm.score_batch(ITEMS), expected)
         assert_scores_close([prm.score(*ITEMS[1])], [expected[1]])
         assert len({round(s, 3) for row in expected for s in row}) > 5  # scores spread: the check has teeth
+
+        # A continuation keeps the known scores and computes the new steps' as hf does; vLLM's
+        # prefix cache (read for per-token pooling too) spares the blocks its parent filled.
+        question, steps = ITEMS[1]
+        (parent,) = prm.score_continuations([(question, steps[:3], [])])
+        (child,) = prm.score_continuations([(question, steps, parent.scores)])
+        assert child.scores[:3] == parent.scores
+        assert_scores_close([child.scores], [expected[1]])
+        assert 0 < child.computed_tokens < child.input_tokens - 32
 
         # A short max_length drops trailing steps (NaN) exactly as the hf runtime does.
         short = {"max_length": hf.count_tokens(ITEMS[1:2])[0] - 20}

@@ -213,17 +213,26 @@ class _Meter:
 
     policy_input_tokens: int = 0
     policy_output_tokens: int = 0
-    prm_tokens: int = 0
+    prm_tokens: int = 0  # computed by the PRM
+    prm_scored_tokens: int = 0  # of the inputs it scored, reused prefixes included
     seconds: float = 0.0
 
     def usage(self, policy_params: int, prm_params: int) -> Usage:
         flops = 2.0 * policy_params * (self.policy_input_tokens + self.policy_output_tokens)
         flops += 2.0 * prm_params * self.prm_tokens
-        return Usage(self.policy_input_tokens, self.policy_output_tokens, self.prm_tokens, flops, self.seconds)
+        return Usage(
+            self.policy_input_tokens, self.policy_output_tokens, self.prm_tokens, flops, self.seconds,
+            self.prm_scored_tokens,
+        )
 
 
 class _Engine:
     def __init__(self, policy: Policy, prm, settings: SearchSettings) -> None:
+        if prm is not None and not callable(getattr(prm, "score_continuations", None)):
+            raise TypeError(
+                f"PRM {getattr(prm, 'name', prm)!r} has no score_continuations(items): implement the "
+                "ProcessRewardModel protocol of prm_backends.base (score_batch, score, score_continuations, count_tokens)"
+            )
         self.policy = policy
         self.prm = prm
         self.settings = settings
@@ -274,35 +283,38 @@ class _Engine:
         return children
 
     def _score(self, requests, children: list[list[Trajectory]], meters: list[_Meter]) -> None:
-        """Step scores for every child with steps, in one PRM call."""
+        """Step scores for every child with steps, in one PRM call. A child inherits its
+        parent's scores: the PRM computes only its new steps."""
         if self.prm is None:
             return
         owners, targets, items = [], [], []
         for (i, unit, e), kids in zip(requests, children):
             if not e.scored:
                 continue
+            parent = e.parent
+            known = parent.step_scores if len(parent.step_scores) == len(parent.steps) else []
             for child in kids:
                 if child.steps:
                     owners.append(i)
                     targets.append(child)
-                    items.append((unit.problem.question, child.steps))
+                    items.append((unit.problem.question, child.steps, list(known)))
         if not items:
             return
         start = time.perf_counter()
-        scores = self.prm.score_batch(items)
+        scored = self.prm.score_continuations(items)
         elapsed = time.perf_counter() - start
-        if len(scores) != len(items):
-            raise RuntimeError(f"PRM {self.prm.name} returned {len(scores)} score lists for {len(items)} solutions")
-        for child, step_scores in zip(targets, scores):
-            if len(step_scores) != len(child.steps):
+        if len(scored) != len(items):
+            raise RuntimeError(f"PRM {self.prm.name} returned {len(scored)} score lists for {len(items)} solutions")
+        for child, result in zip(targets, scored):
+            if len(result.scores) != len(child.steps):
                 raise RuntimeError(
-                    f"PRM {self.prm.name} returned {len(step_scores)} scores for a solution of {len(child.steps)} steps"
+                    f"PRM {self.prm.name} returned {len(result.scores)} scores for a solution of {len(child.steps)} steps"
                 )
-            child.step_scores = list(step_scores)
-        tokens = self.prm.count_tokens(items)
-        for i, count in zip(owners, tokens):
-            meters[i].prm_tokens += count
-        _share_time(elapsed, owners, tokens, meters)
+            child.step_scores = list(result.scores)
+        for i, result in zip(owners, scored):
+            meters[i].prm_tokens += result.computed_tokens
+            meters[i].prm_scored_tokens += result.input_tokens
+        _share_time(elapsed, owners, [r.computed_tokens for r in scored], meters)
 
 
 def _share_time(elapsed: float, owners: list[int], tokens: list[int], meters: list[_Meter]) -> None:

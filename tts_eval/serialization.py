@@ -1,6 +1,8 @@
 """Search results to and from plain JSON-ready dicts.
 
 NaN step scores become null; the prediction is stored as its index among the candidates.
+Results written before the PRM reused prefixes have no ``prm_scored_tokens``: their PRM
+scored every input in full, so it equals their ``prm_tokens``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def result_from_dict(data: dict[str, Any]) -> SearchResult:
         answer=data["answer"],
         prediction=candidates[data["prediction_index"]],
         candidates=candidates,
-        usage=Usage(**data["usage"]),
+        usage=Usage(**{"prm_scored_tokens": data["usage"]["prm_tokens"], **data["usage"]}),
     )
 
 

@@ -53,13 +53,19 @@ class Trajectory:
 
 @dataclass
 class Usage:
-    """Compute spent on one problem. FLOPs = 2 x parameters x tokens processed."""
+    """Compute spent on one problem. FLOPs = 2 x parameters x tokens processed.
+
+    ``prm_tokens`` counts the input tokens the PRM computed; ``prm_scored_tokens`` the tokens
+    of every input it scored, prefixes it reused (a tree search's parents, shared leading
+    steps) included: what scoring every input from scratch would compute.
+    """
 
     policy_input_tokens: int = 0
     policy_output_tokens: int = 0
     prm_tokens: int = 0
     flops: float = 0.0
     seconds: float = 0.0
+    prm_scored_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -68,6 +74,7 @@ class Usage:
             self.prm_tokens + other.prm_tokens,
             self.flops + other.flops,
             self.seconds + other.seconds,
+            self.prm_scored_tokens + other.prm_scored_tokens,
         )
 
 
