@@ -40,6 +40,7 @@ from prm_backends.runtime_base import (
     load_with_options,
     pair_logits,
     step_prefixes,
+    tail,
 )
 from prm_backends.spec import PRMSpec
 
@@ -131,7 +132,7 @@ class VLLMProcessRewardModel(FormatScorer):
         return self.new_head_outputs(inputs, [0] * len(inputs))[0]
 
     def new_head_outputs(self, inputs: list[PRMInput], reused: list[int]) -> tuple[list[torch.Tensor], list[int]]:
-        tails = [PRMInput(inp.input_ids, inp.score_positions[r:]) for inp, r in zip(inputs, reused)]
+        tails = [tail(inp, r) for inp, r in zip(inputs, reused)]
         if self.spec.family in LM_FAMILIES:
             return self._pair_logprobs(tails)
         return self._classifier_logits(tails)
