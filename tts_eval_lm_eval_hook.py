@@ -5,7 +5,7 @@ imports neither lm-eval nor tts-eval. It puts a finder at the front of ``sys.met
 that watches three lm-eval modules and, once one of them has finished executing, hands it to
 ``tts_eval.lm_eval.registration`` (imported only then):
 
-- ``lm_eval.models``: registers the ``tts`` model next to lm-eval's own (lazily);
+- ``lm_eval.models``: registers the ``tts`` and ``prm`` models next to lm-eval's own (lazily);
 - ``lm_eval.tasks.manager``: makes every ``TaskManager`` index tts-eval's tasks folder too;
 - ``lm_eval.loggers.evaluation_tracker``: names output folders after the policy and
   remembers the output path, where the ``tts`` model keeps its resume checkpoint.

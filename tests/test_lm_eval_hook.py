@@ -47,10 +47,14 @@ def test_lm_eval_models_gain_tts_and_keep_their_own():
         from lm_eval.api.registry import get_model, model_registry
         from lm_eval.models import MODEL_MAPPING
         lazy = model_registry._objs["tts"]
+        lazy_prm = model_registry._objs["prm"]
         tts = get_model("tts")
+        prm = get_model("prm")
         print(json.dumps({
             "lazy": lazy,
+            "lazy_prm": lazy_prm,
             "tts": f"{tts.__module__}:{tts.__name__}",
+            "prm": f"{prm.__module__}:{prm.__name__}",
             "missing_builtin": sorted(set(MODEL_MAPPING) - set(model_registry)),
             "dummy": get_model("dummy").__name__,
         }))
@@ -58,7 +62,9 @@ def test_lm_eval_models_gain_tts_and_keep_their_own():
     )
     assert state == {
         "lazy": "tts_eval.lm_eval.model:TTSLM",  # registered without importing the model module
+        "lazy_prm": "tts_eval.lm_eval.prm_model:PRMLM",
         "tts": "tts_eval.lm_eval.model:TTSLM",
+        "prm": "tts_eval.lm_eval.prm_model:PRMLM",
         "missing_builtin": [],
         "dummy": "DummyLM",
     }
@@ -88,8 +94,9 @@ def test_task_managers_index_our_tasks_once_and_keep_include_paths(tmp_path):
         str(extra),
     )
     ours = ["aime24_tts", "arith_tts", "arith_tts_dev", "arith_tts_heldout", "math500_tts"]
-    assert state["plain"] == [*ours, "tts_math", "tts_toy"]
-    assert state["mixed"] == [*ours, "my_task", "tts_math", "tts_toy"]
+    ours += ["processbench", *(f"processbench_{s}" for s in ("gsm8k", "math", "olympiadbench", "omnimath", "toy"))]
+    assert state["plain"] == sorted([*ours, "tts_math", "tts_toy"])
+    assert state["mixed"] == sorted([*ours, "my_task", "tts_math", "tts_toy"])
     assert state["include_path"] is True
     assert state["warnings"] == []  # our folder was not indexed twice
 
@@ -145,10 +152,11 @@ def test_output_folder_is_named_after_the_policy():
             G._get_model_name({"policy": "Qwen/Qwen2.5-1.5B-Instruct", "prm_model": "/x"}),
             G._get_model_name("policy=Qwen/Qwen2.5-1.5B-Instruct,prm_model=/x"),
             G._get_model_name({"pretrained": "gpt2"}),
+            G._get_model_name("prm=qwen2.5-math-prm-7b,threshold=0.5"),
         ]))
         """
     )
-    assert state == ["Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct", "gpt2"]
+    assert state == ["Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct", "gpt2", "qwen2.5-math-prm-7b"]
 
 
 def test_editable_install_has_the_pth_file():

@@ -29,6 +29,11 @@ class Benchmark:
 BENCHMARKS = {
     "math500": Benchmark("HuggingFaceH4/MATH-500", "test", "math500/test.jsonl", ("problem", "answer", "level", "subject", "unique_id")),
     "aime24": Benchmark("HuggingFaceH4/aime_2024", "train", "aime24/test.jsonl", ("problem", "answer")),
+    # ProcessBench (solutions with their first wrong step labelled): one benchmark per split.
+    **{
+        f"processbench_{split}": Benchmark("Qwen/ProcessBench", split, f"processbench/{split}.jsonl", ("id", "problem", "steps", "label"))
+        for split in ("gsm8k", "math", "olympiadbench", "omnimath")
+    },
 }
 
 
@@ -49,7 +54,7 @@ def pin_data_dir() -> None:
 
 def load_benchmark(name: str):
     """``datasets.DatasetDict`` with one split, ``test``, holding every problem of ``name``;
-    answers are strings."""
+    answers (where there are any) are strings."""
     import datasets
 
     benchmark = BENCHMARKS[name]
@@ -60,7 +65,8 @@ def load_benchmark(name: str):
         rows = [dict(row) for row in datasets.load_dataset(benchmark.hub_id, split=benchmark.hub_split)]
         _check_fields(rows, benchmark, source=f"{benchmark.hub_id} ({benchmark.hub_split} split)")
     for row in rows:
-        row["answer"] = str(row["answer"])
+        if "answer" in row:
+            row["answer"] = str(row["answer"])
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})
 
 

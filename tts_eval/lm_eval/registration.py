@@ -18,6 +18,9 @@ from typing import Any
 
 MODEL_NAME = "tts"
 MODEL_CLASS = "tts_eval.lm_eval.model:TTSLM"
+# The PRM itself as a model, for step-labelled tasks (ProcessBench).
+PRM_MODEL_NAME = "prm"
+PRM_MODEL_CLASS = "tts_eval.lm_eval.prm_model:PRMLM"
 
 _WRAPPED = "__tts_eval_wrapped__"
 
@@ -27,11 +30,12 @@ _tracker_output_path: str | None = None
 
 
 def on_models_imported(module: ModuleType) -> None:
-    """Register ``tts`` as a lazy entry: the model module is imported on first use only."""
+    """Register ``tts`` and ``prm`` as lazy entries: a model module is imported on first use only."""
     from lm_eval.api.registry import model_registry
 
-    if MODEL_NAME not in model_registry:
-        model_registry.register(MODEL_NAME, target=MODEL_CLASS)
+    for name, target in ((MODEL_NAME, MODEL_CLASS), (PRM_MODEL_NAME, PRM_MODEL_CLASS)):
+        if name not in model_registry:
+            model_registry.register(name, target=target)
     _report_setting_errors_in_one_line()
 
 
@@ -93,16 +97,17 @@ def with_tts_tasks(include_path: str | Path | list | tuple | None) -> list[str |
 
 
 def on_evaluation_tracker_imported(module: ModuleType) -> None:
-    """Name output folders after the policy (lm-eval only knows ``pretrained=``/``model=``
-    and would otherwise pick a random name) and remember each tracker's output path."""
+    """Name output folders after the policy (the PRM for the ``prm`` model: lm-eval only knows
+    ``pretrained=``/``model=`` and would otherwise pick a random name) and remember each
+    tracker's output path."""
     config_cls = module.GeneralConfigTracker
     original_name = config_cls._get_model_name
     if not getattr(original_name, _WRAPPED, False):
 
         @functools.wraps(original_name)
         def _get_model_name(model_args: Any) -> str | None:
-            policy = _policy_of(model_args)
-            return policy if policy is not None else original_name(model_args)
+            name = _arg_of(model_args, "policy") or _arg_of(model_args, "prm")
+            return name if name is not None else original_name(model_args)
 
         setattr(_get_model_name, _WRAPPED, True)
         config_cls._get_model_name = staticmethod(_get_model_name)
@@ -206,15 +211,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _policy_of(model_args: Any) -> str | None:
-    """The ``policy`` of tts model_args (a dict or lm-eval's ``key=value,...`` string)."""
+def _arg_of(model_args: Any, name: str) -> str | None:
+    """The value of ``name`` in model_args (a dict or lm-eval's ``key=value,...`` string)."""
     if isinstance(model_args, dict):
-        value = model_args.get("policy")
+        value = model_args.get(name)
         return None if value is None else str(value)
     if isinstance(model_args, str):
         for part in model_args.split(","):
             key, sep, value = part.partition("=")
-            if sep and key.strip() == "policy":
+            if sep and key.strip() == name:
                 return value.strip()
     return None
 
