@@ -110,6 +110,31 @@ def test_miniature_world_trains_saves_and_loads_like_the_shipped_one(miniature_w
     assert all(0.0 <= x <= 1.0 for s in scores for x in s)
 
 
+def test_prm_trained_alone_from_the_saved_policies_is_the_worlds_prm(miniature_world, tmp_path):
+    """``build_prm`` replays the world's data and seeds from the saved policies: with the
+    world's own recipe it writes the world's PRM byte for byte (so a PRM trained for fewer
+    steps differs from the shipped one in its training length alone)."""
+    import dataclasses
+    import json
+
+    import torch
+
+    from tts_eval.toy.build import WorldRecipe, build_prm, miniature
+
+    torch.set_num_threads(1)  # as the world was built (--threads 1)
+    recipe = miniature(WorldRecipe(seed=1))
+    models = miniature_world / "models"
+    build_prm(models, tmp_path / "same", recipe, recipe.prm, command="same", log=lambda _: None)
+    assert (tmp_path / "same" / "model.safetensors").read_bytes() == (models / "prm" / "model.safetensors").read_bytes()
+    assert (tmp_path / "same" / "tokenizer.json").read_bytes() == (models / "prm" / "tokenizer.json").read_bytes()
+
+    shorter = dataclasses.replace(recipe.prm, optimization=dataclasses.replace(recipe.prm.optimization, steps=1))
+    build_prm(models, tmp_path / "shorter", recipe, shorter, command="shorter", log=lambda _: None)
+    assert (tmp_path / "shorter" / "model.safetensors").read_bytes() != (models / "prm" / "model.safetensors").read_bytes()
+    record = json.loads((tmp_path / "shorter" / "training.json").read_text())
+    assert record["command"] == "shorter" and record["recipe"]["optimization"]["steps"] == 1
+
+
 def test_auxiliary_targets_name_the_right_and_the_written_values():
     from tts_eval.toy.problems import parse_step
     from tts_eval.toy.training import AUXILIARY_TARGETS, IGNORE, auxiliary_targets

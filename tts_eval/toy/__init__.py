@@ -17,7 +17,13 @@ from typing import Literal
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 MODELS = ("policy-small", "policy-large", "prm")
+# The same PRM recipe trained for fewer steps (tts-eval toy train-prm): PRMs of lower quality,
+# to measure test-time scaling against PRM quality (docs/toy-world.md).
+WEAKER_PRMS = ("prm-200", "prm-500")
 TEST_FILE = PACKAGE_DIR / "data" / "test.jsonl"
+# The toy ProcessBench: the policies' own solutions to development problems, steps labelled
+# exactly (written by tts_eval.toy.processbench; the processbench_toy task reads it).
+PROCESSBENCH_FILE = PACKAGE_DIR / "data" / "processbench.jsonl"
 PRM_CONFIG = "toy-prm"  # load_prm name of the shipped PRM (yaml_configs/prm/toy-prm.yaml)
 # The one place the test split is halved. The development half (problems 0-349, 50 per
 # difficulty) is what bench/toy.py, the docs' tuning tables and every choice of model, PRM
@@ -25,12 +31,14 @@ PRM_CONFIG = "toy-prm"  # load_prm name of the shipped PRM (yaml_configs/prm/toy
 # is read only by final reports: `tts-eval demo`, the arith_tts_heldout task, bench/toy_heldout.py.
 SPLITS: dict[str, range] = {"all": range(0, 700), "development": range(0, 350), "heldout": range(350, 700)}
 Split = Literal["all", "development", "heldout"]
+DEVELOPMENT_PROBLEMS = len(SPLITS["development"])  # the toy ProcessBench is drawn from these only
 
 
 def model_dir(name: str) -> Path:
-    """The folder of a shipped toy model: ``policy-small``, ``policy-large`` or ``prm``."""
-    if name not in MODELS:
-        raise ValueError(f"unknown toy model {name!r}; choose one of {', '.join(MODELS)}")
+    """The folder of a shipped toy model: ``policy-small``, ``policy-large``, ``prm`` (or a
+    weaker PRM, ``prm-200``, ``prm-500``)."""
+    if name not in (*MODELS, *WEAKER_PRMS):
+        raise ValueError(f"unknown toy model {name!r}; choose one of {', '.join((*MODELS, *WEAKER_PRMS))}")
     path = PACKAGE_DIR / "models" / name
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} holds no model; rebuild the toy world with `tts-eval toy train --out DIR`")
@@ -40,8 +48,8 @@ def model_dir(name: str) -> Path:
 def package_reference(name: str) -> str:
     """``pkg://tts_eval.toy/models/NAME``: how model arguments and YAML files name a shipped
     toy model wherever the package is installed (``load_policy`` and ``load_prm`` read it)."""
-    if name not in MODELS:
-        raise ValueError(f"unknown toy model {name!r}; choose one of {', '.join(MODELS)}")
+    if name not in (*MODELS, *WEAKER_PRMS):
+        raise ValueError(f"unknown toy model {name!r}; choose one of {', '.join((*MODELS, *WEAKER_PRMS))}")
     return f"pkg://{__name__}/models/{name}"
 
 

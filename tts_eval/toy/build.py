@@ -127,12 +127,7 @@ def build_world(
     summary: dict[str, dict] = {}
     policies = {}
     for index, (name, policy_recipe) in enumerate(recipe.policies.items()):
-        pairs = []
-        for p in problems:
-            question = p.question
-            solution = sloppy_solution(p, rng, policy_recipe.slip_rate)
-            pairs.append((question, solution))
-        with_system = [rng.random() < policy_recipe.system_prompt_rate for _ in pairs]
+        pairs, with_system = _policy_data(problems, policy_recipe, rng)
         examples = policy_examples(tokenizer, pairs, with_system)
         model = new_policy(policy_recipe.shape, tokenizer, seed=recipe.seed + index)
         log(f"{name}: {num_parameters(model):,} parameters, {policy_recipe.optimization.steps} steps")
@@ -146,7 +141,26 @@ def build_world(
         summary[name] = {"parameters": num_parameters(model), **stats}
         policies[name] = model
 
-    prm_recipe = recipe.prm
+    summary["prm"] = _build_prm(out_dir / "models" / "prm", recipe, recipe.prm, tokenizer, problems, policies, rng,
+                                command=command, log=log)
+    summary["total_seconds"] = {"seconds": round(time.time() - started, 1)}
+    (out_dir / "models" / "build.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _policy_data(problems, policy_recipe: PolicyRecipe, rng: random.Random) -> tuple[list[tuple[str, str]], list[bool]]:
+    """A policy's training pairs (question, sloppy solution) and which prompts get the system
+    prompt; draws from ``rng`` in a fixed order (``build_prm`` replays the draws)."""
+    pairs = [(p.question, sloppy_solution(p, rng, policy_recipe.slip_rate)) for p in problems]
+    with_system = [rng.random() < policy_recipe.system_prompt_rate for _ in pairs]
+    return pairs, with_system
+
+
+def _build_prm(
+    target: Path, recipe: WorldRecipe, prm_recipe: PRMRecipe, tokenizer, problems, policies: dict, rng: random.Random,
+    *, command: str, log: Callable[[str], None],
+) -> dict:
+    """Train the PRM on the policies' rollouts and corrupted solutions; save it to ``target``."""
     items = []
     rollout_problems = problems[-prm_recipe.rollout_problems :] if prm_recipe.rollout_problems else []
     t0 = time.time()
@@ -177,16 +191,35 @@ def build_world(
     stats = train(trainee, prm_examples(tokenizer, items), replace(prm_recipe.optimization, seed=recipe.seed + 11),
                   step_classifier_loss, tokenizer.pad_token_id, log=log)
     stats["pretraining_seconds"] = pretraining["seconds"]
-    target = out_dir / "models" / "prm"
+    target = Path(target)
     prm.save(target, tokenizer)
     stats["rollout_seconds"] = rollout_seconds
     record = {"recipe": asdict(prm_recipe), "world": _world_fields(recipe), "command": command,
               "training_steps_labelled": len(labels), **stats}
     write_training_record(target, record)
-    summary["prm"] = {"parameters": num_parameters(prm), **stats}
-    summary["total_seconds"] = {"seconds": round(time.time() - started, 1)}
-    (out_dir / "models" / "build.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return {"parameters": num_parameters(prm), **stats}
+
+
+def build_prm(
+    models_dir: Path, target: Path, recipe: WorldRecipe, prm_recipe: PRMRecipe, *, command: str,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Train only a PRM, with ``prm_recipe``, from the trained policies and tokenizer in
+    ``models_dir`` (a ``models`` folder of ``build_world``, e.g. the shipped one): the same data
+    and seeds as ``build_world`` with ``recipe`` would use, so a PRM of the world's own recipe
+    comes out as ``build_world`` made it, and a changed ``prm_recipe`` (fewer steps, say)
+    differs from it in that alone. Writes ``target`` and returns the PRM's summary."""
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    models_dir = Path(models_dir)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(models_dir / prm_recipe.init_from)
+    problems = train_split(recipe.train_problems)
+    rng = random.Random(recipe.seed)
+    policies = {}
+    for name, policy_recipe in recipe.policies.items():
+        _policy_data(problems, policy_recipe, rng)  # replay the draws build_world makes here
+        policies[name] = AutoModelForCausalLM.from_pretrained(models_dir / name, dtype=torch.float32).eval()
+    return _build_prm(Path(target), recipe, prm_recipe, tokenizer, problems, policies, rng, command=command, log=log)
 
 
 def _world_fields(recipe: WorldRecipe) -> dict:
