@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leaderboard.comparisons import Comparison, comparisons
+from leaderboard.analyses import Analyses, build_analyses
 from leaderboard.difficulty import pass_at_1
 from leaderboard.errors import LeaderboardError
 from leaderboard.estimators import DEFAULT_MAX_SUBSETS
@@ -38,6 +39,7 @@ class Leaderboard:
     seed: int = 0
     comparisons: list[Comparison] = field(default_factory=list)  # paired, on shared problems
     grading_failures: int = 0  # (gold, answer) pairs judged wrong because no verdict came
+    analyses: Analyses | None = None  # PRM quality, length bias, voting sensitivity
 
 
 def collect(
@@ -49,9 +51,11 @@ def collect(
     params: Path | None = None,
     max_subsets: int = DEFAULT_MAX_SUBSETS,
     seed: int = 0,
+    processbench: Sequence[Path] = (),
 ) -> Leaderboard:
     """Read every run, derive the curves and attach the published figures: only those on
-    benchmarks the runs measured, unless ``all_reference``."""
+    benchmarks the runs measured, unless ``all_reference``. ``processbench``: folders of
+    ProcessBench runs of the ``prm`` model, for the PRM analyses."""
     if not run_dirs:
         raise LeaderboardError("no run folders given; pass the folders that lm_eval --output_path wrote")
     if max_subsets < 1:
@@ -84,6 +88,7 @@ def collect(
         max_subsets=max_subsets,
         seed=seed,
         grading_failures=grading_failures,
+        analyses=build_analyses(runs, processbench),
     )
 
 
@@ -114,6 +119,7 @@ def build_leaderboard(
     params: Path | None = None,
     max_subsets: int = DEFAULT_MAX_SUBSETS,
     seed: int = 0,
+    processbench: Sequence[Path] = (),
 ) -> Leaderboard:
     """Write ``leaderboard.md``, ``leaderboard.json``, ``leaderboard.html`` and the plots
     (PNG and SVG) to ``out``."""
@@ -121,13 +127,14 @@ def build_leaderboard(
     _check_out(out)
     board = collect(
         run_dirs, reference=reference, use_reference=use_reference, all_reference=all_reference, params=params,
-        max_subsets=max_subsets, seed=seed,
+        max_subsets=max_subsets, seed=seed, processbench=processbench,
     )
     write_leaderboard(board, out)
     return board
 
 
 def write_leaderboard(board: Leaderboard, out: Path) -> None:
+    from leaderboard.analysis_plots import write_analysis_plots
     from leaderboard.html import render_html
     from leaderboard.jsonout import render_json
     from leaderboard.markdown import render_markdown
@@ -139,7 +146,7 @@ def write_leaderboard(board: Leaderboard, out: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
         staging.chmod(_folder_mode())  # mkdtemp makes it private; the board is an ordinary folder
-        plots = write_plots(board, staging)
+        plots = write_plots(board, staging) + write_analysis_plots(board.analyses, staging)
         (staging / "leaderboard.md").write_text(render_markdown(board, plots), encoding="utf-8")
         (staging / "leaderboard.json").write_text(render_json(board, plots), encoding="utf-8")
         (staging / "leaderboard.html").write_text(render_html(board, plots, staging), encoding="utf-8")

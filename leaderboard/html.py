@@ -11,6 +11,7 @@ from pathlib import Path
 
 from jinja2 import Environment, StrictUndefined, select_autoescape
 
+from leaderboard.analyses import analysis_tables
 from leaderboard.benchmarks import BENCHMARKS
 from leaderboard.formatting import policy_label, strategy_label
 from leaderboard.headline import frontier_table, headline_blocks
@@ -72,6 +73,7 @@ def render_html(board, plots, folder: Path) -> str:
         comparison_header=COMPARISON_HEADER,
         comparisons=[comparison_cells(c) for c in board.comparisons],
         plots=[image for name, image in images.items() if name != HEADLINE_PLOT],
+        analyses=analysis_tables(board.analyses),
         notes=notes(board.max_subsets),
         reference=board.reference_source,
     )

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 
+from leaderboard.analyses import analyses_json
 from leaderboard.benchmarks import BENCHMARKS
 from leaderboard.difficulty import accuracy_by_bucket, accuracy_by_level
 from leaderboard.notes import notes
@@ -28,6 +29,7 @@ def render_json(board, plots) -> str:
         "frontier": {b: [_frontier_point(r, b) for r in frontier(board.rows, b)] for b in shown_benchmarks(board.rows)},
         "rows": [_row(board, row) for row in board.rows],
         "comparisons": [_comparison(c) for c in board.comparisons],
+        "analyses": analyses_json(board.analyses),
     }
     return json.dumps(_finite(data), indent=2, ensure_ascii=False) + "\n"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 
+from leaderboard.analyses import analysis_tables
 from leaderboard.benchmarks import GRADE_NAMES
 from leaderboard.difficulty import BUCKETS, accuracy_by_bucket, accuracy_by_level, grades
 from leaderboard.formatting import DASH, percent, points, policy_label, with_interval
@@ -18,7 +19,7 @@ def render_markdown(board, plots) -> str:
     """The answer first (headline, frontier), then the measured rows, difficulty, plots, the
     derived and published rows, and the notes; each section a list of lines."""
     lines = ["# Leaderboard", ""]
-    for section in (_headline, _measured, _difficulty, _comparisons, _plots, _rest, _notes):
+    for section in (_headline, _measured, _difficulty, _comparisons, _analyses, _plots, _rest, _notes):
         lines += section(board, plots)
     return "\n".join(lines)
 
@@ -65,6 +66,13 @@ def _comparisons(board, plots) -> list[str]:
         _table(COMPARISON_HEADER, [comparison_cells(c) for c in board.comparisons], COMPARISON_NUMERIC),
         "",
     ]
+
+
+def _analyses(board, plots) -> list[str]:
+    lines = []
+    for table in analysis_tables(board.analyses):
+        lines += [f"## {table.title}", "", table.description, "", _table(table.header, table.rows), ""]
+    return lines
 
 
 def _plots(board, plots) -> list[str]:

@@ -46,6 +46,7 @@ class ProblemOutcome:
     gold: str
     correct: bool  # the run's answer, as the task graded it
     candidates: list[Trajectory] | None = None  # tts runs: every candidate of the search
+    chosen: int | None = None  # tts runs: the index of the candidate the search answered with
     candidate_correct: list[bool] | None = None  # filled by grade_candidates
     policy_tokens: float | None = None  # input + output
     prm_tokens: float | None = None  # computed by the PRM (reused prefixes excluded)
@@ -339,6 +340,7 @@ def _outcome(row: dict[str, Any], doc: dict[str, Any], reading: TaskReading, whe
         except (KeyError, TypeError, ValueError, IndexError) as err:
             raise LeaderboardError(f"{where}: the stored search result is malformed ({err!r})") from None
         outcome.candidates = result.candidates
+        outcome.chosen = search["prediction_index"]
         outcome.policy_tokens = float(result.usage.policy_input_tokens + result.usage.policy_output_tokens)
         outcome.prm_tokens = float(result.usage.prm_tokens)
         outcome.prm_scored_tokens = float(result.usage.prm_scored_tokens)

@@ -300,7 +300,8 @@ def test_published_rows_are_marked_and_match_the_paper(handmade_board):
 def test_outputs_are_complete_and_self_contained(handmade_board):
     _, out = handmade_board
     names = sorted(p.name for p in out.iterdir())
-    plots = ["accuracy_by_difficulty", "accuracy_vs_flops", "accuracy_vs_n", "frontier", "small_vs_large"]
+    # The PRM analyses' plots too, but not TTS vs PRM quality: tiny-prm has no ProcessBench F1.
+    plots = ["accuracy_by_difficulty", "accuracy_vs_flops", "accuracy_vs_n", "frontier", "small_vs_large", "length_bias", "voting_sensitivity"]
     assert names == sorted(["leaderboard.html", "leaderboard.json", "leaderboard.md", *(f"{p}.{e}" for p in plots for e in ("png", "svg"))])
     data = json.loads((out / "leaderboard.json").read_text(encoding="utf-8"))
     bon = next(r for r in data["rows"] if r["setup"]["strategy"] == "best_of_n" and r["setup"]["voting"] == "prm_vote" and r["setup"]["n"] == 4)
@@ -517,7 +518,8 @@ def test_html_headline_fold_toggle_sorting_filters_and_narrow_screen_in_headless
         assert no_page_overflow()
         assert driver.save_screenshot(str(ARTIFACTS / "leaderboard-1400x900.png"))
         images = driver.find_elements(By.CSS_SELECTOR, "figure img")
-        assert len(images) == 5
+        assert len(images) == 7  # five of the leaderboard, two of the PRM analyses
+        assert len(driver.find_elements(By.CSS_SELECTOR, "table.analysis")) == 2  # length bias, voting sensitivity
         assert all(driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img) for img in images)
 
         # Derived, other-voting and published rows are folded until the toggle opens them.

@@ -33,6 +33,10 @@ def leaderboard(
         int, typer.Option("--subsets", help="Subsets drawn per problem and budget when there are more (Monte-Carlo estimate).")
     ] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the Monte-Carlo subsets.")] = 0,
+    processbench: Annotated[
+        Optional[list[Path]],
+        typer.Option("--processbench", help="Folder of ProcessBench runs of the prm model (lm_eval --model prm): measured F1 for the PRM analyses. Repeatable."),
+    ] = None,
 ) -> None:
     """Compare runs: accuracy per policy, PRM, strategy and budget N, with compute, curves and
     the paper's published figures (leaderboard.md, .json, .html and PNG/SVG plots)."""
@@ -44,7 +48,7 @@ def leaderboard(
     try:
         board = build_leaderboard(
             run_dirs, out, reference=reference, use_reference=not no_reference, all_reference=all_reference, params=params,
-            max_subsets=subsets, seed=seed,
+            max_subsets=subsets, seed=seed, processbench=processbench or (),
         )
     except LeaderboardError as err:
         typer.echo(f"Error: {err}", err=True)
