@@ -254,6 +254,7 @@ def _tasks_of(results: dict[str, Any], path: Path) -> dict[str, TaskReading]:
         raise LeaderboardError(
             f"{path}: task(s) {', '.join(unknown)} are not MATH-500, AIME24 or the toy world; the leaderboard compares "
             f"{known_tasks_text()}. Evaluate other tasks in a separate --output_path and leave it out"
+            + (" (ProcessBench runs of the prm model are given with --processbench)" if any(t.startswith("processbench") for t in unknown) else "")
         )
     by_benchmark: dict[str, str] = {}
     for task in tasks:

@@ -14,8 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow
-
 PROBLEMS, PB_SAMPLES, N = 7, 40, 4
 PRMS = ("toy-prm", "toy-prm-200")
 SMALL = "pkg://tts_eval.toy/models/policy-small"
@@ -117,6 +115,7 @@ def _f1(folder: Path) -> float:
     return 100 * processbench_score(*zip(*pairs)).f1
 
 
+@pytest.mark.slow
 def test_tts_accuracy_against_measured_prm_f1_with_the_log_fit(runs, board):
     points = board["json"]["analyses"]["tts_vs_prm_quality"]
     assert len(points) == len(PRMS)
@@ -139,6 +138,7 @@ def test_tts_accuracy_against_measured_prm_f1_with_the_log_fit(runs, board):
     assert fit["a"] == pytest.approx(slope) and fit["b"] == pytest.approx(y1 - slope * math.log(x1))
 
 
+@pytest.mark.slow
 def test_length_bias_against_the_policys_own_solutions(runs, board):
     rows = {r["prm"]: r for r in board["json"]["analyses"]["length_bias"]}
     assert set(rows) == {"Toy-PRM", "Toy-PRM-200"}
@@ -159,6 +159,7 @@ def test_length_bias_against_the_policys_own_solutions(runs, board):
         assert row["cot_tokens"] == pytest.approx(cot) and row["majority_tokens"] == pytest.approx(majority)
 
 
+@pytest.mark.slow
 def test_voting_sensitivity_from_the_stored_candidates(runs, board):
     rows = {r["prm"]: r for r in board["json"]["analyses"]["voting_sensitivity"]}
     for prm in PRMS:
@@ -177,6 +178,7 @@ def test_voting_sensitivity_from_the_stored_candidates(runs, board):
         assert row["accuracy"]["min/prm_vote"] == pytest.approx(own)
 
 
+@pytest.mark.slow
 def test_analyses_appear_in_every_output(board):
     out = board["out"]
     markdown = (out / "leaderboard.md").read_text()
@@ -186,3 +188,20 @@ def test_analyses_appear_in_every_output(board):
     names = {p["name"] for p in board["json"]["plots"]}
     for plot in ("tts_vs_prm_quality", "length_bias", "voting_sensitivity"):
         assert plot in names and (out / f"{plot}.png").stat().st_size > 0 and (out / f"{plot}.svg").is_file()
+
+
+def test_published_f1_stands_in_for_a_missing_measurement_on_real_benchmarks_only():
+    from leaderboard.analyses import fit_log_curve
+    from leaderboard.prm_quality import F1, f1_for, published_f1
+
+    published = published_f1()
+    assert published["Qwen2.5-Math-PRM-7B"] == published["qwen2.5-math-prm-7b"] == 73.5
+    assert "Toy-PRM" not in published  # no published figure for the toy PRMs
+    assert f1_for("Qwen2.5-Math-PRM-7B", "MATH-500", {}, published) == F1(73.5, "published")
+    assert f1_for("Qwen2.5-Math-PRM-7B", "Toy arithmetic", {}, published) is None  # real ProcessBench is no toy measure
+    measured = {("Qwen2.5-Math-PRM-7B", False): F1(70.0, "measured: processbench_gsm8k", "r.json")}
+    assert f1_for("Qwen2.5-Math-PRM-7B", "AIME24", measured, published).value == 70.0
+
+    f1 = [31.5, 42.1, 73.5, 78.3]  # the paper's curve recovered from points on it
+    a, b = fit_log_curve(f1, [7.66 * math.log(x) + 44.31 for x in f1])
+    assert (a, b) == (pytest.approx(7.66), pytest.approx(44.31))
