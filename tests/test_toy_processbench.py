@@ -21,7 +21,7 @@ def test_shipped_toy_processbench_has_exact_labels_of_development_problems():
     for row in rows:
         problem = test[row["problem_index"]]
         assert row["problem"] == problem.question and row["difficulty"] == problem.difficulty
-        canonical = [f"{s}" for s in problem.solution.split("\n\n")]
+        canonical = problem.solution.split("\n\n")
         # Independently: the first step that differs from the canonical one (or runs past it).
         first_wrong = next((i for i, step in enumerate(row["steps"]) if i >= len(canonical) or step != canonical[i]), -1)
         assert row["label"] == first_wrong
