@@ -338,5 +338,9 @@ def test_published_rows_and_outputs(board_dir):
         assert (board_dir / plot["png"]).read_bytes().startswith(b"\x89PNG")
         assert b"<svg" in (board_dir / plot["svg"]).read_bytes()[:2000]
     html = (board_dir / "leaderboard.html").read_text(encoding="utf-8")
-    assert html.count("data:image/svg+xml;base64,") == len(data["plots"]) == 5
+    # Five leaderboard plots and three of the PRM analyses.
+    assert html.count("data:image/svg+xml;base64,") == len(data["plots"]) == 8
+    # No ProcessBench run was given: the PRM's published F1 stands in, marked so.
+    quality = data["analyses"]["tts_vs_prm_quality"]
+    assert quality and all(p["f1"] == 73.5 and p["f1_source"] == "published" for p in quality)
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing from the network
