@@ -32,7 +32,7 @@ from tts_eval.toy import DEVELOPMENT_PROBLEMS, PROCESSBENCH_FILE, PRM_AGGREGATIO
 from tts_eval.toy.evaluate import as_problems, is_right, load_toy_policy
 from tts_eval.voting import vote
 
-PRMS = ("toy-prm", "toy-prm-500", "toy-prm-200")
+PRMS = ("toy-prm", "toy-prm-1000", "toy-prm-500", "toy-prm-200")
 RESAMPLES = 10_000
 
 

@@ -19,7 +19,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 MODELS = ("policy-small", "policy-large", "prm")
 # The same PRM recipe trained for fewer steps (tts-eval toy train-prm): PRMs of lower quality,
 # to measure test-time scaling against PRM quality (docs/toy-world.md).
-WEAKER_PRMS = ("prm-200", "prm-500")
+WEAKER_PRMS = ("prm-1000", "prm-500", "prm-200")
 TEST_FILE = PACKAGE_DIR / "data" / "test.jsonl"
 # The toy ProcessBench: the policies' own solutions to development problems, steps labelled
 # exactly (written by tts_eval.toy.processbench; the processbench_toy task reads it).
@@ -36,7 +36,7 @@ DEVELOPMENT_PROBLEMS = len(SPLITS["development"])  # the toy ProcessBench is dra
 
 def model_dir(name: str) -> Path:
     """The folder of a shipped toy model: ``policy-small``, ``policy-large``, ``prm`` (or a
-    weaker PRM, ``prm-200``, ``prm-500``)."""
+    weaker PRM, ``prm-1000``, ``prm-500``, ``prm-200``)."""
     if name not in (*MODELS, *WEAKER_PRMS):
         raise ValueError(f"unknown toy model {name!r}; choose one of {', '.join((*MODELS, *WEAKER_PRMS))}")
     path = PACKAGE_DIR / "models" / name
