@@ -28,11 +28,12 @@ from prm_backends import load_prm, load_spec
 from tts_eval import search
 from tts_eval.jsonl import read_jsonl
 from tts_eval.processbench import first_error, processbench_score
-from tts_eval.toy import DEVELOPMENT_PROBLEMS, PROCESSBENCH_FILE, PRM_AGGREGATION, PRM_VOTING, load_test_problems
+from tts_eval.toy import DEVELOPMENT_PROBLEMS, PROCESSBENCH_FILE, load_test_problems
 from tts_eval.toy.evaluate import as_problems, is_right, load_toy_policy
 from tts_eval.voting import vote
 
 PRMS = ("toy-prm", "toy-prm-1000", "toy-prm-500", "toy-prm-200")
+PRM_AGGREGATION, PRM_VOTING = "min", "prm_vote"  # the toy PRMs' reading (their specs' aggregation)
 RESAMPLES = 10_000
 
 
