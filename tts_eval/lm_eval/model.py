@@ -20,9 +20,9 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from lm_eval.api.model import LM
 from tqdm.auto import tqdm
 
+from tts_eval.lm_eval.harness import HarnessModel
 from tts_eval.lm_eval.checkpoint import CheckpointStore, problem_key
 from tts_eval.lm_eval.registration import tracker_output_path
 from tts_eval.lm_eval.response import SearchResponse
@@ -41,7 +41,7 @@ QUESTION_FIELDS = ("problem", "question", "Problem")
 SEARCH_CONTROLLED = ("temperature", "do_sample", "top_p", "top_k", "num_beams")
 
 
-class TTSLM(LM):
+class TTSLM(HarnessModel):
     """lm-eval model ``tts``; construct it with the keyword arguments of
     :class:`~tts_eval.lm_eval.settings.TTSModelArgs`."""
 
@@ -77,15 +77,9 @@ class TTSLM(LM):
 
     # -- construction from lm-eval's CLI -------------------------------------------------
 
-    @classmethod
-    def create_from_arg_obj(cls, arg_dict: dict[str, Any], additional_config: dict[str, Any] | None = None) -> TTSLM:
-        return cls(**_with_harness_options(dict(arg_dict), additional_config or {}))
-
-    @classmethod
-    def create_from_arg_string(cls, arg_string: str, additional_config: dict[str, Any] | None = None) -> TTSLM:
-        from lm_eval.utils import simple_parse_args_string
-
-        return cls.create_from_arg_obj(simple_parse_args_string(arg_string), additional_config)
+    @staticmethod
+    def with_harness_options(model_args: dict[str, Any], harness: dict[str, Any]) -> dict[str, Any]:
+        return _with_harness_options(model_args, harness)
 
     # -- what lm-eval records -------------------------------------------------------------
 

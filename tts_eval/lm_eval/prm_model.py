@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lm_eval.api.model import LM
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tqdm.auto import tqdm
 
+from tts_eval.lm_eval.harness import HarnessModel
 from tts_eval.processbench import DEFAULT_THRESHOLD, first_error
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def parse_prm_model_args(model_args: dict[str, Any]) -> PRMModelArgs:
     return args
 
 
-class PRMLM(LM):
+class PRMLM(HarnessModel):
     """lm-eval model ``prm``."""
 
     def __init__(self, **model_args: Any) -> None:
@@ -78,15 +78,9 @@ class PRMLM(LM):
         self.spec = load_spec(self.args.prm, **self.args.spec_overrides)
         self.prm = load_prm(self.args.prm, **self.args.spec_overrides)
 
-    @classmethod
-    def create_from_arg_obj(cls, arg_dict: dict[str, Any], additional_config: dict[str, Any] | None = None) -> PRMLM:
-        return cls(**_with_harness_device(dict(arg_dict), additional_config or {}))
-
-    @classmethod
-    def create_from_arg_string(cls, arg_string: str, additional_config: dict[str, Any] | None = None) -> PRMLM:
-        from lm_eval.utils import simple_parse_args_string
-
-        return cls.create_from_arg_obj(simple_parse_args_string(arg_string), additional_config)
+    @staticmethod
+    def with_harness_options(model_args: dict[str, Any], harness: dict[str, Any]) -> dict[str, Any]:
+        return _with_harness_device(model_args, harness)
 
     def get_model_info(self) -> dict[str, Any]:
         """Added to the ``config`` of the results JSON."""

@@ -1,0 +1,28 @@
+"""What every tts-eval lm-eval model shares: construction from lm-eval's CLI arguments."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from lm_eval.api.model import LM
+
+Model = TypeVar("Model", bound="HarnessModel")
+
+
+class HarnessModel(LM):
+    """An lm-eval model built from ``--model_args`` plus the harness's own options
+    (``--batch_size``, ``--device``), which each model merges as :meth:`with_harness_options` says."""
+
+    @staticmethod
+    def with_harness_options(model_args: dict[str, Any], harness: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def create_from_arg_obj(cls: type[Model], arg_dict: dict[str, Any], additional_config: dict[str, Any] | None = None) -> Model:
+        return cls(**cls.with_harness_options(dict(arg_dict), additional_config or {}))
+
+    @classmethod
+    def create_from_arg_string(cls: type[Model], arg_string: str, additional_config: dict[str, Any] | None = None) -> Model:
+        from lm_eval.utils import simple_parse_args_string
+
+        return cls.create_from_arg_obj(simple_parse_args_string(arg_string), additional_config)
