@@ -147,5 +147,7 @@ def test_backend_auto_is_vllm_only_on_cuda_with_vllm_installed(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     has_vllm = importlib.util.find_spec("vllm") is not None
     assert parse_model_args({**args, "backend": "auto"}).resolved()["backend"] == ("vllm" if has_vllm else "hf")
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    real_find_spec = importlib.util.find_spec
+    # vLLM missing, every other package still found (pkg:// paths resolve through find_spec too)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real_find_spec(name, *a))
     assert parse_model_args(args).backend == "hf"  # CUDA without vLLM
