@@ -126,7 +126,9 @@ def search(
 
     ``prm`` is a ProcessRewardModel, or a PRM name / YAML path for ``prm_backends.load_prm``.
     ``stop`` holds extra strings that end a whole solution. Problem i's sampling is seeded by
-    ``seed`` and its prompt alone, so its result does not depend on the other problems.
+    ``seed`` and its prompt alone, so its result does not depend on the other problems (up to the
+    PRM's float rounding, which can vary by 1e-7 with what a score is batched with and so reorder
+    exactly tied beams; a PRM ``batch_size`` of 1 removes that).
     ``table`` (compute_optimal only) is a policy table: a name in
     ``yaml_configs/compute_optimal/``, a YAML path or a loaded table; ``task`` names the task
     of all problems, or of each one, for the table's lookup.
