@@ -15,7 +15,18 @@ class HarnessModel(LM):
 
     @staticmethod
     def with_harness_options(model_args: dict[str, Any], harness: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
+        """lm-eval's ``--device`` when model_args name none and it exists (the CLI's default
+        ``cuda:0`` is dropped on machines without CUDA); model_args win. lm-eval's batch sizes
+        count requests, not a model's rows, so they are not used (set ``batch_size=``)."""
+        device = harness.get("device")
+        if device is None or "device" in model_args:
+            return model_args
+        if str(device).startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                return model_args
+        return {**model_args, "device": device}
 
     @classmethod
     def create_from_arg_obj(cls: type[Model], arg_dict: dict[str, Any], additional_config: dict[str, Any] | None = None) -> Model:

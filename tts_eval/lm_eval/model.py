@@ -79,7 +79,18 @@ class TTSLM(HarnessModel):
 
     @staticmethod
     def with_harness_options(model_args: dict[str, Any], harness: dict[str, Any]) -> dict[str, Any]:
-        return _with_harness_options(model_args, harness)
+        """The shared ``--device`` rule, for a policy backend that takes a device (``openai``
+        does not: its device setting goes to the PRM)."""
+        merged = HarnessModel.with_harness_options(model_args, harness)
+        if merged is model_args:
+            return model_args
+        try:
+            from tts_eval.policies import backend_class, backend_options, resolve_backend
+
+            options = backend_options(backend_class(resolve_backend(model_args.get("backend", "auto"))))
+        except (ImportError, ValueError):
+            return model_args  # parse_model_args reports the backend problem
+        return merged if options is None or "device" in options else model_args
 
     # -- what lm-eval records -------------------------------------------------------------
 
@@ -260,28 +271,3 @@ def _cut_at_stop(text: str, until: Sequence[str]) -> str:
             if at != -1:
                 cut = min(cut, at)
     return text[:cut]
-
-
-def _with_harness_options(model_args: dict[str, Any], harness: dict[str, Any]) -> dict[str, Any]:
-    """Merge what lm-eval's CLI passes besides model_args (``batch_size``, ``max_batch_size``,
-    ``device``). model_args win. lm-eval's batch sizes count requests, not the policy's rows,
-    so they are not used (set ``batch_size=`` in model_args). ``--device`` is used when
-    model_args name none and the device exists: the CLI's default ``cuda:0`` is dropped on
-    machines without CUDA."""
-    device = harness.get("device")
-    if device is None or "device" in model_args:
-        return model_args
-    if str(device).startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            return model_args
-    try:
-        from tts_eval.policies import backend_class, backend_options, resolve_backend
-
-        options = backend_options(backend_class(resolve_backend(model_args.get("backend", "auto"))))
-    except (ImportError, ValueError):
-        return model_args  # parse_model_args reports the backend problem
-    if options is None or "device" in options:
-        model_args["device"] = device
-    return model_args

@@ -78,10 +78,6 @@ class PRMLM(HarnessModel):
         self.spec = load_spec(self.args.prm, **self.args.spec_overrides)
         self.prm = load_prm(self.args.prm, **self.args.spec_overrides)
 
-    @staticmethod
-    def with_harness_options(model_args: dict[str, Any], harness: dict[str, Any]) -> dict[str, Any]:
-        return _with_harness_device(model_args, harness)
-
     def get_model_info(self) -> dict[str, Any]:
         """Added to the ``config`` of the results JSON."""
         return {
@@ -137,18 +133,3 @@ def _item(request: Instance) -> tuple[str, list[str]]:
             f"task {request.task_name!r}: its documents hold no 'problem' and 'steps' (a solution's steps); {_STEP_TASKS_ONLY}"
         )
     return doc["problem"], [str(step) for step in doc["steps"]]
-
-
-def _with_harness_device(model_args: dict[str, Any], harness: dict[str, Any]) -> dict[str, Any]:
-    """lm-eval's ``--device`` as the spec's device when model_args name none; the CLI's
-    default ``cuda:0`` is dropped on machines without CUDA. lm-eval's batch sizes count
-    requests: the PRM's own ``batch_size`` field sets its batches."""
-    device = harness.get("device")
-    if device is None or "device" in model_args:
-        return model_args
-    if str(device).startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            return model_args
-    return {**model_args, "device": device}
