@@ -187,7 +187,7 @@ def main() -> None:
                        batch_size=args.prm_batch_size)
         print(f"policy {policy.num_parameters / 1e9:.2f}B, PRM {prm.num_parameters / 1e9:.2f}B parameters; "
               f"built and loaded in {time.perf_counter() - start:.0f} s")
-        policy_time, prm_time = Timed(policy, "generate", device), Timed(prm, "score_batch", device)
+        policy_time, prm_time = Timed(policy, "generate", device), Timed(prm, "score_continuations", device)
         questions = [line for line in corpus[0::2][: args.problems]]
         problems = [Problem(q, policy.format_prompt(q)) for q in questions]
         prompts = [p.prompt for p in problems]
