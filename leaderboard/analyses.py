@@ -24,14 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-from leaderboard.formatting import DASH, STRATEGY_NAMES, policy_label
+from leaderboard.formatting import DASH, policy_label, strategy_name
 from leaderboard.prm_quality import F1, f1_for, published_f1, read_processbench_runs
 from leaderboard.runs import ProblemOutcome, Run
 from tts_eval.scoring import AGGREGATIONS
-from tts_eval.voting import vote
+from tts_eval.strategies import is_baseline, traits
+from tts_eval.voting import MAJORITY_VOTE, vote
 
 PRM_VOTINGS = ("prm_max", "prm_vote")
-VOTING_COLUMNS = [("majority", None)] + [(v, a) for a in AGGREGATIONS for v in PRM_VOTINGS]
+VOTING_COLUMNS = [(MAJORITY_VOTE, None)] + [(v, a) for a in AGGREGATIONS for v in PRM_VOTINGS]
 
 
 def column_name(voting: str, aggregation: str | None) -> str:
@@ -55,9 +56,9 @@ class RunKey:
         parts = [policy_label(self.policy)]
         if with_prm and self.prm:
             parts.append(policy_label(self.prm))
-        parts.append(STRATEGY_NAMES.get(self.strategy, self.strategy) + (f" (M={self.beam_size})" if self.beam_size else ""))
+        parts.append(strategy_name(self.strategy) + (f" (M={self.beam_size})" if self.beam_size else ""))
         if self.voting:
-            parts.append(self.voting if self.aggregation is None or self.voting == "majority" else f"{self.aggregation}/{self.voting}")
+            parts.append(self.voting if self.aggregation is None or self.voting == MAJORITY_VOTE else f"{self.aggregation}/{self.voting}")
         parts.append(f"N={self.n}")
         return " · ".join(parts)
 
@@ -187,16 +188,22 @@ def length_row(key: RunKey, problems: list[ProblemOutcome], runs: Sequence[Run])
     )
     for run in runs:  # the policy's own solutions on the same problems
         s, task = run.settings, run.tasks.get(key.benchmark)
-        if s.policy != key.policy or s.prm is not None or task is None or s.strategy not in ("cot", "majority"):
+        if s.policy != key.policy or s.prm is not None or task is None or _uses_prm(s.strategy):
             continue
         same = [p for p in task.problems if p.problem_id in ids and p.candidates]
         if len(same) != len(ids):
             continue  # lengths differ between problems: compare on the same ones only
-        if s.strategy == "cot":
+        if is_baseline(s.strategy):
             row.cot_tokens = mean_tokens(same)
         else:
             row.majority_tokens = mean_tokens(same)
     return row
+
+
+def _uses_prm(strategy: str) -> bool:
+    """True unless a registered strategy that searches without a PRM (CoT, majority)."""
+    found = traits(strategy)
+    return found is None or found.needs_prm
 
 
 def voting_row(key: RunKey, problems: list[ProblemOutcome]) -> VotingRow:

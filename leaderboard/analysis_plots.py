@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from leaderboard.analyses import VOTING_COLUMNS, Analyses, _without_prm, column_name
 from leaderboard.formatting import policy_label
 from leaderboard.plots import STYLE, Plot
+from tts_eval.strategies.names import MAJORITY
 
 PLOTS = [
     Plot("tts_vs_prm_quality", "TTS accuracy vs PRM ProcessBench F1",
@@ -90,14 +91,14 @@ def _lengths(analyses: Analyses) -> Figure:
     seen_reference = set()
     for row in analyses.lengths:
         entries.append((f"{row.key.benchmark}: {row.key.title()}", row.tokens, "prm"))
-        for kind, value in (("CoT", row.cot_tokens), ("majority", row.majority_tokens)):
+        for kind, value in (("CoT", row.cot_tokens), (MAJORITY, row.majority_tokens)):
             reference = (row.key.benchmark, row.key.policy, kind, row.problems)
             if value is not None and reference not in seen_reference:
                 seen_reference.add(reference)
                 entries.append((f"{row.key.benchmark}: {policy_label(row.key.policy)} {kind} ({row.problems} problems)", value, kind))
     figure = Figure(figsize=(7.5, max(2.5, 0.3 * len(entries) + 1.2)), layout="constrained")
     ax = figure.subplots()
-    colors = {"prm": "C0", "CoT": "C1", "majority": "C2"}
+    colors = {"prm": "C0", "CoT": "C1", MAJORITY: "C2"}
     for i, (label, value, kind) in enumerate(entries):
         ax.barh(i, value, color=colors[kind])
         ax.text(value, i, f" {value:.1f}", va="center", fontsize=6)

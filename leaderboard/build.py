@@ -24,8 +24,8 @@ from leaderboard.reference import ModelBook, load_params, load_reference
 from leaderboard.rows import PUBLISHED, Row, apply_model_facts, derived_rows, measured_row, merge_rows, published_rows
 from leaderboard.runs import read_runs
 from leaderboard.tokens import count_tokens_of_other_models
+from tts_eval.strategies import table_order
 
-STRATEGY_ORDER = ("cot", "majority", "best_of_n", "beam_search", "dvts", "particle_filtering", "compute_optimal")
 OUTPUT_MARKER = "leaderboard.json"  # an existing --out folder holding it may be replaced
 
 
@@ -94,7 +94,7 @@ def collect(
 
 def _row_order(row: Row) -> tuple:
     s = row.setup
-    strategy = STRATEGY_ORDER.index(s.strategy) if s.strategy in STRATEGY_ORDER else len(STRATEGY_ORDER)
+    strategy = table_order(s.strategy)
     return (
         row.kind == PUBLISHED,
         row.method if row.kind == PUBLISHED else "",

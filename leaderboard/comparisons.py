@@ -22,6 +22,7 @@ from leaderboard.benchmarks import BENCHMARKS
 from leaderboard.rows import PUBLISHED, Row
 from leaderboard.table import best_tts_rows
 from tts_eval.statistics import Interval, Verdict, paired_difference, verdict
+from tts_eval.strategies import is_baseline, picks_strategies
 
 SMALL_VS_LARGE = "small TTS vs large CoT"
 STRATEGY_VS_STRATEGY = "strategy vs strategy"
@@ -75,7 +76,7 @@ def _small_vs_large(rows: list[Row], benchmark: str) -> list[tuple[Row, Row]]:
     for policy, best in best_tts_rows(rows, benchmark).items():  # the headline's choice
         for cot in rows:
             larger = cot.policy_params is None or best.policy_params is None or cot.policy_params > best.policy_params
-            if cot.setup.strategy == "cot" and cot.setup.policy != policy and larger:
+            if is_baseline(cot.setup.strategy) and cot.setup.policy != policy and larger:
                 pairs.append((best, cot))
     return pairs
 
@@ -83,7 +84,7 @@ def _small_vs_large(rows: list[Row], benchmark: str) -> list[tuple[Row, Row]]:
 def _strategy_vs_strategy(rows: list[Row], benchmark: str) -> list[tuple[Row, Row]]:
     groups: dict[tuple[str, int | None], dict[str, list[Row]]] = {}
     for row in rows:
-        if row.setup.strategy not in ("cot", "compute_optimal"):
+        if not is_baseline(row.setup.strategy) and not picks_strategies(row.setup.strategy):
             groups.setdefault((row.setup.policy, row.setup.n), {}).setdefault(row.setup.strategy, []).append(row)
     pairs = []
     for by_strategy in groups.values():
@@ -96,10 +97,10 @@ def _strategy_vs_strategy(rows: list[Row], benchmark: str) -> list[tuple[Row, Ro
 def _compute_optimal_vs_best(rows: list[Row], benchmark: str) -> list[tuple[Row, Row]]:
     pairs = []
     for row in rows:
-        if row.setup.strategy != "compute_optimal":
+        if not picks_strategies(row.setup.strategy):
             continue
         singles = [r for r in rows if r.setup.policy == row.setup.policy and r.setup.n == row.setup.n
-                   and r.setup.strategy not in ("cot", "compute_optimal")]
+                   and not is_baseline(r.setup.strategy) and not picks_strategies(r.setup.strategy)]
         if singles:
             pairs.append((row, _best(singles, benchmark)))
     return pairs

@@ -14,10 +14,10 @@ from collections import defaultdict
 
 from leaderboard.rows import Row
 from leaderboard.runs import Run
+from tts_eval.strategies import traits
 
 EASY, MEDIUM, HARD = "easy", "medium", "hard"
 BUCKETS = (EASY, MEDIUM, HARD)
-PASS1_STRATEGIES = ("best_of_n", "majority")
 
 
 def bucket_of(pass_at_1: float) -> str:
@@ -33,13 +33,20 @@ def pass_at_1(runs: list[Run]) -> dict[tuple[str, str], dict[str, float]]:
     correct: dict[tuple[str, str], dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
         s = run.settings
-        if s.model_source != "tts" or s.strategy not in PASS1_STRATEGIES or not (s.temperature or 0) > 0:
+        if s.model_source != "tts" or not _sampled(s.strategy) or not (s.temperature or 0) > 0:
             continue
         for benchmark, task in run.tasks.items():
             for p in task.problems:
                 if p.candidate_correct is not None:
                     correct[(s.policy, benchmark)][p.problem_id] += p.candidate_correct
     return {key: {pid: sum(v) / len(v) for pid, v in problems.items()} for key, problems in correct.items()}
+
+
+def _sampled(strategy: str) -> bool:
+    """A strategy whose candidates are independent samples of the policy (their share of
+    right answers is its Pass@1); CoT's one greedy solution is not counted."""
+    found = traits(strategy)
+    return found is not None and found.independent_samples and not found.single_sample
 
 
 def grades(rows: list[Row], benchmark: str) -> list[int]:

@@ -5,17 +5,9 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 from leaderboard.rows import MEASURED, ORACLES, PUBLISHED, Row, Setup
+from tts_eval.strategies import label as strategy_name
 
 DASH = "—"
-STRATEGY_NAMES = {
-    "cot": "CoT",
-    "majority": "Majority",
-    "best_of_n": "Best-of-N",
-    "beam_search": "Beam search",
-    "dvts": "DVTS",
-    "particle_filtering": "Particle filtering",
-    "compute_optimal": "Compute-optimal TTS",
-}
 
 
 def policy_label(policy: str) -> str:
@@ -26,7 +18,7 @@ def policy_label(policy: str) -> str:
 
 
 def strategy_label(setup: Setup) -> str:
-    name = STRATEGY_NAMES.get(setup.strategy, setup.strategy)
+    name = strategy_name(setup.strategy)
     if setup.beam_size is not None:
         name += f" (M={setup.beam_size})"
     return name

@@ -16,6 +16,7 @@ from leaderboard import formatting as fmt
 from leaderboard.comparisons import SMALL_VS_LARGE, compare
 from leaderboard.rows import PUBLISHED, Row
 from leaderboard.table import Cell, Column, Table, best_tts_rows, row_title, tts_candidates
+from tts_eval.strategies import is_baseline
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def matchups(rows: list[Row], benchmark: str) -> list[Matchup]:
     for policy, small in best_tts_rows(rows, benchmark).items():
         cots = [
             r for r in rows
-            if r.setup.strategy == "cot" and r.setup.policy != policy and r.accuracy(benchmark) is not None and _larger(r, small)
+            if is_baseline(r.setup.strategy) and r.setup.policy != policy and r.accuracy(benchmark) is not None and _larger(r, small)
         ]
         cots.sort(key=lambda r: (r.kind == PUBLISHED, -r.accuracy(benchmark)))
         found += [Matchup(benchmark, small, cot) for cot in cots]

@@ -11,7 +11,7 @@
 - ``frontier``: the compute-optimal frontier (:mod:`leaderboard.headline`), every setup as a
   point and the frontier as a step line, the larger policies' CoT as stars.
 
-Every plot draws a strategy in one colour (:data:`STRATEGY_COLOURS`), measured points filled
+Every plot draws a strategy in one colour (its ``Strategy.colour``), measured points filled
 and derived ones hollow, and puts its legend below the axes, never over the data. Figures are
 drawn on matplotlib's ``Figure`` directly (Agg canvas), never through pyplot's global state.
 """
@@ -33,28 +33,23 @@ from leaderboard.difficulty import BUCKETS, accuracy_by_bucket, accuracy_by_leve
 from leaderboard.headline import frontier, matchups
 from leaderboard.rows import ANY_FINAL, MEASURED, PASS_AT_K, PUBLISHED, Row, Setup
 from leaderboard.table import best_tts_rows, difficulty_rows, row_title, series_key, tts_candidates
+from tts_eval.strategies import is_baseline, table_order, traits
+from tts_eval.voting import MAJORITY_VOTE
 
 STYLE = {"svg.hashsalt": "tts-eval-leaderboard", "svg.fonttype": "none", "font.size": 9}
 REFERENCE_TABLE = "Table 3"  # published CoT lines: the paper's frontier models
 HEADLINE_PLOT = "frontier"  # drawn in the headline section, not among the other plots
 # One colour per strategy in every plot (colour-blind-safe Tableau hues); grey: CoT.
-STRATEGY_COLOURS = {
-    "cot": "#7f7f7f",
-    "majority": "#1f77b4",
-    "best_of_n": "#2ca02c",
-    "beam_search": "#9467bd",
-    "dvts": "#d62728",
-    "particle_filtering": "#17becf",
-    "compute_optimal": "#ff7f0e",
-}
+# (Each strategy declares its colour: Strategy.colour.)
 OTHER_COLOUR = "#8c564b"
 # One marker shape per voting, so curves of one strategy stay apart.
-VOTING_HATCHES = {"prm_max": "//", "majority": ".."}
-VOTING_MARKERS = {None: "o", "majority": "o", "prm_vote": "s", "prm_max": "^", PASS_AT_K: "x", ANY_FINAL: "x"}
+VOTING_HATCHES = {"prm_max": "//", MAJORITY_VOTE: ".."}
+VOTING_MARKERS = {None: "o", MAJORITY_VOTE: "o", "prm_vote": "s", "prm_max": "^", PASS_AT_K: "x", ANY_FINAL: "x"}
 
 
 def strategy_colour(strategy: str) -> str:
-    return STRATEGY_COLOURS.get(strategy, OTHER_COLOUR)
+    found = traits(strategy)
+    return found.colour if found is not None else OTHER_COLOUR
 
 
 def _marker(row: Row) -> str:
@@ -118,7 +113,7 @@ def figures(board) -> dict[str, Figure]:
 
 def tts_policies(rows: list[Row]) -> set[str]:
     """Policies with measured or derived rows of a strategy other than CoT."""
-    return {r.setup.policy for r in rows if r.kind != PUBLISHED and r.setup.strategy != "cot"}
+    return {r.setup.policy for r in rows if r.kind != PUBLISHED and not is_baseline(r.setup.strategy)}
 
 
 def _curves(rows: list[Row], benchmark: str, x_of) -> dict[Setup, list[tuple[float, float, Row]]]:
@@ -241,7 +236,7 @@ def reference_cot_rows(rows: list[Row], benchmark: str) -> list[Row]:
     largest = max((r.policy_params or 0 for r in rows if r.setup.policy in policies), default=0)
     found = []
     for row in rows:
-        if row.setup.strategy != "cot" or row.setup.policy in policies or row.accuracy(benchmark) is None:
+        if not is_baseline(row.setup.strategy) or row.setup.policy in policies or row.accuracy(benchmark) is None:
             continue
         if row.kind == PUBLISHED and row.method != REFERENCE_TABLE:
             continue
@@ -324,7 +319,7 @@ def figure1_entries(rows: list[Row], benchmark: str) -> list[tuple[str, float, R
         if row.kind == PUBLISHED:
             if row.method == REFERENCE_TABLE:
                 entries.append((row_title(row), 100.0 * row.accuracy(benchmark), row))
-        elif row.setup.strategy == "cot" and (row.policy_params is None or row.policy_params > smallest):
+        elif is_baseline(row.setup.strategy) and (row.policy_params is None or row.policy_params > smallest):
             entries.append((row_title(row), 100.0 * row.accuracy(benchmark), row))
     return sorted(entries, key=lambda e: e[1])
 
@@ -347,14 +342,9 @@ def _small_vs_large(board, benchmarks: list[str]) -> Figure:
         ax.set_xlim(0, 100)
         if not entries:
             _no_data(ax, "no rows")
-    strategies = sorted({r.setup.strategy for e in per_panel for _, _, r in e}, key=_strategy_order)
+    strategies = sorted({r.setup.strategy for e in per_panel for _, _, r in e}, key=table_order)
     _figure_legend(figure, _strategy_handles(strategies) + [Patch(facecolor="white", edgecolor="0.3", hatch="//", label="published, not measured here")])
     return figure
-
-
-def _strategy_order(strategy: str) -> int:
-    order = list(STRATEGY_COLOURS)
-    return order.index(strategy) if strategy in order else len(order)
 
 
 def _frontier(board, benchmarks: list[str]) -> Figure:
@@ -390,10 +380,10 @@ def _frontier(board, benchmarks: list[str]) -> Figure:
         ax.set_xlabel("inference FLOPs per problem (log)")
         ax.set_ylabel(f"{benchmark} accuracy (%)")
         ax.set_title(benchmark)
-    strategies = sorted({r.setup.strategy for b in benchmarks for r in tts_candidates(board.rows, b)}, key=_strategy_order)
+    strategies = sorted({r.setup.strategy for b in benchmarks for r in tts_candidates(board.rows, b)}, key=table_order)
     _figure_legend(figure, _strategy_handles(strategies) + _kind_handles())
     return figure
 
 
 def _strategy_handles(strategies: list[str]) -> list[Patch]:
-    return [Patch(color=strategy_colour(s), label=fmt.STRATEGY_NAMES.get(s, s)) for s in strategies]
+    return [Patch(color=strategy_colour(s), label=fmt.strategy_name(s)) for s in strategies]

@@ -21,6 +21,9 @@ from leaderboard.estimators import budgets, canonical_candidates, pass_at_k, sub
 from leaderboard.reference import ModelBook, ReferenceFile
 from leaderboard.runs import Run, TaskResult
 from tts_eval.statistics import Interval, accuracy_interval, average_interval, subset_accuracy_interval
+from tts_eval.strategies import get_strategy, traits
+from tts_eval.strategies.names import BEST_OF_N, MAJORITY
+from tts_eval.voting import MAJORITY_VOTE
 
 MEASURED, DERIVED, PUBLISHED = "measured", "derived", "published"
 PASS_AT_K = "pass@k"  # the oracle "voting" of pass@k rows: right if any candidate is
@@ -28,9 +31,6 @@ PASS_AT_K = "pass@k"  # the oracle "voting" of pass@k rows: right if any candida
 # independent samples of the policy: not its pass@k.
 ANY_FINAL = "any final candidate correct"
 ORACLES = (PASS_AT_K, ANY_FINAL)
-# Strategies whose stored candidates are independent draws: one solution each (Best-of-N,
-# majority) or one subtree each (DVTS).
-SUBSAMPLED = ("best_of_n", "majority", "dvts")
 
 
 @dataclass(frozen=True)
@@ -183,13 +183,16 @@ def measured_row(run: Run) -> Row:
 def derived_rows(run: Run, *, max_subsets: int, seed: int) -> list[Row]:
     """Rows at budgets k = 1, 2, 4, ... from a Best-of-N, majority or DVTS run's candidates."""
     s = run.settings
-    if s.strategy not in SUBSAMPLED or s.model_source != "tts":
+    # Only a strategy whose stored candidates are independent draws: one solution each
+    # (Best-of-N, majority) or one subtree each (DVTS).
+    spec = traits(s.strategy)
+    if spec is None or not spec.subsampled or s.model_source != "tts":
         return []
-    unit = s.beam_size if s.strategy == "dvts" else 1
+    unit = spec.candidate_budget(s.beam_size)
     count = s.n // unit
     has_scores = s.prm is not None
-    oracle = (ANY_FINAL, "any_final@k") if s.strategy == "dvts" else (PASS_AT_K, PASS_AT_K)
-    methods = [("majority", "maj@k"), oracle] + ([("prm_max", "prm_max@k"), ("prm_vote", "prm_vote@k")] if has_scores else [])
+    oracle = (PASS_AT_K, PASS_AT_K) if spec.independent_samples else (ANY_FINAL, "any_final@k")
+    methods = [(MAJORITY_VOTE, "maj@k"), oracle] + ([("prm_max", "prm_max@k"), ("prm_vote", "prm_vote@k")] if has_scores else [])
     rows: dict[tuple[str, int], Row] = {}
     for benchmark, task in run.tasks.items():
         prepared = [_prepared(p, count, task) for p in task.problems]
@@ -226,13 +229,13 @@ def derived_rows(run: Run, *, max_subsets: int, seed: int) -> list[Row]:
 
 def _derived_setup(run: Run, voting: str, n: int) -> Setup:
     s = run.settings
-    if s.strategy == "dvts":
+    if not get_strategy(s.strategy).independent_samples:
         # Subtrees were grown with the PRM whatever the final vote.
-        return Setup(s.policy, s.prm, "dvts", n, voting, s.aggregation if voting in ("prm_max", "prm_vote") else None, s.beam_size)
-    if voting in ("majority", PASS_AT_K):
+        return Setup(s.policy, s.prm, s.strategy, n, voting, s.aggregation if voting in ("prm_max", "prm_vote") else None, s.beam_size)
+    if voting in (MAJORITY_VOTE, PASS_AT_K):
         # Independent samples voted by answer alone: the majority strategy, no PRM spent.
-        return Setup(s.policy, None, "majority", n, voting)
-    return Setup(s.policy, s.prm, "best_of_n", n, voting, s.aggregation)
+        return Setup(s.policy, None, MAJORITY, n, voting)
+    return Setup(s.policy, s.prm, BEST_OF_N, n, voting, s.aggregation)
 
 
 def _prepared(problem, count: int, task: TaskResult):

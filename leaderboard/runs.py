@@ -29,6 +29,8 @@ from leaderboard.benchmarks import (
 )
 from leaderboard.errors import LeaderboardError
 from tts_eval.jsonl import read_jsonl
+from tts_eval.strategies import is_baseline, traits
+from tts_eval.strategies.names import COT
 from tts_eval.types import Trajectory
 
 # lm-eval versions whose output layout this reader knows (results keys, samples fields).
@@ -191,14 +193,15 @@ def _settings_of(results: dict[str, Any], path: Path) -> RunSettings:
             raise LeaderboardError(f"{path}: config.tts lacks {', '.join(missing)}; re-run with this tts-eval")
         strategy = str(tts["strategy"])
         uses_prm = tts.get("prm") is not None
+        spec = traits(strategy)
         return RunSettings(
             model_source=source,
             policy=str(tts["policy"]),
             prm=str(tts.get("prm_name") or tts["prm"]) if uses_prm else None,
             strategy=strategy,
             n=int(tts["n"]),
-            beam_size=int(tts["beam_size"]) if strategy in ("beam_search", "dvts") else None,
-            voting=None if strategy == "cot" else str(tts["voting"]),
+            beam_size=int(tts["beam_size"]) if spec is not None and spec.tree else None,
+            voting=None if is_baseline(strategy) else str(tts["voting"]),
             aggregation=str(tts["aggregation"]) if uses_prm else None,
             temperature=_float_or_none(tts.get("temperature")),
             policy_params=_float_or_none(config.get("model_num_parameters")),
@@ -214,7 +217,7 @@ def _settings_of(results: dict[str, Any], path: Path) -> RunSettings:
         model_source=source,
         policy=str(name),
         prm=None,
-        strategy="cot",
+        strategy=COT,
         n=1,
         beam_size=None,
         voting=None,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from leaderboard import formatting as fmt
 from leaderboard.benchmarks import AIME24, BENCHMARKS, MATH500, TOY, TOY_DEV, TOY_HELDOUT
 from leaderboard.rows import MEASURED, PUBLISHED, Row, Setup
+from tts_eval.strategies import is_baseline
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def best_tts_rows(rows: list[Row], benchmark: str) -> dict[str, Row]:
     first in table order)."""
     best: dict[str, Row] = {}
     for row in tts_candidates(rows, benchmark):
-        if row.setup.strategy == "cot":
+        if is_baseline(row.setup.strategy):
             continue
         held = best.get(row.setup.policy)
         if held is None or _rank(row, benchmark) > _rank(held, benchmark):
@@ -174,7 +175,7 @@ def row_title(row: Row) -> str:
     parts.append(fmt.strategy_label(s))
     if s.voting is not None:
         parts.append(fmt.voting_label(s))
-    if s.n is not None and s.strategy != "cot":
+    if s.n is not None and not is_baseline(s.strategy):
         parts.append(f"N={s.n}")
     text = " · ".join(parts)
     return f"{text} (published, {row.method})" if row.kind == PUBLISHED else text

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scripted import ScriptedPolicy, ScriptedPRM
 from tts_eval import Problem, search
 from tts_eval.compute_optimal import PolicyTable, TableError, load_table
-from tts_eval.compute_optimal.table import CHOICE_STRATEGIES, Choice, concrete, fit_tree
+from tts_eval.compute_optimal.table import Choice, choice_strategies, concrete, fit_tree
 
 PRM_NAME = "Qwen2.5-Math-PRM-7B"
 
@@ -63,7 +63,7 @@ def test_tree_budget_fits_what_the_probe_leaves(left, beam_size, expected):
 
 
 @settings(max_examples=300, deadline=None)
-@given(strategy=st.sampled_from(CHOICE_STRATEGIES), budget=st.integers(1, 64), data=st.data())
+@given(strategy=st.sampled_from(choice_strategies()), budget=st.integers(1, 64), data=st.data())
 def test_a_choice_after_the_probe_stays_within_the_budget(strategy, budget, data):
     n = data.draw(st.none() | st.integers(1, budget))
     probe = data.draw(st.integers(1, budget))

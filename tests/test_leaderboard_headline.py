@@ -166,7 +166,7 @@ def test_headline_and_frontier_numbers_match_the_samples(toy_board):
 def test_plot_legends_lie_outside_every_axes_and_nothing_is_cut(toy_board):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from leaderboard.plots import STRATEGY_COLOURS, figures
+    from leaderboard.plots import figures, strategy_colour
 
     _, board, _ = toy_board
     drawn = figures(board)
@@ -189,4 +189,4 @@ def test_plot_legends_lie_outside_every_axes_and_nothing_is_cut(toy_board):
     # One colour per strategy in every plot: Best-of-N's curve and its frontier points alike.
     colours = {tuple(line.get_color()) if not isinstance(line.get_color(), str) else line.get_color()
                for ax in drawn["accuracy_vs_n"].axes for line in ax.get_lines() if "Best-of-N" in line.get_label()}
-    assert colours == {STRATEGY_COLOURS["best_of_n"]}
+    assert colours == {strategy_colour("best_of_n")}

@@ -12,7 +12,7 @@ import random
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from typing import TYPE_CHECKING
@@ -23,9 +23,9 @@ from tts_eval.policies.base import Policy
 from tts_eval.scoring import AGGREGATIONS
 from tts_eval.seeding import derive_seed
 from tts_eval.strategies import STRATEGIES
-from tts_eval.strategies.base import Expansion, SearchSettings, SearchUnit, extend
+from tts_eval.strategies.base import Expansion, SearchSettings, SearchUnit, Strategy, extend
 from tts_eval.types import Problem, SearchResult, Trajectory, Usage
-from tts_eval.voting import VOTINGS, recommended_aggregation, resolve_vote_settings
+from tts_eval.voting import MAJORITY_VOTE, VOTINGS, recommended_aggregation, resolve_vote_settings
 
 if TYPE_CHECKING:
     from tts_eval.compute_optimal.table import PolicyTable
@@ -52,9 +52,10 @@ def validate_settings(
     spec = STRATEGIES[strategy]
     if n < 1:
         raise ValueError(f"{say('n', n)}: n must be at least 1")
-    if strategy == "cot" and n != 1:
+    if spec.single_sample and n != 1:
+        samplers = _names(lambda s: s.independent_samples and not s.single_sample)
         raise ValueError(
-            f"{say('strategy', 'cot')} writes one solution, so n must be 1 (got {say('n', n)}); use majority or best_of_n to sample more"
+            f"{say('strategy', strategy)} writes one solution, so n must be 1 (got {say('n', n)}); use {samplers} to sample more"
         )
     if spec.tree:
         if beam_size < 1:
@@ -70,9 +71,9 @@ def validate_settings(
     if spec.needs_prm and not has_prm:
         raise ValueError(f"{say('strategy', strategy)} needs a PRM: pass {say('prm', '<name or YAML path>')}")
     if not spec.needs_prm and has_prm:
-        raise ValueError(f"{say('strategy', strategy)} does not use a PRM: drop {say('prm', '...')}, or use best_of_n to score its samples")
-    if voting != "majority" and not has_prm:
-        raise ValueError(f"{say('voting', voting)} ranks candidates by PRM scores: use {say('voting', 'majority')}, or a PRM strategy")
+        raise ValueError(f"{say('strategy', strategy)} does not use a PRM: drop {say('prm', '...')}, or use {_names(lambda s: s.independent_samples and s.needs_prm)} to score its samples")
+    if voting != MAJORITY_VOTE and not has_prm:
+        raise ValueError(f"{say('voting', voting)} ranks candidates by PRM scores: use {say('voting', MAJORITY_VOTE)}, or a PRM strategy")
     _validate_particle_options(strategy, pf_temperature, resampling)
 
 
@@ -86,12 +87,18 @@ def vote_settings_for(
     return resolve_vote_settings(STRATEGIES[strategy].needs_prm, voting=voting, aggregation=aggregation, recommended=recommended)
 
 
+def _names(which: Callable[[Strategy], bool], sep: str = " or ") -> str:
+    """The registered strategies with a trait, for messages that suggest one."""
+    return sep.join(s.name for s in STRATEGIES.values() if which(s))
+
+
 def _validate_particle_options(strategy: str, pf_temperature: float | None, resampling: str | None) -> None:
     from tts_eval.strategies.particle_filtering import RESAMPLINGS
 
     given = [k for k, v in (("pf_temperature", pf_temperature), ("resampling", resampling)) if v is not None]
-    if given and strategy != "particle_filtering":
-        raise ValueError(f"{' and '.join(given)} only apply to strategy=particle_filtering, not strategy={strategy}; drop them")
+    if given and not set(given) <= set(STRATEGIES[strategy].options):
+        users = _names(lambda s: set(given) <= set(s.options), sep=" or strategy=")
+        raise ValueError(f"{' and '.join(given)} only apply to strategy={users}, not strategy={strategy}; drop them")
     if pf_temperature is not None and not (pf_temperature > 0 and math.isfinite(pf_temperature)):
         raise ValueError(f"pf_temperature must be a positive number, got {pf_temperature}")
     if resampling is not None and resampling not in RESAMPLINGS:
@@ -171,7 +178,7 @@ def search(
     tasks = _tasks_per_problem(task, len(problems))
     if spec.bind is None:
         if table is not None:
-            raise ValueError(f"table= is only used by strategy=compute_optimal, not strategy={strategy}")
+            raise ValueError(f"table= is only used by strategy={_names(lambda s: 'table' in s.options)}, not strategy={strategy}")
         builders = dict.fromkeys(tasks, spec.make_units)
     else:
         builders = {t: spec.bind(policy=policy, prm=prm, table=table, task=t, settings=settings) for t in dict.fromkeys(tasks)}

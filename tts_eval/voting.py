@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 from tts_eval.grading import answer_key, is_equivalent
 from tts_eval.scoring import aggregate, rank_key
 from tts_eval.types import Trajectory
 
-VOTINGS = ("majority", "prm_max", "prm_vote")
+Voting = Literal["majority", "prm_max", "prm_vote"]
+VOTINGS: tuple[str, ...] = get_args(Voting)
+MAJORITY_VOTE = VOTINGS[0]  # by answer counts alone (the majority strategy's vote, and CoT's)
 # How a strategy that searches with a PRM reads it when the run says nothing: vote with the
 # PRM (majority would ignore the scores it paid for) and aggregate as the PRM's spec
 # recommends, else by the weakest step (docs/lm-eval.md, "Default voting and aggregation",
@@ -30,7 +33,7 @@ def resolve_vote_settings(
     """The (voting, aggregation) a search uses: the given ones, else the defaults. A strategy
     that uses a PRM (``uses_prm``) votes ``prm_vote``; majority and CoT vote ``majority``.
     The aggregation defaults to ``recommended`` (the PRM spec's ``aggregation``), else ``min``."""
-    resolved_voting = voting if voting is not None else (PRM_DEFAULT_VOTING if uses_prm else "majority")
+    resolved_voting = voting if voting is not None else (PRM_DEFAULT_VOTING if uses_prm else MAJORITY_VOTE)
     resolved_aggregation = aggregation if aggregation is not None else (recommended or DEFAULT_AGGREGATION)
     return resolved_voting, resolved_aggregation
 
@@ -82,7 +85,7 @@ def vote(
         raise ValueError("vote() needs at least one candidate")
     answered = [i for i, c in enumerate(candidates) if c.answer is not None]
     pool = answered or list(range(len(candidates)))
-    if voting == "majority":
+    if voting == MAJORITY_VOTE:
         classes = group_answers([candidates[i].answer for i in pool])
         counts: dict[int | None, int] = {}
         for cls in classes:

@@ -20,10 +20,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tts_eval.strategies.names import BEAM_SEARCH, BEST_OF_N, COT, DVTS, MAJORITY
+from tts_eval.voting import MAJORITY_VOTE
+
 if TYPE_CHECKING:
     from rich.table import Table
 
-SMALL_STRATEGIES = ("majority", "best_of_n", "beam_search", "dvts")
+SMALL_STRATEGIES = (MAJORITY, BEST_OF_N, BEAM_SEARCH, DVTS)
 TASK = "arith_tts_heldout"  # test problems 350-699 (tts_eval.toy.SPLITS)
 # Marks a folder as the demo's own output, which a later demo may replace.
 OUTPUT_MARKER = ".tts-eval-demo"
@@ -47,13 +50,13 @@ class DemoRun:
 RunRecord = tuple[DemoRun, dict[str, Any], float, dict[str, list[float]]]
 ACCURACIES = ("acc", "candidate_acc", "maj_acc", "pass_at_n")
 TABLE_COLUMNS = ("policy", "strategy", "N", "accuracy", "vs large CoT", "Pass@1", "pass@N", "final-candidate accuracy",
-                 "any final candidate correct", "majority", "tokens", "FLOPs", "seconds")
+                 "any final candidate correct", MAJORITY_VOTE, "tokens", "FLOPs", "seconds")
 
 
 def demo_plan(budgets: list[int]) -> list[DemoRun]:
     """CoT on both policies (the large one is the baseline), then every strategy on the small
     one at each budget."""
-    plan = [DemoRun("large", "cot", 1), DemoRun("small", "cot", 1)]
+    plan = [DemoRun("large", COT, 1), DemoRun("small", COT, 1)]
     return plan + [DemoRun("small", strategy, n) for n in budgets for strategy in SMALL_STRATEGIES]
 
 
@@ -61,13 +64,14 @@ def model_args(run: DemoRun, *, beam_size: int, seed: int) -> dict[str, object]:
     """The ``tts`` model's settings for one run (the shipped models, the shipped PRM). Voting
     and aggregation are left to the defaults a user gets: prm_vote, with the aggregation the
     toy PRM's spec recommends."""
+    from tts_eval.strategies import get_strategy
     from tts_eval.toy import PRM_CONFIG, package_reference
 
     args: dict[str, object] = {"policy": package_reference(f"policy-{run.size}"), "strategy": run.strategy,
                                "n": run.n, "seed": seed}
-    if run.strategy in ("beam_search", "dvts"):
+    if get_strategy(run.strategy).tree:
         args["beam_size"] = beam_size
-    if run.strategy not in ("cot", "majority"):
+    if get_strategy(run.strategy).needs_prm:
         args["prm"] = PRM_CONFIG
     return args
 
@@ -162,7 +166,7 @@ def comparison_table(rows: list[RunRecord], limit: int) -> Table:
     from rich.table import Table
 
     from tts_eval.statistics import accuracy_interval, paired_difference, verdict
-    from tts_eval.strategies import STRATEGIES
+    from tts_eval.strategies import get_strategy
     from tts_eval.toy import SPLITS
 
     first = SPLITS["heldout"].start
@@ -180,7 +184,7 @@ def comparison_table(rows: list[RunRecord], limit: int) -> Table:
         share, any_right = shown["candidate_acc"], shown["pass_at_n"]
         # A tree search's candidates are its final beams, not independent samples of the
         # policy: their share of right answers is no Pass@1.
-        sampled = ("—", "—", share, any_right) if STRATEGIES[run.strategy].tree else (share, any_right, "—", "—")
+        sampled = (share, any_right, "—", "—") if get_strategy(run.strategy).independent_samples else ("—", "—", share, any_right)
         table.add_row(
             f"{run.size} ({_count(results['config']['model_num_parameters'])})", run.strategy, str(run.n),
             shown["acc"], versus, *sampled, shown["maj_acc"],
@@ -200,11 +204,12 @@ def verdict_line(rows: list[RunRecord]) -> str:
     """One line comparing the large policy's CoT with the small policy's best TTS run, paired
     on the same problems: "beats" only when the difference's interval lies above zero."""
     from tts_eval.statistics import accuracy_interval, paired_difference, verdict
+    from tts_eval.strategies import get_strategy
 
     accuracy = {run: (results["results"][TASK]["acc,none"], values["acc"]) for run, results, _, values in rows}
     large_run = next(run for run in accuracy if run.size == "large")
     large, large_values = accuracy[large_run]
-    best = max((run for run in accuracy if run.size == "small" and run.strategy != "cot"), key=lambda r: accuracy[r][0])
+    best = max((run for run in accuracy if run.size == "small" and not get_strategy(run.strategy).single_sample), key=lambda r: accuracy[r][0])
     value, values = accuracy[best]
     difference = paired_difference(values, large_values)
     return (f"best small-policy TTS run, {best.strategy} at N={best.n}: "

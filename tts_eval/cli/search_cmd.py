@@ -8,12 +8,15 @@ from typing import Annotated, Optional
 
 import typer
 
+from tts_eval.strategies import STRATEGIES
+from tts_eval.strategies.names import BEST_OF_N
+
 
 def search(
     problems: Annotated[Path, typer.Argument(help="JSONL; each line has 'problem' or 'question' (and optionally 'answer').")],
     output: Annotated[Path, typer.Option("--output", "-o", help="JSONL to write, one result per problem.")],
     policy: Annotated[str, typer.Option(help="Policy model: Hub id or local folder.")],
-    strategy: Annotated[str, typer.Option(help="cot | majority | best_of_n | beam_search | dvts | particle_filtering | compute_optimal")] = "best_of_n",
+    strategy: Annotated[str, typer.Option(help=" | ".join(STRATEGIES))] = BEST_OF_N,
     prm: Annotated[Optional[str], typer.Option(help="PRM name (see 'tts-eval prm list') or YAML path.")] = None,
     prm_model: Annotated[Optional[str], typer.Option(help="Override the PRM's model (e.g. a local folder).")] = None,
     n: Annotated[int, typer.Option(help="Budget N.")] = 4,

@@ -42,7 +42,6 @@ from tts_eval.compute_optimal.sweep import (
     SweepSettings,
 )
 from tts_eval.compute_optimal.table import (
-    SAMPLING_STRATEGIES,
     BudgetPlan,
     Choice,
     ParamRange,
@@ -54,6 +53,8 @@ from tts_eval.compute_optimal.table import (
 )
 from tts_eval.jsonl import read_jsonl
 from tts_eval.scoring import AGGREGATIONS
+from tts_eval.strategies import get_strategy
+from tts_eval.voting import MAJORITY_VOTE
 
 TIE = 1e-9  # accuracies closer than this are equal
 MAX_PROBES_PER_PROBLEM = 8  # disjoint probes per problem used to fit the estimate
@@ -172,13 +173,13 @@ def probed_options(sweep: Sweep, budget: int, k: int) -> list[Option]:
     beam search and DVTS add the whole probe."""
     options = []
     for config, (accuracy, flops) in sweep.outcomes.items():
-        if config.strategy in SAMPLING_STRATEGIES:
+        if get_strategy(config.strategy).independent_samples:
             if not k <= config.n <= budget:
                 continue
             cost = [
                 flops[i]
                 + (sweep.prompt_flops(i) if config.n > k else 0.0)
-                + (sweep.probe_flops(i, k)[1] if config.strategy == "majority" else 0.0)
+                + (sweep.probe_flops(i, k)[1] if not get_strategy(config.strategy).needs_prm else 0.0)
                 for i in range(len(sweep.ids))
             ]
         else:
@@ -380,8 +381,8 @@ def choice_of(option: Option) -> Choice:
     c = option.config
     return Choice(
         strategy=c.strategy, n=c.n, beam_size=c.beam_size,
-        aggregation=None if c.voting == "majority" else c.aggregation,
-        voting=None if c.strategy == "majority" else c.voting,
+        aggregation=None if c.voting == MAJORITY_VOTE else c.aggregation,
+        voting=None if not get_strategy(c.strategy).needs_prm else c.voting,
     )
 
 
@@ -479,7 +480,7 @@ def table_outcomes(
         bucket = plan.difficulty.bucket(sweep.probe(i, k, plan.difficulty.aggregation)) if k else None
         choice = plan.choices[bucket] if bucket else next(iter(plan.choices.values()))
         run = concrete(choice, budget=plan.budget, probe_n=k, beam_size=beam_size, aggregation=aggregation, voting=voting)
-        config = Config(run.strategy, run.n, run.beam_size, None if run.voting == "majority" else run.aggregation, run.voting)
+        config = Config(run.strategy, run.n, run.beam_size, None if run.voting == MAJORITY_VOTE else run.aggregation, run.voting)
         if config not in options:
             raise PlanError(f"{sweep.folder}: no outcomes for {config.label()}, which table '{plan.table}' runs; "
                             "sweep that strategy, budget, aggregation and voting")

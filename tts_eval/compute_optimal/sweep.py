@@ -38,11 +38,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tts_eval.compute_optimal.table import PARTICLE_STRATEGY, SAMPLING_STRATEGIES, TREE_STRATEGIES, Probe, fit_tree
+from tts_eval.compute_optimal.table import Probe, fit_tree
 from tts_eval.jsonl import read_jsonl
 from tts_eval.scoring import AGGREGATIONS, aggregate
+from tts_eval.strategies.names import BEAM_SEARCH, BEST_OF_N, DVTS, MAJORITY, PARTICLE_FILTERING
 from tts_eval.types import Problem, SearchResult
-from tts_eval.voting import VOTINGS
+from tts_eval.voting import MAJORITY_VOTE, VOTINGS
 
 FORMAT_VERSION = 1
 SWEEP_FILE, PROBLEMS_FILE, OUTCOMES_FILE, RUNS_DIR = "sweep.json", "problems.jsonl", "outcomes.jsonl", "runs"
@@ -89,16 +90,16 @@ class Config:
         parts = [self.strategy, f"n={self.n}"]
         parts += [f"M={self.beam_size}"] if self.beam_size is not None else []
         parts += [self.aggregation] if self.aggregation is not None else []
-        parts += [self.voting] if self.strategy != "majority" else []
+        parts += [self.voting] if self.strategy != MAJORITY else []
         return " ".join(parts)
 
 
 @dataclass
 class SweepSettings:
     budgets: tuple[int, ...]
-    strategies: tuple[str, ...] = ("majority", "best_of_n", "beam_search", "dvts")
+    strategies: tuple[str, ...] = (MAJORITY, BEST_OF_N, BEAM_SEARCH, DVTS)
     aggregations: tuple[str, ...] = ("min", "last")
-    votings: tuple[str, ...] = ("majority", "prm_max", "prm_vote")
+    votings: tuple[str, ...] = VOTINGS
     beam_size: int = 4
     probe: Probe = field(default_factory=lambda: DEFAULT_PROBE)
     temperature: float = 0.7
@@ -116,7 +117,7 @@ class SweepSettings:
         if not self.budgets or self.budgets[0] < 1:
             raise SweepError(f"budgets must be positive integers, got {list(self.budgets)}")
         for name, given, allowed in (
-            ("strategies", self.strategies, SAMPLING_STRATEGIES + TREE_STRATEGIES + (PARTICLE_STRATEGY,)),
+            ("strategies", self.strategies, (MAJORITY, BEST_OF_N, BEAM_SEARCH, DVTS, PARTICLE_FILTERING)),
             ("aggregations", self.aggregations, AGGREGATIONS),
             ("votings", self.votings, VOTINGS),
         ):
@@ -128,7 +129,7 @@ class SweepSettings:
         from tts_eval.search import validate_settings
 
         try:  # the particle options, checked where the search checks them
-            validate_settings(PARTICLE_STRATEGY, n=1, beam_size=1, aggregation="last", voting="majority", has_prm=True,
+            validate_settings(PARTICLE_FILTERING, n=1, beam_size=1, aggregation="last", voting=MAJORITY_VOTE, has_prm=True,
                               pf_temperature=self.pf_temperature, resampling=self.resampling)
         except ValueError as err:
             raise SweepError(str(err)) from None
@@ -158,22 +159,22 @@ class SweepSettings:
 
     def particle_sizes(self) -> list[int]:
         """Particle counts of the particle filter: each budget, and what its probe leaves."""
-        if PARTICLE_STRATEGY not in self.strategies:
+        if PARTICLE_FILTERING not in self.strategies:
             return []
         return sorted({n for b in self.budgets for n in (b, b - self.probe_size(b)) if n >= 1})
 
     def runs(self) -> list[SearchRun]:
         # Always: its samples are also the probes and the Pass@1 the difficulty estimate is fitted on.
-        runs = [SearchRun("best_of_n", self.largest)]
+        runs = [SearchRun(BEST_OF_N, self.largest)]
         trees = self.tree_sizes()
-        if "dvts" in self.strategies and any(m == self.beam_size for _, m in trees):
+        if DVTS in self.strategies and any(m == self.beam_size for _, m in trees):
             largest = max(n for n, m in trees if m == self.beam_size)
-            runs.append(SearchRun("dvts", largest, self.beam_size))
+            runs.append(SearchRun(DVTS, largest, self.beam_size))
         for n, m in trees:
             # One beam of width n < beam size is DVTS with one subtree too: beam search serves both.
-            if "beam_search" in self.strategies or ("dvts" in self.strategies and m < self.beam_size):
-                runs.append(SearchRun("beam_search", n, m))
-        runs += [SearchRun(PARTICLE_STRATEGY, n) for n in self.particle_sizes()]
+            if BEAM_SEARCH in self.strategies or (DVTS in self.strategies and m < self.beam_size):
+                runs.append(SearchRun(BEAM_SEARCH, n, m))
+        runs += [SearchRun(PARTICLE_FILTERING, n) for n in self.particle_sizes()]
         return runs
 
     def to_json(self) -> dict[str, Any]:
@@ -258,7 +259,7 @@ def run_sweep(
                 search_problems, policy, prm, strategy=run.strategy, n=run.n,
                 beam_size=run.beam_size or settings.beam_size, temperature=settings.temperature, top_p=settings.top_p,
                 max_tokens=settings.max_tokens, max_step_tokens=settings.max_step_tokens, max_steps=settings.max_steps,
-                seed=settings.seed, progress=progress, **(particle if run.strategy == PARTICLE_STRATEGY else {}),
+                seed=settings.seed, progress=progress, **(particle if run.strategy == PARTICLE_FILTERING else {}),
             )
             _write_run(path, problems, found)
             log(f"sweep: {name} on {len(problems)} problems: {time.perf_counter() - started:.0f} s")
@@ -346,7 +347,7 @@ def write_outcomes(
     """``problems.jsonl`` and ``outcomes.jsonl`` from the runs' results."""
     outcomes: dict[Config, tuple[list[float], list[float]]] = {}
     runs = {(r.strategy, r.n, r.beam_size): found for r, found in results.items()}
-    (bon,) = [found for r, found in results.items() if r.strategy == "best_of_n"]
+    (bon,) = [found for r, found in results.items() if r.strategy == BEST_OF_N]
     with open(out_dir / PROBLEMS_FILE, "w", encoding="utf-8") as f:
         for index, problem in enumerate(problems):
             cells = _Cells(outcomes, settings, seed=(settings.seed, problem.id))
@@ -390,12 +391,12 @@ def _sampling_outcomes(cells: _Cells, result: SearchResult, problem: SweepProble
         share = k / size  # the prompt is sent once whatever k; solutions and their scores scale
         policy_cost = 2.0 * policy_params * (u.policy_input_tokens + u.policy_output_tokens * share)
         prm_cost = 2.0 * prm_params * u.prm_tokens * share
-        if "majority" in s.strategies:
-            cells.add(Config("majority", k, None, None, "majority"), graded, k, policy_cost)
-        if "best_of_n" in s.strategies:
+        if MAJORITY in s.strategies:
+            cells.add(Config(MAJORITY, k, None, None, MAJORITY_VOTE), graded, k, policy_cost)
+        if BEST_OF_N in s.strategies:
             for aggregation in s.aggregations:
-                for voting in (v for v in s.votings if v != "majority"):
-                    cells.add(Config("best_of_n", k, None, aggregation, voting), graded, k, policy_cost + prm_cost)
+                for voting in (v for v in s.votings if v != MAJORITY_VOTE):
+                    cells.add(Config(BEST_OF_N, k, None, aggregation, voting), graded, k, policy_cost + prm_cost)
     return {
         "id": problem.id,
         "gold": problem.gold,
@@ -415,18 +416,18 @@ def _tree_outcomes(cells: _Cells, runs: dict[tuple, list[SearchResult]], index: 
     search from its own runs (one beam of width n < M is also DVTS with one subtree)."""
     s = cells.settings
     for n, m in s.tree_sizes():
-        for strategy in (t for t in TREE_STRATEGIES if t in s.strategies):
-            if strategy == "dvts" and m == s.beam_size:
-                ((_, largest, _),) = [key for key in runs if key[0] == "dvts"]
-                result = runs[("dvts", largest, m)][index]
+        for strategy in (t for t in (BEAM_SEARCH, DVTS) if t in s.strategies):
+            if strategy == DVTS and m == s.beam_size:
+                ((_, largest, _),) = [key for key in runs if key[0] == DVTS]
+                result = runs[(DVTS, largest, m)][index]
                 subtrees = len(result.candidates)
                 k, flops = n // m, result.usage.flops * (n // m) / subtrees
             else:
-                result = runs[("beam_search", n, m)][index]
+                result = runs[(BEAM_SEARCH, n, m)][index]
                 k, flops = len(result.candidates), result.usage.flops
             graded = _grade(result, problem.gold)
             for voting in s.votings:
-                for aggregation in [None] if voting == "majority" else s.aggregations:
+                for aggregation in [None] if voting == MAJORITY_VOTE else s.aggregations:
                     cells.add(Config(strategy, n, m, aggregation, voting), graded, k, flops)
 
 
@@ -437,12 +438,12 @@ def _particle_outcomes(cells: _Cells, runs: dict[tuple, list[SearchResult]], ind
 
     s = cells.settings
     for n in s.particle_sizes():
-        result = runs[(PARTICLE_STRATEGY, n, None)][index]
+        result = runs[(PARTICLE_FILTERING, n, None)][index]
         graded = _grade(result, problem.gold)
         for voting in s.votings:
-            for aggregation in [None] if voting == "majority" else s.aggregations:
+            for aggregation in [None] if voting == MAJORITY_VOTE else s.aggregations:
                 chosen = vote_particles(graded.candidates, voting, aggregation or "last", s.pf_temperature)
-                cells.add_value(Config(PARTICLE_STRATEGY, n, None, aggregation, voting), float(graded.correct[chosen]),
+                cells.add_value(Config(PARTICLE_FILTERING, n, None, aggregation, voting), float(graded.correct[chosen]),
                                 result.usage.flops)
 
 

@@ -31,13 +31,11 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from tts_eval.compute_optimal.difficulty import BUCKETS, DifficultyModel
+from tts_eval.voting import MAJORITY_VOTE, Voting
 
-CHOICE_STRATEGIES = ("majority", "best_of_n", "beam_search", "dvts", "particle_filtering")
-TREE_STRATEGIES = ("beam_search", "dvts")
-PARTICLE_STRATEGY = "particle_filtering"
-SAMPLING_STRATEGIES = ("majority", "best_of_n")
 DEFAULT_TABLE = "paper"
 TABLES_FOLDER = "compute_optimal"
 
@@ -52,7 +50,7 @@ class Choice(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    strategy: Literal["majority", "best_of_n", "beam_search", "dvts", "particle_filtering"]
+    strategy: str = Field(description="A strategy a table may choose (Strategy.table_choice)")
     n: int | None = Field(
         default=None, ge=1,
         description="Budget of the choice (majority / best_of_n: solutions, the probe's included); "
@@ -60,15 +58,29 @@ class Choice(BaseModel):
     )
     beam_size: int | None = Field(default=None, ge=1, description="Beam size M (beam_search, dvts); default: the run's")
     aggregation: Literal["min", "last", "avg", "prod"] | None = Field(default=None, description="Default: the run's")
-    voting: Literal["majority", "prm_max", "prm_vote"] | None = Field(default=None, description="Default: the run's")
+    voting: Voting | None = Field(default=None, description="Default: the run's")
+
+    @field_validator("strategy")
+    @classmethod
+    def _choosable(cls, value: str) -> str:
+        choosable = choice_strategies()
+        if value not in choosable:  # worded as pydantic words a Literal's error
+            expected = " or ".join([", ".join(map(repr, choosable[:-1])), repr(choosable[-1])])
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Choice:
-        if self.strategy == "majority" and self.voting not in (None, "majority"):
-            raise ValueError(f"strategy majority votes by answer counts; drop voting={self.voting} or use best_of_n")
-        if self.strategy not in TREE_STRATEGIES and self.beam_size is not None:
-            raise ValueError(f"beam_size is only for beam_search and dvts, not {self.strategy}")
-        if self.strategy in TREE_STRATEGIES and self.n is not None and self.beam_size is not None and self.n % self.beam_size:
+        from tts_eval.strategies import STRATEGIES
+
+        spec = STRATEGIES[self.strategy]
+        if not spec.needs_prm and self.voting not in (None, MAJORITY_VOTE):
+            scorer = " or ".join(s.name for s in STRATEGIES.values() if s.table_choice and s.independent_samples and s.needs_prm)
+            raise ValueError(f"strategy {self.strategy} votes by answer counts; drop voting={self.voting} or use {scorer}")
+        if not spec.tree and self.beam_size is not None:
+            trees = " and ".join(s.name for s in STRATEGIES.values() if s.table_choice and s.tree)
+            raise ValueError(f"beam_size is only for {trees}, not {self.strategy}")
+        if spec.tree and self.n is not None and self.beam_size is not None and self.n % self.beam_size:
             raise ValueError(f"n={self.n} must be a multiple of beam_size={self.beam_size}")
         return self
 
@@ -281,18 +293,28 @@ def concrete(
 
     Unset fields take the run's ``beam_size``, ``aggregation`` and ``voting`` (None: left to
     the run); majority always votes by answer counts."""
-    vote_by = "majority" if choice.strategy == "majority" else choice.voting or voting
+    from tts_eval.strategies import STRATEGIES
+
+    spec = STRATEGIES[choice.strategy]
+    vote_by = MAJORITY_VOTE if not spec.needs_prm else choice.voting or voting
     aggregate_by = choice.aggregation or aggregation
-    if choice.strategy in SAMPLING_STRATEGIES:
+    if spec.independent_samples:
         total = max(choice.n or budget, probe_n)
         return ConcreteChoice(choice.strategy, total, None, aggregate_by, vote_by, True, total - probe_n)
     left = min(choice.n or budget - probe_n, budget - probe_n)
     if left < 1:
         return ConcreteChoice(choice.strategy, 0, None, aggregate_by, vote_by, True, 0)
-    if choice.strategy == PARTICLE_STRATEGY:
+    if not spec.tree:
         return ConcreteChoice(choice.strategy, left, None, aggregate_by, vote_by, False, left)
     n, m = fit_tree(left, choice.beam_size or beam_size)
     return ConcreteChoice(choice.strategy, n, m, aggregate_by, vote_by, False, n)
+
+
+def choice_strategies() -> tuple[str, ...]:
+    """The strategies a table may choose, in table order."""
+    from tts_eval.strategies import STRATEGIES
+
+    return tuple(name for name, spec in STRATEGIES.items() if spec.table_choice)
 
 
 def fit_tree(n: int, beam_size: int) -> tuple[int, int]:

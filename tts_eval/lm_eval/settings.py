@@ -12,6 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tts_eval.strategies import STRATEGIES, get_strategy
+from tts_eval.strategies.names import COT
+
 # Settings that change how fast a run goes, never what it computes: left out of the resume
 # checkpoint's fingerprint, so a run may be resumed with other values.
 PERFORMANCE_ONLY = ("device", "batch_size", "prm_batch_size", "chunk_size", "checkpoint")
@@ -35,7 +38,7 @@ class TTSModelArgs(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     policy: str = Field(min_length=1, description="Policy model: Hub id, local folder, or served model name")
-    strategy: str = Field(default="cot", description="cot | majority | best_of_n | beam_search | dvts | particle_filtering | compute_optimal")
+    strategy: str = Field(default=COT, description=" | ".join(STRATEGIES))
     prm: str | None = Field(default=None, description="PRM name (a yaml_configs/prm file stem) or YAML path")
     prm_model: str | None = Field(default=None, description="Replace the PRM spec's model (e.g. a local folder)")
     prm_backend: Literal["hf", "vllm", "http"] | None = Field(default=None, description="Replace the PRM spec's runtime")
@@ -126,7 +129,7 @@ class TTSModelArgs(BaseModel):
             "max_steps": self.max_steps,
             "seed": self.seed,
             "progress": False,  # the model shows one bar over all its problems, not one per call
-            **({"table": self.table} if self.strategy == "compute_optimal" else {}),
+            **({"table": self.table} if "table" in get_strategy(self.strategy).options else {}),
             **{k: getattr(self, k) for k in ("pf_temperature", "resampling") if getattr(self, k) is not None},
         }
 
@@ -134,7 +137,6 @@ class TTSModelArgs(BaseModel):
         if self.temperature is not None:
             return self.temperature
         from tts_eval.search import DEFAULT_TEMPERATURE
-        from tts_eval.strategies import STRATEGIES
 
         return 0.0 if STRATEGIES[self.strategy].greedy else DEFAULT_TEMPERATURE
 
@@ -166,11 +168,11 @@ class TTSModelArgs(BaseModel):
         data["temperature"] = self.resolved_temperature()
         data["max_tokens"] = self.resolved_max_tokens()
         data["voting"], data["aggregation"] = self.resolved_vote()
-        if self.strategy == "particle_filtering":
-            from tts_eval.strategies.base import SearchSettings
+        from tts_eval.strategies.base import SearchSettings
 
-            defaults = SearchSettings.__dataclass_fields__
-            for key in ("pf_temperature", "resampling"):
+        defaults = SearchSettings.__dataclass_fields__
+        for key in ("pf_temperature", "resampling"):
+            if key in get_strategy(self.strategy).options:
                 data[key] = defaults[key].default if data[key] is None else data[key]
         return data
 
@@ -178,7 +180,7 @@ class TTSModelArgs(BaseModel):
         """The settings that decide results: the resume checkpoint's fingerprint."""
         connection = {*CONNECTION_ONLY, *(f"prm_{k}" for k in CONNECTION_ONLY)}
         settings = {k: v for k, v in self.resolved().items() if k not in PERFORMANCE_ONLY and k not in connection}
-        if self.strategy == "compute_optimal":  # an edited table file changes results too
+        if "table" in get_strategy(self.strategy).options:  # an edited table file changes results too
             from tts_eval.compute_optimal.table import load_table
 
             settings["table_content"] = load_table(self.table).model_dump(mode="json")
@@ -234,9 +236,10 @@ def _check_search_settings(args: TTSModelArgs) -> None:
 
 
 def _check_table(args: TTSModelArgs) -> None:
-    if args.strategy != "compute_optimal":
+    if "table" not in get_strategy(args.strategy).options:
         if args.table is not None:
-            raise ModelArgsError(f"model_args 'table={args.table}' is only used by strategy=compute_optimal; drop it")
+            users = " or strategy=".join(name for name, s in STRATEGIES.items() if "table" in s.options)
+            raise ModelArgsError(f"model_args 'table={args.table}' is only used by strategy={users}; drop it")
         return
     from tts_eval.compute_optimal.table import TableError, load_table
 

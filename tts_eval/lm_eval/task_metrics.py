@@ -29,7 +29,7 @@ from tts_eval.grading import extract_answer, grade
 from tts_eval.lm_eval.response import search_result_of
 from tts_eval.steps import split_steps
 from tts_eval.types import Trajectory
-from tts_eval.voting import vote
+from tts_eval.voting import MAJORITY_VOTE, vote
 
 
 class SearchResultFilter(Filter):
@@ -71,7 +71,7 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]
 
     per_candidate = [correct(c["answer"]) for c in candidates]
     # Majority voting reads answers only.
-    majority = vote([Trajectory(steps=c["steps"], answer=c["answer"]) for c in candidates], "majority", "last")
+    majority = vote([Trajectory(steps=c["steps"], answer=c["answer"]) for c in candidates], MAJORITY_VOTE, "last")
     metrics: dict[str, float] = {
         "acc": float(correct(result["answer"])),
         "maj_acc": float(per_candidate[majority]),

@@ -1,14 +1,13 @@
-"""The search strategies, one module each."""
+"""The search strategies, one module each; each registers itself in the registry."""
 
-from tts_eval.strategies import beam_search, best_of_n, compute_optimal, cot, dvts, majority, particle_filtering
+# Importing a strategy's module registers it.
+from tts_eval.strategies import beam_search, best_of_n, compute_optimal, cot, dvts, majority, particle_filtering  # noqa: F401
 from tts_eval.strategies.base import SearchSettings, SearchUnit, Strategy
+from tts_eval.strategies.registry import (
+    STRATEGIES, get_strategy, is_baseline, label, picks_strategies, register, table_order, traits, unregister,
+)
 
-STRATEGIES: dict[str, Strategy] = {
-    s.name: s
-    for s in (
-        cot.STRATEGY, majority.STRATEGY, best_of_n.STRATEGY, beam_search.STRATEGY, dvts.STRATEGY, particle_filtering.STRATEGY,
-        compute_optimal.STRATEGY,
-    )
-}
-
-__all__ = ["STRATEGIES", "SearchSettings", "SearchUnit", "Strategy"]
+__all__ = [
+    "STRATEGIES", "SearchSettings", "SearchUnit", "Strategy", "get_strategy", "is_baseline", "label", "picks_strategies", "register",
+    "table_order", "traits", "unregister",
+]

@@ -99,16 +99,56 @@ def extend(parent: Trajectory, completion: Completion, solution_stop: tuple[str,
     )
 
 
-@dataclass(frozen=True)
+# What one candidate of a strategy is (``Strategy.candidate``).
+CANDIDATE_KINDS = ("solution", "subtree", "beam", "particle", "choice")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Strategy:
-    """A named strategy: how it builds its units for a problem and what it requires."""
+    """A named strategy: how it builds its units for a problem, and its traits, which every
+    other package reads instead of naming strategies (validation, tables, plots, sweeps)."""
 
     name: str
     make_units: Callable[[Problem, SearchSettings, int], list[SearchUnit]]
     needs_prm: bool  # True: a PRM is required; False: giving one is an error
+    label: str  # how tables and plots name it ("Best-of-N")
+    order: int  # its place in tables and listings, lowest first
+    # What one candidate is: "solution" (an independent whole sample of the policy), "subtree"
+    # (the result of an independent subtree spending beam_size of the budget), "beam" (a
+    # final beam of one tree), "particle" (a particle resampled with the others), "choice"
+    # (whatever the chosen strategy yields).
+    candidate: str = "solution"
     greedy: bool = False  # default temperature 0 instead of 0.7
+    single_sample: bool = False  # writes one solution (n must be 1): the baseline of TTS comparisons
     tree: bool = False  # step-wise tree search: n must be a multiple of beam_size
+    colour: str = "#8c564b"  # its colour in every plot
+    options: tuple[str, ...] = ()  # search settings only this strategy reads (pf_temperature, ...)
     # For strategies that depend on the models, the task or a table (compute_optimal):
     # bind(policy=, prm=, table=, task=, settings=) returns the make_units to use for the
     # problems of that task. None: make_units is used as is, and a table is refused.
     bind: Callable[..., Callable[[Problem, SearchSettings, int], list[SearchUnit]]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.candidate not in CANDIDATE_KINDS:
+            raise ValueError(f"strategy {self.name}: candidate={self.candidate!r}; choose one of {', '.join(CANDIDATE_KINDS)}")
+
+    @property
+    def subsampled(self) -> bool:
+        """Its candidates are independent draws, so subsets of a run's candidates estimate
+        the strategy at smaller budgets."""
+        return self.candidate in ("solution", "subtree") and not self.single_sample
+
+    @property
+    def independent_samples(self) -> bool:
+        """Its candidates are independent whole solutions of the policy (their oracle is
+        pass@k; a tree search's final candidates are not such samples)."""
+        return self.candidate == "solution"
+
+    def candidate_budget(self, beam_size: int) -> int:
+        """The budget one candidate spends."""
+        return beam_size if self.candidate == "subtree" else 1
+
+    @property
+    def table_choice(self) -> bool:
+        """A compute-optimal policy table may choose it for a difficulty bucket."""
+        return not self.single_sample and self.bind is None

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from tts_eval.scoring import rank_key
 from tts_eval.seeding import derive_seed
 from tts_eval.strategies.base import Expansion, SearchUnit, Strategy, step_stops
+from tts_eval.strategies.names import BEAM_SEARCH
+from tts_eval.strategies.registry import register
 from tts_eval.types import Problem, Trajectory
 
 
@@ -67,4 +69,7 @@ def make_units(problem: Problem, settings, seed: int) -> list[SearchUnit]:
     return [BeamUnit(problem, settings, seed, root_width=settings.n, child_width=m, keep=settings.n // m)]
 
 
-STRATEGY = Strategy(name="beam_search", make_units=make_units, needs_prm=True, tree=True)
+STRATEGY = register(Strategy(
+    name=BEAM_SEARCH, make_units=make_units, needs_prm=True, label="Beam search", order=3, candidate="beam", tree=True,
+    colour="#9467bd",
+))

@@ -2,5 +2,7 @@
 
 from tts_eval.strategies.base import Strategy
 from tts_eval.strategies.sampling import make_sample_units
+from tts_eval.strategies.names import BEST_OF_N
+from tts_eval.strategies.registry import register
 
-STRATEGY = Strategy(name="best_of_n", make_units=make_sample_units, needs_prm=True)
+STRATEGY = register(Strategy(name=BEST_OF_N, make_units=make_sample_units, needs_prm=True, label="Best-of-N", order=2, colour="#2ca02c"))

@@ -30,6 +30,8 @@ from tts_eval.compute_optimal.difficulty import probe_features
 from tts_eval.compute_optimal.table import Choice, ResolvedPlan, concrete, load_table
 from tts_eval.seeding import derive_seed
 from tts_eval.strategies.base import Expansion, SearchSettings, SearchUnit, Strategy
+from tts_eval.strategies.names import COMPUTE_OPTIMAL
+from tts_eval.strategies.registry import register
 from tts_eval.types import Problem, Trajectory
 
 logger = logging.getLogger(__name__)
@@ -139,4 +141,7 @@ def _unbound(problem: Problem, settings: SearchSettings, seed: int) -> list[Sear
     raise RuntimeError("compute_optimal units depend on the policy, PRM and table: build them through bind()")
 
 
-STRATEGY = Strategy(name="compute_optimal", make_units=_unbound, needs_prm=True, bind=bind)
+STRATEGY = register(Strategy(
+    name=COMPUTE_OPTIMAL, make_units=_unbound, needs_prm=True, label="Compute-optimal TTS", order=6, candidate="choice",
+    colour="#ff7f0e", options=("table",), bind=bind,
+))

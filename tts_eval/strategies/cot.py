@@ -2,5 +2,10 @@
 
 from tts_eval.strategies.base import Strategy
 from tts_eval.strategies.sampling import make_sample_units
+from tts_eval.strategies.names import COT
+from tts_eval.strategies.registry import register
 
-STRATEGY = Strategy(name="cot", make_units=make_sample_units, needs_prm=False, greedy=True)
+STRATEGY = register(Strategy(
+    name=COT, make_units=make_sample_units, needs_prm=False, label="CoT", order=0, greedy=True, single_sample=True,
+    colour="#7f7f7f",
+))

@@ -7,6 +7,8 @@ from __future__ import annotations
 from tts_eval.seeding import derive_seed
 from tts_eval.strategies.base import SearchUnit, Strategy
 from tts_eval.strategies.beam_search import BeamUnit
+from tts_eval.strategies.names import DVTS
+from tts_eval.strategies.registry import register
 from tts_eval.types import Problem
 
 
@@ -18,4 +20,6 @@ def make_units(problem: Problem, settings, seed: int) -> list[SearchUnit]:
     ]
 
 
-STRATEGY = Strategy(name="dvts", make_units=make_units, needs_prm=True, tree=True)
+STRATEGY = register(Strategy(
+    name=DVTS, make_units=make_units, needs_prm=True, label="DVTS", order=4, candidate="subtree", tree=True, colour="#d62728",
+))

@@ -38,6 +38,8 @@ from scipy.special import logit
 from tts_eval.scoring import aggregate
 from tts_eval.seeding import derive_seed
 from tts_eval.strategies.base import Expansion, SearchSettings, SearchUnit, Strategy, step_stops
+from tts_eval.strategies.names import PARTICLE_FILTERING
+from tts_eval.strategies.registry import register
 from tts_eval.types import Problem, Trajectory
 from tts_eval.voting import vote
 
@@ -141,4 +143,7 @@ def make_units(problem: Problem, settings: SearchSettings, seed: int) -> list[Se
     return [ParticleUnit(problem, settings, seed)]
 
 
-STRATEGY = Strategy(name="particle_filtering", make_units=make_units, needs_prm=True)
+STRATEGY = register(Strategy(
+    name=PARTICLE_FILTERING, make_units=make_units, needs_prm=True, label="Particle filtering", order=5,
+    candidate="particle", colour="#17becf", options=("pf_temperature", "resampling"),
+))

@@ -16,7 +16,7 @@ from tts_eval.scoring import AGGREGATIONS
 from tts_eval.toy import PRM_CONFIG, package_reference
 from tts_eval.toy.problems import ToyProblem
 from tts_eval.types import Problem, SearchResult
-from tts_eval.voting import vote
+from tts_eval.voting import MAJORITY_VOTE, vote
 
 PRM_VOTINGS = ("prm_max", "prm_vote")
 BON_VARIANTS = [(agg, v) for agg in ("min", "last") for v in PRM_VOTINGS]
@@ -70,7 +70,7 @@ def sample_stats(problem: ToyProblem, result: SearchResult) -> SampleStats:
     right = [is_right(problem, c.answer) for c in candidates]
     stats = SampleStats(
         pass_at_1=sum(right) / len(right),
-        majority=right[vote(candidates, "majority", "last")],
+        majority=right[vote(candidates, MAJORITY_VOTE, "last")],
         any_right=any(right),
     )
     for agg, voting in BON_VARIANTS:
