@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from tts_eval.policies.base import Policy
 from tts_eval.scoring import AGGREGATIONS
+from tts_eval.search_options import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, default
 from tts_eval.seeding import derive_seed
 from tts_eval.strategies import STRATEGIES
 from tts_eval.strategies.base import Expansion, SearchSettings, SearchUnit, Strategy, extend
@@ -29,11 +30,6 @@ from tts_eval.voting import MAJORITY_VOTE, VOTINGS, recommended_aggregation, res
 
 if TYPE_CHECKING:
     from tts_eval.compute_optimal.table import PolicyTable
-
-DEFAULT_TEMPERATURE = 0.7
-DEFAULT_MAX_TOKENS = 8192
-DEFAULT_MAX_STEP_TOKENS = 2048
-DEFAULT_MAX_STEPS = 40
 
 
 def validate_settings(
@@ -111,15 +107,15 @@ def search(
     prm=None,
     *,
     strategy: str,
-    n: int = 1,
-    beam_size: int = 4,
+    n: int = default("n"),
+    beam_size: int = default("beam_size"),
     aggregation: str | None = None,
     voting: str | None = None,
     temperature: float | None = None,
-    top_p: float = 1.0,
+    top_p: float = default("top_p"),
     max_tokens: int | None = None,
-    max_step_tokens: int = DEFAULT_MAX_STEP_TOKENS,
-    max_steps: int = DEFAULT_MAX_STEPS,
+    max_step_tokens: int = default("max_step_tokens"),
+    max_steps: int = default("max_steps"),
     stop: Sequence[str] | None = None,
     seed: int | None = None,
     progress: bool | None = None,

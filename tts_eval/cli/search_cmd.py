@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from tts_eval.search_options import DEFAULT_MAX_TOKENS, default, help_text
 from tts_eval.strategies import STRATEGIES
 from tts_eval.strategies.names import BEST_OF_N
 
@@ -16,34 +17,24 @@ def search(
     problems: Annotated[Path, typer.Argument(help="JSONL; each line has 'problem' or 'question' (and optionally 'answer').")],
     output: Annotated[Path, typer.Option("--output", "-o", help="JSONL to write, one result per problem.")],
     policy: Annotated[str, typer.Option(help="Policy model: Hub id or local folder.")],
-    strategy: Annotated[str, typer.Option(help=" | ".join(STRATEGIES))] = BEST_OF_N,
+    strategy: Annotated[str, typer.Option(help=" | ".join(STRATEGIES))] = BEST_OF_N,  # search's own defaults follow
     prm: Annotated[Optional[str], typer.Option(help="PRM name (see 'tts-eval prm list') or YAML path.")] = None,
     prm_model: Annotated[Optional[str], typer.Option(help="Override the PRM's model (e.g. a local folder).")] = None,
-    n: Annotated[int, typer.Option(help="Budget N.")] = 4,
-    beam_size: Annotated[int, typer.Option(help="Beam size M.")] = 4,
-    aggregation: Annotated[
-        Optional[str], typer.Option(help="min | last | avg | prod. Default: the PRM's recommended aggregation, else min.")
-    ] = None,
-    voting: Annotated[
-        Optional[str], typer.Option(help="majority | prm_max | prm_vote. Default: prm_vote with a PRM strategy, else majority.")
-    ] = None,
+    n: Annotated[int, typer.Option(help=help_text("n"))] = 4,
+    beam_size: Annotated[int, typer.Option(help=help_text("beam_size"))] = default("beam_size"),
+    aggregation: Annotated[Optional[str], typer.Option(help=help_text("aggregation"))] = None,
+    voting: Annotated[Optional[str], typer.Option(help=help_text("voting"))] = None,
     backend: Annotated[str, typer.Option(help="Policy backend: hf | vllm | openai")] = "hf",
-    temperature: Annotated[Optional[float], typer.Option(help="Default: 0 for cot, 0.7 otherwise.")] = None,
-    max_tokens: Annotated[int, typer.Option(help="Tokens per solution.")] = 8192,
-    max_step_tokens: Annotated[int, typer.Option(help="Tokens per step.")] = 2048,
+    temperature: Annotated[Optional[float], typer.Option(help=help_text("temperature"))] = None,
+    max_tokens: Annotated[int, typer.Option(help=help_text("max_tokens"))] = DEFAULT_MAX_TOKENS,
+    max_step_tokens: Annotated[int, typer.Option(help=help_text("max_step_tokens"))] = default("max_step_tokens"),
     system_prompt: Annotated[Optional[str], typer.Option(help="System prompt for the policy's chat template.")] = None,
-    seed: Annotated[int, typer.Option(help="Sampling seed (per problem, derived from it and the prompt).")] = 0,
+    seed: Annotated[int, typer.Option(help=help_text("seed"))] = default("seed"),
     limit: Annotated[Optional[int], typer.Option(help="Only the first LIMIT problems.")] = None,
-    table: Annotated[
-        Optional[str], typer.Option(help="compute_optimal: policy table (name in yaml_configs/compute_optimal or YAML path).")
-    ] = None,
+    table: Annotated[Optional[str], typer.Option(help=help_text("table"))] = None,
     task: Annotated[Optional[str], typer.Option(help="compute_optimal: the task name the table's rules match.")] = None,
-    pf_temperature: Annotated[
-        Optional[float], typer.Option(help="particle_filtering: temperature of the weights softmax(logit(score)/T) (default 1).")
-    ] = None,
-    resampling: Annotated[
-        Optional[str], typer.Option(help="particle_filtering: systematic (default) | multinomial.")
-    ] = None,
+    pf_temperature: Annotated[Optional[float], typer.Option(help=help_text("pf_temperature"))] = None,
+    resampling: Annotated[Optional[str], typer.Option(help=help_text("resampling"))] = None,
 ) -> None:
     """Search every problem of a JSONL file and write one result per line."""
     from tts_eval import Problem

@@ -8,6 +8,15 @@ from typing import Annotated, Optional
 
 import typer
 
+from tts_eval.search_options import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_PF_TEMPERATURE,
+    DEFAULT_RESAMPLING,
+    DEFAULT_TEMPERATURE,
+    default,
+    help_text,
+)
+
 
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
@@ -33,20 +42,20 @@ def sweep(
     ] = "majority,best_of_n,beam_search,dvts",
     aggregations: Annotated[str, typer.Option(help="Aggregations, comma-separated (min, last, avg, prod).")] = "min,last",
     votings: Annotated[str, typer.Option(help="Votings, comma-separated (majority, prm_max, prm_vote).")] = "majority,prm_max,prm_vote",
-    beam_size: Annotated[int, typer.Option(help="Beam size M of beam search and DVTS.")] = 4,
+    beam_size: Annotated[int, typer.Option(help=help_text("beam_size"))] = default("beam_size"),
     probe_fraction: Annotated[float, typer.Option(help="Compute-optimal probe: this share of N ...")] = 0.25,
     probe_min: Annotated[int, typer.Option(help="... and at least this many solutions.")] = 2,
     backend: Annotated[str, typer.Option(help="Policy backend: hf | vllm | openai")] = "hf",
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.7,
-    max_tokens: Annotated[int, typer.Option(help="Tokens per solution.")] = 8192,
-    max_step_tokens: Annotated[int, typer.Option(help="Tokens per step.")] = 2048,
-    max_steps: Annotated[int, typer.Option(help="Steps per solution of a tree search.")] = 40,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = DEFAULT_TEMPERATURE,
+    max_tokens: Annotated[int, typer.Option(help=help_text("max_tokens"))] = DEFAULT_MAX_TOKENS,
+    max_step_tokens: Annotated[int, typer.Option(help=help_text("max_step_tokens"))] = default("max_step_tokens"),
+    max_steps: Annotated[int, typer.Option(help=help_text("max_steps"))] = default("max_steps"),
     system_prompt: Annotated[Optional[str], typer.Option(help="System prompt for the policy's chat template.")] = None,
-    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    seed: Annotated[int, typer.Option(help=help_text("seed"))] = default("seed"),
     subsets: Annotated[int, typer.Option(help="Subsets per problem and budget beyond which votes are sampled.")] = 200,
     limit: Annotated[Optional[int], typer.Option(help="Only the first LIMIT problems.")] = None,
-    pf_temperature: Annotated[float, typer.Option(help="particle_filtering: temperature of its weights.")] = 1.0,
-    resampling: Annotated[str, typer.Option(help="particle_filtering: systematic | multinomial.")] = "systematic",
+    pf_temperature: Annotated[float, typer.Option(help=help_text("pf_temperature"))] = DEFAULT_PF_TEMPERATURE,
+    resampling: Annotated[str, typer.Option(help=help_text("resampling"))] = DEFAULT_RESAMPLING,
 ) -> None:
     """Run every strategy, budget, aggregation and voting on one policy, PRM and task."""
     from pydantic import ValidationError

@@ -41,6 +41,13 @@ from typing import Any
 from tts_eval.compute_optimal.table import Probe, fit_tree
 from tts_eval.jsonl import read_jsonl
 from tts_eval.scoring import AGGREGATIONS, aggregate
+from tts_eval.search_options import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_PF_TEMPERATURE,
+    DEFAULT_RESAMPLING,
+    DEFAULT_TEMPERATURE,
+    default,
+)
 from tts_eval.strategies.names import BEAM_SEARCH, BEST_OF_N, DVTS, MAJORITY, PARTICLE_FILTERING
 from tts_eval.types import Problem, SearchResult
 from tts_eval.voting import MAJORITY_VOTE, VOTINGS
@@ -100,17 +107,17 @@ class SweepSettings:
     strategies: tuple[str, ...] = (MAJORITY, BEST_OF_N, BEAM_SEARCH, DVTS)
     aggregations: tuple[str, ...] = ("min", "last")
     votings: tuple[str, ...] = VOTINGS
-    beam_size: int = 4
+    beam_size: int = default("beam_size")
     probe: Probe = field(default_factory=lambda: DEFAULT_PROBE)
-    temperature: float = 0.7
-    top_p: float = 1.0
-    max_tokens: int = 8192
-    max_step_tokens: int = 2048
-    max_steps: int = 40
-    seed: int = 0
+    temperature: float = DEFAULT_TEMPERATURE
+    top_p: float = default("top_p")
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    max_step_tokens: int = default("max_step_tokens")
+    max_steps: int = default("max_steps")
+    seed: int = default("seed")
     max_subsets: int = 200  # subsets per problem and budget beyond which votes are sampled
-    pf_temperature: float = 1.0  # particle filtering's weights
-    resampling: str = "systematic"  # particle filtering's draws
+    pf_temperature: float = DEFAULT_PF_TEMPERATURE  # particle filtering's weights
+    resampling: str = DEFAULT_RESAMPLING  # particle filtering's draws
 
     def __post_init__(self) -> None:
         self.budgets = tuple(sorted(set(self.budgets)))

@@ -10,7 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
+
+from tts_eval.search_options import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_PF_TEMPERATURE,
+    DEFAULT_RESAMPLING,
+    DEFAULT_TEMPERATURE,
+    SearchOptions,
+)
 
 from tts_eval.strategies import STRATEGIES, get_strategy
 from tts_eval.strategies.names import COT
@@ -27,8 +35,9 @@ class ModelArgsError(ValueError):
     """The ``tts`` model's model_args are unusable; the message names the argument and the fix."""
 
 
-class TTSModelArgs(BaseModel):
-    """Every ``--model_args`` key of the ``tts`` model (see docs/lm-eval.md for the table).
+class TTSModelArgs(SearchOptions):
+    """Every ``--model_args`` key of the ``tts`` model (see docs/lm-eval.md for the table):
+    the search settings of :class:`~tts_eval.search_options.SearchOptions` and the model's own.
 
     Keys not declared here are, with a ``prm_`` prefix, fields of the PRM spec (e.g.
     ``prm_max_length``, ``prm_device``), checked by the spec; without it, options of the
@@ -38,28 +47,14 @@ class TTSModelArgs(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     policy: str = Field(min_length=1, description="Policy model: Hub id, local folder, or served model name")
-    strategy: str = Field(default=COT, description=" | ".join(STRATEGIES))
+    strategy: str = Field(default=COT, description=" | ".join(STRATEGIES))  # a run without a search is CoT
     prm: str | None = Field(default=None, description="PRM name (a yaml_configs/prm file stem) or YAML path")
     prm_model: str | None = Field(default=None, description="Replace the PRM spec's model (e.g. a local folder)")
     prm_backend: Literal["hf", "vllm", "http"] | None = Field(default=None, description="Replace the PRM spec's runtime")
-    n: int = Field(default=1, ge=1, description="Budget N")
-    beam_size: int = Field(default=4, ge=1, description="Beam size M (beam_search, dvts)")
-    aggregation: str | None = Field(
-        default=None, description="min | last | avg | prod; default: the PRM spec's recommended aggregation, else min"
-    )
-    voting: str | None = Field(
-        default=None, description="majority | prm_max | prm_vote; default: prm_vote for a strategy with a PRM, else majority"
-    )
     backend: Literal["hf", "vllm", "openai"] = Field(
         default="auto", validate_default=True,
         description="Policy backend; auto (default): vllm on CUDA when installed, else hf",
     )
-    temperature: float | None = Field(default=None, ge=0, description="Default: 0 for cot, 0.7 otherwise")
-    top_p: float = Field(default=1.0, gt=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1, description="Tokens per solution (default 8192)")
-    max_step_tokens: int = Field(default=2048, ge=1, description="Tokens per step")
-    max_steps: int = Field(default=40, ge=1, description="Steps per solution of a step-wise search")
-    seed: int = Field(default=0, description="Sampling seed; each problem's seed derives from it and its prompt")
     system_prompt: str | None = Field(default=None, description="System prompt of the policy's chat template")
     device: str | None = Field(
         default=None, description="Device of policy and PRM (e.g. cpu, cuda, cuda:1); the PRM's only with backend=openai"
@@ -72,14 +67,6 @@ class TTSModelArgs(BaseModel):
     chunk_size: int = Field(default=64, ge=1, description="Problems per search call (and per checkpoint write)")
     checkpoint: str | bool | None = Field(
         default=None, description="Resume checkpoint folder; default: next to the results; false: none"
-    )
-    pf_temperature: float | None = Field(
-        default=None, description="particle_filtering: temperature of the weights softmax(logit(score) / T) (default 1)"
-    )
-    resampling: str | None = Field(default=None, description="particle_filtering: systematic (default) | multinomial")
-    table: str | None = Field(
-        default=None,
-        description="compute_optimal: policy table, a name in yaml_configs/compute_optimal/ or a YAML path (default: paper)",
     )
 
     @field_validator("backend", mode="before")
@@ -136,8 +123,6 @@ class TTSModelArgs(BaseModel):
     def resolved_temperature(self) -> float:
         if self.temperature is not None:
             return self.temperature
-        from tts_eval.search import DEFAULT_TEMPERATURE
-
         return 0.0 if STRATEGIES[self.strategy].greedy else DEFAULT_TEMPERATURE
 
     def resolved_vote(self) -> tuple[str, str]:
@@ -155,8 +140,6 @@ class TTSModelArgs(BaseModel):
     def resolved_max_tokens(self) -> int:
         if self.max_tokens is not None:
             return self.max_tokens
-        from tts_eval.search import DEFAULT_MAX_TOKENS
-
         return DEFAULT_MAX_TOKENS
 
     def resolved(self) -> dict[str, Any]:
@@ -168,12 +151,10 @@ class TTSModelArgs(BaseModel):
         data["temperature"] = self.resolved_temperature()
         data["max_tokens"] = self.resolved_max_tokens()
         data["voting"], data["aggregation"] = self.resolved_vote()
-        from tts_eval.strategies.base import SearchSettings
-
-        defaults = SearchSettings.__dataclass_fields__
-        for key in ("pf_temperature", "resampling"):
+        defaults = {"pf_temperature": DEFAULT_PF_TEMPERATURE, "resampling": DEFAULT_RESAMPLING}
+        for key, value in defaults.items():
             if key in get_strategy(self.strategy).options:
-                data[key] = defaults[key].default if data[key] is None else data[key]
+                data[key] = value if data[key] is None else data[key]
         return data
 
     def result_settings(self) -> dict[str, Any]:

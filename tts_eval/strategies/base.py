@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tts_eval.grading import extract_answer
+from tts_eval.search_options import DEFAULT_PF_TEMPERATURE, DEFAULT_RESAMPLING
 from tts_eval.steps import STEP_SEPARATOR, split_steps
 from tts_eval.types import Completion, Problem, Trajectory
 from tts_eval.voting import vote
@@ -26,8 +27,8 @@ class SearchSettings:
     max_step_tokens: int  # per step of a step-wise search
     max_steps: int  # a step-wise search stops extending a trajectory past this many steps
     stop: tuple[str, ...] = ()  # strings that end a whole solution (e.g. lm-eval's `until`)
-    pf_temperature: float = 1.0  # particle_filtering: temperature of the weights' softmax
-    resampling: str = "systematic"  # particle_filtering: systematic | multinomial
+    pf_temperature: float = DEFAULT_PF_TEMPERATURE  # particle_filtering: temperature of the weights' softmax
+    resampling: str = DEFAULT_RESAMPLING  # particle_filtering: systematic | multinomial
 
 
 @dataclass
