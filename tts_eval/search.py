@@ -67,7 +67,8 @@ def validate_settings(
     if spec.needs_prm and not has_prm:
         raise ValueError(f"{say('strategy', strategy)} needs a PRM: pass {say('prm', '<name or YAML path>')}")
     if not spec.needs_prm and has_prm:
-        raise ValueError(f"{say('strategy', strategy)} does not use a PRM: drop {say('prm', '...')}, or use {_names(lambda s: s.independent_samples and s.needs_prm)} to score its samples")
+        scorers = _names(lambda s: s.independent_samples and s.needs_prm)
+        raise ValueError(f"{say('strategy', strategy)} does not use a PRM: drop {say('prm', '...')}, or use {scorers} to score its samples")
     if voting != MAJORITY_VOTE and not has_prm:
         raise ValueError(f"{say('voting', voting)} ranks candidates by PRM scores: use {say('voting', MAJORITY_VOTE)}, or a PRM strategy")
     _validate_particle_options(strategy, pf_temperature, resampling)
