@@ -6,7 +6,8 @@
 
 A name is the stem of a file in ``yaml_configs/prm/`` (see :func:`list_prms`); a path to any
 YAML spec works too. Keyword overrides replace spec fields (``model="/local/dir"``,
-``dtype="float32"``, ``batch_size=16`` ...).
+``dtype="float32"``, ``batch_size=16`` ...). A spec's ``family`` is a name registered with
+:func:`register_family` (the shipped families and any module that registers one).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from prm_backends.base import ContinuationItem, ProcessRewardModel, ScoreItem, Scored
+from prm_backends.families import FamilyFields, PRMFamily, family_names, register_family
 from prm_backends.inputs import TruncationWarning
 from prm_backends.registry import list_prms, load_spec, prm_config_dir
 from prm_backends.spec import PRMConfigError, PRMSpec
@@ -40,14 +42,18 @@ def load_prm(name_or_path: str | Path, **overrides: Any) -> ProcessRewardModel:
 
 __all__ = [
     "ContinuationItem",
+    "FamilyFields",
+    "PRMFamily",
     "PRMConfigError",
     "PRMSpec",
     "ProcessRewardModel",
     "ScoreItem",
     "Scored",
     "TruncationWarning",
+    "family_names",
     "list_prms",
     "load_prm",
     "load_spec",
     "prm_config_dir",
+    "register_family",
 ]

@@ -14,19 +14,24 @@ model is causal.
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 
 from prm_backends.causal_lm import load_causal_lm
+from prm_backends.families import FamilyFields, PRMFamily, register_family
 from prm_backends.inputs import PRMInput, pick_sentinel, resolve_token, substitute_sentinel, tokenize_marked
 from prm_backends.spec import PRMSpec
 from tts_eval.steps import step_content
 
 
+class ChatTurnFields(FamilyFields):
+    good_token: str = Field(description="The assistant's answer to every step; its probability is the step score")
+    bad_token: str = Field(description="The competing token")
+
+
 class ChatTurnFormat:
-    family = "chat_turn"
     # The template renders the whole conversation, tokenised at once: reused scores are checked
     # per solution (a prefix whose ids differ inside its extension is scored afresh).
     prefix_stable = False
-    load_hf_model = staticmethod(load_causal_lm)
 
     def __init__(self, spec: PRMSpec, tokenizer) -> None:
         if not getattr(tokenizer, "chat_template", None):
@@ -35,11 +40,12 @@ class ChatTurnFormat:
                 f"family 'chat_turn' renders the PRM's chat template, but the tokenizer of "
                 f"'{spec.model}' has none; use a chat checkpoint or another family",
             )
+        fields = spec.fields_as(ChatTurnFields)
         self.spec = spec
         self.tokenizer = tokenizer
-        self.good = spec.good_token
-        self.good_id = resolve_token(tokenizer, spec.good_token, spec, "good_token")
-        self.bad_id = resolve_token(tokenizer, spec.bad_token, spec, "bad_token")
+        self.good = fields.good_token
+        self.good_id = resolve_token(tokenizer, fields.good_token, spec, "good_token")
+        self.bad_id = resolve_token(tokenizer, fields.bad_token, spec, "bad_token")
 
     def build(self, question: str, steps: list[str]) -> PRMInput:
         contents = [step_content(step) for step in steps]
@@ -68,3 +74,8 @@ class ChatTurnFormat:
         """``head_outputs``: LM logits (steps x vocab) before each assistant turn; returns p(good)."""
         pair = head_outputs[:, [self.good_id, self.bad_id]].float()
         return torch.softmax(pair, dim=-1)[:, 0]
+
+
+FAMILY = register_family(
+    PRMFamily(name="chat_turn", fields=ChatTurnFields, format=ChatTurnFormat, head="next_token", load_hf_model=load_causal_lm)
+)

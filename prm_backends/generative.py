@@ -20,20 +20,47 @@ from __future__ import annotations
 import re
 
 import torch
+from pydantic import Field, model_validator
 
 from prm_backends.causal_lm import load_causal_lm
+from prm_backends.families import FamilyFields, PRMFamily, register_family
 from prm_backends.inputs import PRMInput, resolve_token
-from prm_backends.spec import JUDGE_PLACEHOLDERS, PRMSpec
+from prm_backends.spec import PRMSpec
 from tts_eval.steps import step_content
 
+JUDGE_PLACEHOLDERS = ("question", "previous_steps", "step", "step_number")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(JUDGE_PLACEHOLDERS) + r")\}")
 
 
+class GenerativeFields(FamilyFields):
+    judge_prompt: str = Field(
+        description="The user message asking the judge about one step; placeholders {question}, "
+        "{previous_steps}, {step}, {step_number}",
+    )
+    good_token: str = Field(description="The verdict token whose probability is the step score")
+    bad_token: str = Field(description="The competing verdict token")
+    system_prompt: str | None = Field(default=None, description="System message of the judge's chat template")
+    response_prefix: str | None = Field(default=None, description="Text the judge's answer starts with")
+    verdict_prompt: str | None = Field(
+        default=None, description="Text after the answer's start (and any thinking) that the verdict token follows"
+    )
+    think_tokens: int | None = Field(
+        default=None, ge=0, description="Tokens the judge may write (greedy) before the verdict; default 0"
+    )
+
+    @model_validator(mode="after")
+    def _judge_sees_the_step(self) -> GenerativeFields:
+        if "{step}" not in self.judge_prompt:
+            raise ValueError(
+                "field 'judge_prompt' has no {step} placeholder, so the judge would never see the step it judges; "
+                f"add it (placeholders: {', '.join('{' + p + '}' for p in JUDGE_PLACEHOLDERS)})"
+            )
+        return self
+
+
 class GenerativeFormat:
-    family = "generative"
     # Step k's prompt is built from steps 1..k alone, so a known step's score holds in any extension.
     prefix_stable = True
-    load_hf_model = staticmethod(load_causal_lm)
 
     def __init__(self, spec: PRMSpec, tokenizer) -> None:
         if not getattr(tokenizer, "chat_template", None):
@@ -43,11 +70,12 @@ class GenerativeFormat:
                 "has none; use a chat (instruct) checkpoint",
             )
         self.spec = spec
+        self.fields = fields = spec.fields_as(GenerativeFields)
         self.tokenizer = tokenizer
-        self.good_id = resolve_token(tokenizer, spec.good_token, spec, "good_token")
-        self.bad_id = resolve_token(tokenizer, spec.bad_token, spec, "bad_token")
-        self.think_tokens = spec.think_tokens or 0
-        self.verdict_ids = tokenizer.encode(spec.verdict_prompt or "", add_special_tokens=False)
+        self.good_id = resolve_token(tokenizer, fields.good_token, spec, "good_token")
+        self.bad_id = resolve_token(tokenizer, fields.bad_token, spec, "bad_token")
+        self.think_tokens = fields.think_tokens or 0
+        self.verdict_ids = tokenizer.encode(fields.verdict_prompt or "", add_special_tokens=False)
         # Room the thinking and the verdict prompt take after a prompt built without them.
         self.reserved_tokens = self.think_tokens + len(self.verdict_ids) if self.think_tokens else 0
         self.eos_id = tokenizer.eos_token_id
@@ -62,11 +90,11 @@ class GenerativeFormat:
             "step_number": str(k + 1),
         }
         # One pass, so text filled in is never searched for placeholders again.
-        user = _PLACEHOLDER.sub(lambda m: values[m.group(1)], self.spec.judge_prompt)
-        messages = [{"role": "system", "content": self.spec.system_prompt}] if self.spec.system_prompt is not None else []
+        user = _PLACEHOLDER.sub(lambda m: values[m.group(1)], self.fields.judge_prompt)
+        messages = [{"role": "system", "content": self.fields.system_prompt}] if self.fields.system_prompt is not None else []
         messages.append({"role": "user", "content": user})
         rendered = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return rendered + (self.spec.response_prefix or "")
+        return rendered + (self.fields.response_prefix or "")
 
     def build(self, question: str, steps: list[str]) -> PRMInput:
         """One prompt per step; with thinking, each ends where the judge starts writing
@@ -87,3 +115,15 @@ class GenerativeFormat:
         """``head_outputs``: next-token logits (steps x vocab) at each prompt's end; p(good)."""
         pair = head_outputs[:, [self.good_id, self.bad_id]].float()
         return torch.softmax(pair, dim=-1)[:, 0]
+
+
+FAMILY = register_family(
+    PRMFamily(
+        name="generative",
+        fields=GenerativeFields,
+        format=GenerativeFormat,
+        head="next_token",
+        load_hf_model=load_causal_lm,
+        writes_tokens=True,
+    )
+)

@@ -5,13 +5,14 @@ A runtime loads the PRM's tokenizer and family format, fits each solution into
 at the score positions in its own way, and hands them to the family's read-out. Only
 :meth:`FormatScorer.head_outputs` differs between runtimes.
 
-The head outputs the vLLM and HTTP runtimes compute:
+What a runtime computes follows the family's head kind (:mod:`prm_backends.families`), never
+its name. The head outputs the vLLM and HTTP runtimes compute:
 
-* step-tag and chat-turn LMs, and generative judges: the log-probabilities of the good and
-  bad tokens at each score position (:func:`pair_logits` places them where the read-out looks
-  for the logits; the log-softmax shifts both by the same constant, so the two-way softmax is
-  unchanged);
-* token classifier: the two-class logits at each score position.
+* ``next_token`` (step-tag and chat-turn LMs, generative judges): the log-probabilities of the
+  good and bad tokens at each score position (:func:`pair_logits` places them where the
+  read-out looks for the logits; the log-softmax shifts both by the same constant, so the
+  two-way softmax is unchanged);
+* ``classes`` (token classifier): the class logits at each score position.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import torch
 from pydantic import ValidationError
 
 from prm_backends.base import ContinuationItem, ScoreItem, Scored
-from prm_backends.families import FORMATS
+from prm_backends.families import family_of
 from prm_backends.inputs import FittedInput, PRMInput, TruncationWarning, fit_input
 from prm_backends.spec import PRMSpec
 
@@ -35,8 +36,6 @@ from prm_backends.spec import PRMSpec
 # problems (a tag the tokenizer merges with its neighbours, a template dropping turns) early.
 PROBE_QUESTION = "What is $1 + 2 \\cdot 3$?"
 PROBE_STEPS = ["First, $2 \\cdot 3 = 6$.\n\n", "Then $1 + 6 = 7$, so the answer is $\\boxed{7}$."]
-
-LM_FAMILIES = ("step_tag", "chat_turn", "generative")
 
 
 def load_tokenizer(spec: PRMSpec):
@@ -65,17 +64,6 @@ def load_with_options(runtime_class: type[FormatScorer], spec: PRMSpec, options:
         raise spec.error("runtime_options", problems) from None
     except TypeError as exc:  # an option the runtime does not have
         raise spec.error("runtime_options", str(exc)) from None
-
-
-def unsupported_family(spec: PRMSpec, runtime: str) -> None:
-    """Fail at load for a family the ``runtime`` cannot compute exactly."""
-    if spec.family == "value_head":
-        raise spec.error(
-            "runtime",
-            f"runtime '{runtime}' cannot score family 'value_head' exactly: vLLM has no model with "
-            "a single Linear(hidden, 1) value head on the last hidden state (and its generic "
-            "pooling models refuse the checkpoint's v_head weights); use runtime: hf for this PRM",
-        )
 
 
 def pair_logits(fmt, logprobs: list[tuple[float, float]]) -> torch.Tensor:
@@ -117,15 +105,15 @@ class FormatScorer(ABC):
     :meth:`head_outputs`."""
 
     runtime: str
-    scores_value_head = False  # whether the runtime computes the value-head family exactly
 
     def __init__(self, spec: PRMSpec) -> None:
-        if not self.scores_value_head:
-            unsupported_family(spec, self.runtime)
+        self.family = family_of(spec)
+        if self.runtime not in self.family.supported_runtimes:  # the spec refuses it already
+            raise spec.error("runtime", f"runtime '{self.runtime}' cannot score family '{spec.family}'")
         self.spec = spec
         self.name = spec.name
         self.tokenizer = load_tokenizer(spec)
-        self.format = FORMATS[spec.family](spec, self.tokenizer)
+        self.format = self.family.format(spec, self.tokenizer)
         probe = self.format.build(PROBE_QUESTION, PROBE_STEPS)
         if len(probe.score_positions) != len(PROBE_STEPS):  # a family bug, not a user error
             raise RuntimeError(
@@ -258,13 +246,9 @@ def checkpoint_parameters(spec: PRMSpec) -> int:
         config = AutoConfig.from_pretrained(spec.model, revision=spec.revision)
     except (OSError, ValueError) as exc:
         raise spec.error("model", f"cannot load the config of '{spec.model}' ({exc})") from None
+    build = family_of(spec).parameter_model or AutoModelForCausalLM.from_config
     with torch.device("meta"):
-        if spec.family == "token_classifier":
-            from prm_backends.token_classifier import Qwen2ForProcessRewardModel
-
-            model = Qwen2ForProcessRewardModel(config)
-        else:
-            model = AutoModelForCausalLM.from_config(config)
+        model = build(config)
     return sum(p.numel() for p in model.parameters())
 
 

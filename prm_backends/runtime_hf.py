@@ -42,13 +42,12 @@ class HFProcessRewardModel(FormatScorer):
     prefix reuse off (a child's known scores are still reused, its whole input is run)."""
 
     runtime = "hf"
-    scores_value_head = True
 
     @validate_call
     def __init__(self, spec: PRMSpec, *, prefix_cache_tokens: NonNegativeInt = DEFAULT_MAX_TOKENS) -> None:
         super().__init__(spec)
         self.device = resolve_device(spec.device)
-        self.parts = self.format.load_hf_model(spec, device=self.device)
+        self.parts = self.family.load_hf_model(spec, device=self.device)
         check_max_length(spec, self.parts.config)
         self.num_parameters = self.parts.num_parameters
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0

@@ -1,16 +1,19 @@
 """The HTTP runtime: scores solutions on vLLM servers (``vllm serve``), possibly several.
 
-* token classifier: the server's ``/pooling`` endpoint (``task: token_classify``, raw
+What is asked follows the family's head kind (:mod:`prm_backends.families`):
+
+* ``classes``, the token classifier: the server's ``/pooling`` endpoint (``task: token_classify``, raw
   logits). A server with per-token pooling (``--pooler-config '{"tok_pooling_type": "ALL"}'``)
   returns one row per input token and the score positions are read from them; one with step
   pooling on the tag (vLLM's default for ``Qwen2ForProcessRewardModel``, or
   ``--pooler-config '{"step_tag_id": ID}'``) returns one row per tag token, in order.
-* step-tag and chat-turn LMs: ``/v1/completions`` with one one-token prompt per step (the
+* ``next_token``, step-tag and chat-turn LMs: ``/v1/completions`` with one one-token prompt per step (the
   input cut after the step's score position, as token ids) and ``logprob_token_ids`` set to
   the good and bad tokens, whose log-probabilities the read-out compares.
 * generative judges: the same request on each step's own prompt; a thinking judge first
   writes greedily through ``/v1/completions`` (its tokens read back as token ids).
-* value head: no vLLM server computes it; loading fails and names ``runtime: hf``.
+* ``value``, the value head: no vLLM server computes it; the spec refuses the runtime and
+  names ``runtime: hf``.
 
 Inputs are built here with the PRM's own tokenizer and sent as token ids, so the server
 never tokenizes. Each request carries ``spec.batch_size`` solutions; requests are spread over
@@ -27,7 +30,6 @@ from pydantic import Field, PositiveFloat, PositiveInt, validate_call
 
 from prm_backends.inputs import PRMInput
 from prm_backends.runtime_base import (
-    LM_FAMILIES,
     FormatScorer,
     check_max_length,
     checkpoint_parameters,
@@ -95,9 +97,9 @@ class HTTPProcessRewardModel(FormatScorer):
     def head_outputs(self, inputs: list[PRMInput]) -> list[torch.Tensor]:
         size = self.spec.batch_size
         chunks = [inputs[i : i + size] for i in range(0, len(inputs), size)]
-        if self.spec.family in LM_FAMILIES:
+        if self.family.head == "next_token":
             path, payloads, read = "/v1/completions", [self._logprob_request(c) for c in chunks], self._read_logprobs
-        else:
+        else:  # "classes": the only other head a vLLM server computes
             path, payloads, read = "/pooling", [self._pooling_request(c) for c in chunks], self._read_pooling
         # Answers are read where they arrive, so an unusable one is reported with its server.
         heads = self.servers.post_all(path, payloads, read=lambda i, answer: _finite(read(chunks[i], answer)))

@@ -1,19 +1,20 @@
 """The vLLM runtime: scores solutions on vLLM's offline engine (``vllm.LLM``).
 
-What vLLM computes exactly for each family:
+What vLLM computes exactly for each head kind of a family (:mod:`prm_backends.families`):
 
-* token classifier (``Qwen2ForProcessRewardModel``, native in vLLM): the pooling runner with
-  per-token pooling (``runner="pooling"``, ``encode(..., pooling_task="token_classify")``)
+* ``classes``, the token classifier (``Qwen2ForProcessRewardModel``, native in vLLM): the
+  pooling runner with per-token pooling (``runner="pooling"``, ``encode(..., pooling_task="token_classify")``)
   returns the score head's two-class logits at every position it computed; the score
   positions are read from them. Prefix caching is on and read (vLLM skips it for per-token
   pooling by default), so a child's input runs only past the blocks its parent filled.
-* step-tag and chat-turn LMs: one one-token generation request per step, whose prompt is the
+* ``next_token``, step-tag and chat-turn LMs: one one-token generation request per step, whose prompt is the
   input cut after that step's score position, asking for the log-probabilities of exactly the
   good and bad tokens (``logprob_token_ids``). The requests of one solution share their
   prefixes, which vLLM's prefix cache computes once.
 * generative judges: the same request on each step's own prompt; a thinking judge first
   writes greedily (one generation request per step, all in one engine call).
-* value head: no vLLM model computes it; loading fails and names ``runtime: hf``.
+* ``value``, the value head: no vLLM model computes it; the spec refuses the runtime and names
+  ``runtime: hf``.
 
 A continuation (a child whose parent's scores are known) asks only for its new steps' rows:
 one request per new step for the LM families, the whole input for the token classifier (whose
@@ -33,7 +34,6 @@ from pydantic import Field, PositiveInt, validate_call
 
 from prm_backends.inputs import PRMInput
 from prm_backends.runtime_base import (
-    LM_FAMILIES,
     FormatScorer,
     check_max_length,
     checkpoint_parameters,
@@ -43,8 +43,6 @@ from prm_backends.runtime_base import (
     tail,
 )
 from prm_backends.spec import PRMSpec
-
-TOKEN_CLASSIFIER_ARCHITECTURE = "Qwen2ForProcessRewardModel"
 
 
 def load(spec: PRMSpec, options: dict[str, Any] | None = None) -> VLLMProcessRewardModel:
@@ -98,7 +96,8 @@ class VLLMProcessRewardModel(FormatScorer):
             "skip_tokenizer_init": True,
             "seed": 0,
         }
-        if spec.family == "token_classifier":
+        classes = self.family.head == "classes"
+        if classes:
             from vllm.config import PoolerConfig
 
             # Per-token pooling: the runtime picks the score positions itself, so a step whose
@@ -112,14 +111,14 @@ class VLLMProcessRewardModel(FormatScorer):
         if clash:
             raise spec.error("runtime", f"engine_args repeats {', '.join(clash)}, which the runtime sets itself")
         self.llm = LLM(model=spec.model, **settings, **(engine_args or {}))
-        if spec.family == "token_classifier":
+        wanted = self.family.served_architecture
+        if classes and wanted is not None:
             architectures = list(self.llm.llm_engine.model_config.architectures or [])
-            if TOKEN_CLASSIFIER_ARCHITECTURE not in architectures:
+            if wanted not in architectures:
                 raise spec.error(
                     "model",
                     f"'{spec.model}' has architectures {architectures}; vLLM serves family "
-                    f"'token_classifier' only as {TOKEN_CLASSIFIER_ARCHITECTURE} (set it in the "
-                    "checkpoint's config.json) — or use runtime: hf",
+                    f"'{spec.family}' only as {wanted} (set it in the checkpoint's config.json) — or use runtime: hf",
                 )
 
     def close(self) -> None:
@@ -133,9 +132,9 @@ class VLLMProcessRewardModel(FormatScorer):
 
     def new_head_outputs(self, inputs: list[PRMInput], reused: list[int]) -> tuple[list[torch.Tensor], list[int]]:
         tails = [tail(inp, r) for inp, r in zip(inputs, reused)]
-        if self.spec.family in LM_FAMILIES:
+        if self.family.head == "next_token":
             return self._pair_logprobs(tails)
-        return self._classifier_logits(tails)
+        return self._classifier_logits(tails)  # "classes": the only other head vLLM computes
 
     def _pair_logprobs(self, inputs: list[PRMInput]) -> tuple[list[torch.Tensor], list[int]]:
         from vllm import SamplingParams

@@ -9,33 +9,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from prm_backends.families import Runtime, family_names, find_family, get_family, known_families_text
 from tts_eval.resources import is_package_reference, package_path
 
-FAMILIES = ("step_tag", "chat_turn", "value_head", "token_classifier", "generative")
-Family = Literal["step_tag", "chat_turn", "value_head", "token_classifier", "generative"]
-
-# The format fields each family reads; any other format field in its YAML is a mistake.
-FORMAT_FIELDS = (
-    "step_tag", "good_token", "bad_token", "system_prompt", "separator",
-    "judge_prompt", "response_prefix", "verdict_prompt", "think_tokens",
-)
-FAMILY_FIELDS: dict[str, tuple[str, ...]] = {
-    "step_tag": ("step_tag", "good_token", "bad_token", "separator"),
-    "chat_turn": ("good_token", "bad_token"),
-    "value_head": ("step_tag",),
-    "token_classifier": ("step_tag", "system_prompt"),
-    "generative": ("judge_prompt", "good_token", "bad_token"),
-}
-# Format fields a family reads when given and does without otherwise.
-FAMILY_OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {
-    "generative": ("system_prompt", "response_prefix", "verdict_prompt", "think_tokens"),
-}
-JUDGE_PLACEHOLDERS = ("question", "previous_steps", "step", "step_number")
+F = TypeVar("F", bound=BaseModel)
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -47,15 +29,17 @@ class PRMConfigError(ValueError):
 class PRMSpec(BaseModel):
     """One PRM, as described by its YAML file. See ``docs/prms.md`` for every field."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # The family's format fields are extra attributes, checked by the family's own model
+    # (``_family_fields``); any other key is refused there.
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     name: str = Field(min_length=1, description="Display name, used in results and tables")
-    family: Family = Field(description="step_tag | chat_turn | value_head | token_classifier | generative")
+    family: str = Field(description="A registered family: step_tag | chat_turn | value_head | token_classifier | generative | ...")
     model: str = Field(
         min_length=1, description="Hub id, local checkpoint folder, or pkg://PACKAGE/PATH (a folder shipped in a package)"
     )
     revision: str | None = Field(default=None, description="Hub revision (branch, tag or commit)")
-    runtime: Literal["hf", "vllm", "http"] = "hf"
+    runtime: Runtime = "hf"
     runtime_options: dict[str, Any] = Field(
         default_factory=dict, description="Options of the runtime (prefix_cache_tokens for hf, base_urls for http, ...)"
     )
@@ -64,25 +48,6 @@ class PRMSpec(BaseModel):
     max_length: int = Field(default=4096, gt=0, description="Longest input in tokens; later steps score NaN")
     batch_size: int = Field(default=8, gt=0, description="Solutions per forward pass")
     padding_side: Literal["right", "left"] = "right"
-
-    # Family format fields (see FAMILY_FIELDS for which family reads which).
-    step_tag: str | None = Field(default=None, description="Token that marks a step's end")
-    good_token: str | None = Field(default=None, description="Token whose probability is the step score")
-    bad_token: str | None = Field(default=None, description="The competing token")
-    system_prompt: str | None = Field(default=None, description="System message of the chat template")
-    separator: str | None = Field(default=None, description="Text between one tagged step and the next")
-    judge_prompt: str | None = Field(
-        default=None,
-        description="generative: the user message asking the judge about one step; placeholders {question}, "
-        "{previous_steps}, {step}, {step_number}",
-    )
-    response_prefix: str | None = Field(default=None, description="generative: text the judge's answer starts with")
-    verdict_prompt: str | None = Field(
-        default=None, description="generative: text after the answer's start (and any thinking) that the verdict token follows"
-    )
-    think_tokens: int | None = Field(
-        default=None, ge=0, description="generative: tokens the judge may write (greedy) before the verdict; default 0"
-    )
 
     aggregation: Literal["min", "last", "avg", "prod"] | None = Field(
         default=None,
@@ -99,35 +64,58 @@ class PRMSpec(BaseModel):
         # Resolved once here, so every runtime sees a plain local folder.
         return str(package_path(value)) if is_package_reference(value) else value
 
-    @model_validator(mode="after")
-    def _family_fields(self) -> PRMSpec:
-        required = FAMILY_FIELDS[self.family]
-        used = required + FAMILY_OPTIONAL_FIELDS.get(self.family, ())
-        for field in FORMAT_FIELDS:
-            value = getattr(self, field)
-            if field in required and value is None:
-                raise ValueError(
-                    f"field '{field}' is required by family '{self.family}' (it reads "
-                    f"{', '.join(used)}); add it"
-                )
-            if field not in used and value is not None:
-                raise ValueError(
-                    f"field '{field}' is not used by family '{self.family}' (it reads "
-                    f"{', '.join(used)}); remove it or fix the family"
-                )
-        if self.judge_prompt is not None and "{step}" not in self.judge_prompt:
+    @model_validator(mode="before")
+    @classmethod
+    def _family_fields(cls, data: Any) -> Any:
+        """Check the format fields against the family's own model; the validated values
+        become attributes of the spec (``spec.step_tag``, ...)."""
+        if not isinstance(data, dict) or "family" not in data:
+            return data  # pydantic reports what is wrong
+        name = data["family"]
+        family = find_family(name) if isinstance(name, str) else None
+        if family is None:
             raise ValueError(
-                "field 'judge_prompt' has no {step} placeholder, so the judge would never see the step it judges; "
-                f"add it (placeholders: {', '.join('{' + p + '}' for p in JUDGE_PLACEHOLDERS)})"
+                f"field 'family': {name!r} is not a PRM family; use one of {known_families_text()} "
+                "(a new family registers itself in its module: see docs/prms.md)"
             )
-        for field in ("step_tag", "good_token", "bad_token"):
-            if getattr(self, field) == "":
-                raise ValueError(f"field '{field}' is empty; give the token's text")
-        if self.good_token is not None and self.good_token == self.bad_token:
-            raise ValueError("fields 'good_token' and 'bad_token' are the same token; they must differ")
+        common = {k: v for k, v in data.items() if k in cls.model_fields}
+        given = {k: v for k, v in data.items() if k not in cls.model_fields}
+        reads = ", ".join(family.field_names()) or "no format fields"
+        for field in given:
+            if field in family.field_names():
+                continue
+            if any(field in other.field_names() for other in map(get_family, family_names())):
+                raise ValueError(
+                    f"field '{field}' is not used by family '{family.name}' (it reads {reads}); "
+                    "remove it or fix the family"
+                )
+            known = ", ".join([*cls.model_fields, *family.field_names()])
+            raise ValueError(f"unknown field '{field}'; remove it or fix its spelling (known fields: {known})")
+        for field in family.required_fields():
+            if field not in given:
+                raise ValueError(f"field '{field}' is required by family '{family.name}' (it reads {reads}); add it")
+        try:
+            fields = family.fields.model_validate(given)
+        except ValidationError as exc:
+            raise ValueError("; ".join(_describe(e) for e in exc.errors())) from None
+        return {**common, **fields.model_dump()}
+
+    @model_validator(mode="after")
+    def _checks(self) -> PRMSpec:
+        family = get_family(self.family)
+        if self.runtime not in family.supported_runtimes:
+            supported = " or ".join(family.supported_runtimes)
+            raise ValueError(
+                f"field 'runtime': runtime '{self.runtime}' cannot score family '{self.family}' exactly"
+                f"{': ' + family.runtime_note if family.runtime_note else ''}; use runtime: {supported} for this PRM"
+            )
         if not _DEVICE.match(self.device):
             raise ValueError(f"field 'device': {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
         return self
+
+    def fields_as(self, model: type[F]) -> F:
+        """The family's format fields as its own (typed) model."""
+        return model.model_validate(self.model_extra or {})
 
     @property
     def source(self) -> str:
@@ -144,9 +132,6 @@ def _describe(error: dict[str, Any]) -> str:
     kind = error["type"]
     if kind == "missing":
         return f"field '{loc}' is missing; add it"
-    if kind == "extra_forbidden":
-        known = ", ".join(PRMSpec.model_fields)
-        return f"unknown field '{loc}'; remove it or fix its spelling (known fields: {known})"
     message = error["msg"].removeprefix("Value error, ")
     if not loc:
         return message

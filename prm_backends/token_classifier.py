@@ -15,10 +15,12 @@ repository's custom code.
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 from torch import nn
 from transformers import Qwen2Config
 from transformers.models.qwen2.modeling_qwen2 import Qwen2Model, Qwen2PreTrainedModel
 
+from prm_backends.families import FamilyFields, PRMFamily, register_family
 from prm_backends.hf_loading import HFModelParts, count_parameters, load_checked
 from prm_backends.inputs import PRMInput, pick_sentinel, resolve_token, substitute_sentinel, tokenize_marked
 from prm_backends.spec import PRMSpec
@@ -26,6 +28,11 @@ from prm_backends.value_head import check_qwen2
 from tts_eval.steps import step_content
 
 NUM_LABELS = 2  # class 1 = the step is correct
+
+
+class TokenClassifierFields(FamilyFields):
+    step_tag: str = Field(description="Token after every step, at which the head is read")
+    system_prompt: str = Field(description="System message of the PRM's chat template")
 
 
 class Qwen2ForProcessRewardModel(Qwen2PreTrainedModel):
@@ -57,11 +64,9 @@ def load_token_classifier_model(spec: PRMSpec, *, device: str) -> HFModelParts:
 
 
 class TokenClassifierFormat:
-    family = "token_classifier"
     # The template renders the whole conversation, tokenised at once: reused scores are checked
     # per solution (a prefix whose ids differ inside its extension is scored afresh).
     prefix_stable = False
-    load_hf_model = staticmethod(load_token_classifier_model)
 
     def __init__(self, spec: PRMSpec, tokenizer) -> None:
         if not getattr(tokenizer, "chat_template", None):
@@ -70,11 +75,12 @@ class TokenClassifierFormat:
                 f"family 'token_classifier' renders the PRM's chat template, but the tokenizer of "
                 f"'{spec.model}' has none; use a checkpoint whose tokenizer has one",
             )
+        fields = spec.fields_as(TokenClassifierFields)
         self.spec = spec
         self.tokenizer = tokenizer
-        self.tag = spec.step_tag
-        self.tag_id = resolve_token(tokenizer, spec.step_tag, spec, "step_tag")
-        self.system_prompt = spec.system_prompt
+        self.tag = fields.step_tag
+        self.tag_id = resolve_token(tokenizer, fields.step_tag, spec, "step_tag")
+        self.system_prompt = fields.system_prompt
 
     def build(self, question: str, steps: list[str]) -> PRMInput:
         contents = [step_content(step) for step in steps]
@@ -102,3 +108,16 @@ class TokenClassifierFormat:
     def read_out(self, head_outputs: torch.Tensor) -> torch.Tensor:
         """``head_outputs``: two-class logits (steps x 2) at the tags; returns p(class 1)."""
         return torch.softmax(head_outputs.float(), dim=-1)[:, 1]
+
+
+FAMILY = register_family(
+    PRMFamily(
+        name="token_classifier",
+        fields=TokenClassifierFields,
+        format=TokenClassifierFormat,
+        head="classes",
+        load_hf_model=load_token_classifier_model,
+        parameter_model=Qwen2ForProcessRewardModel,
+        served_architecture="Qwen2ForProcessRewardModel",
+    )
+)

@@ -14,14 +14,20 @@ The checkpoint keeps the backbone under ``model.*`` and the head under ``v_head.
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 from torch import nn
 from transformers import AutoConfig, Qwen2Config
 from transformers.models.qwen2.modeling_qwen2 import Qwen2Model, Qwen2PreTrainedModel
 
+from prm_backends.families import FamilyFields, PRMFamily, register_family
 from prm_backends.hf_loading import HFModelParts, count_parameters, load_checked
 from prm_backends.inputs import PRMInput, resolve_token
 from prm_backends.spec import PRMSpec
 from tts_eval.steps import step_content
+
+
+class ValueHeadFields(FamilyFields):
+    step_tag: str = Field(description="Token after every step, at which the value is read")
 
 
 class ValueHead(nn.Module):
@@ -69,16 +75,14 @@ def load_value_head_model(spec: PRMSpec, *, device: str) -> HFModelParts:
 
 
 class ValueHeadFormat:
-    family = "value_head"
     # Steps are tokenised one by one, so a prefix's ids are always a prefix of its extension's.
     prefix_stable = True
-    load_hf_model = staticmethod(load_value_head_model)
 
     def __init__(self, spec: PRMSpec, tokenizer) -> None:
         self.spec = spec
         self.tokenizer = tokenizer
-        self.tag = spec.step_tag
-        self.tag_id = resolve_token(tokenizer, spec.step_tag, spec, "step_tag")
+        self.tag = spec.fields_as(ValueHeadFields).step_tag
+        self.tag_id = resolve_token(tokenizer, self.tag, spec, "step_tag")
         self.bos = tokenizer.bos_token or ""
 
     def build(self, question: str, steps: list[str]) -> PRMInput:
@@ -95,3 +99,16 @@ class ValueHeadFormat:
     def read_out(self, head_outputs: torch.Tensor) -> torch.Tensor:
         """``head_outputs``: values (one per step) at the step-end tokens; returns their sigmoid."""
         return torch.sigmoid(head_outputs.float())
+
+
+FAMILY = register_family(
+    PRMFamily(
+        name="value_head",
+        fields=ValueHeadFields,
+        format=ValueHeadFormat,
+        head="value",
+        load_hf_model=load_value_head_model,
+        runtime_note="vLLM has no model with a single Linear(hidden, 1) value head on the last hidden state "
+        "(and its generic pooling models refuse the checkpoint's v_head weights)",
+    )
+)

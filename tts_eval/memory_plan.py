@@ -276,6 +276,7 @@ def prm_need(spec, *, device: str, total: int) -> ModelNeed:
     """What the PRM of ``spec`` needs, from its config."""
     from transformers import AutoConfig
 
+    from prm_backends.families import family_of
     from prm_backends.runtime_base import checkpoint_parameters
 
     config = _read_config(AutoConfig.from_pretrained, spec.model, "PRM", revision=spec.revision)
@@ -285,7 +286,7 @@ def prm_need(spec, *, device: str, total: int) -> ModelNeed:
     # LM families read two logits at each score position, never the vocabulary at every token.
     # A generative PRM writes its verification: a KV cache for batch_size inputs of max_length
     # and a step's logits.
-    thinks = spec.family == "generative"
+    thinks = family_of(spec).writes_tokens
     thinking_kv = int(MARGIN * spec.batch_size * spec.max_length * per_token) if thinks else 0
     if spec.runtime == "hf":
         tokens = spec.batch_size * spec.max_length
