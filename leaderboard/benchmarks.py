@@ -1,21 +1,29 @@
-"""The lm-eval tasks the leaderboard compares, and how to read each one's samples.
+"""The lm-eval tasks the leaderboard compares, and how to read each one's samples, as the
+benchmark declarations of :mod:`tts_eval.benchmarks` say.
 
-A row of the leaderboard has one accuracy per benchmark (MATH-500, AIME24). tts-eval's
-own tasks store every search candidate in the samples; lm-eval's built-in versions of the
-same benchmarks store one graded answer per problem.
+A row of the leaderboard has one accuracy per benchmark (MATH-500, AIME24, ...), named by
+the benchmark's title. tts-eval's own tasks store every search candidate in the samples;
+lm-eval's built-in versions of the same benchmarks store one graded answer per problem.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-MATH500 = "MATH-500"
-AIME24 = "AIME24"
-TOY = "Toy arithmetic"
-TOY_DEV = "Toy arithmetic (development)"  # the halves of the toy test split (tts_eval.toy.SPLITS)
-TOY_HELDOUT = "Toy arithmetic (held-out)"
-BENCHMARKS = (MATH500, AIME24, TOY, TOY_DEV, TOY_HELDOUT)
-PAPER_BENCHMARKS = (MATH500, AIME24)  # a row's average is over these, as in the paper
+from tts_eval.benchmarks import benchmark, leaderboard_benchmarks
+
+
+def _title(key: str) -> str:
+    title = benchmark(key).title
+    assert title is not None, f"benchmark {key!r} is no leaderboard column"
+    return title
+
+
+MATH500 = _title("math500")
+AIME24 = _title("aime24")
+TOY = _title("toy")
+BENCHMARKS: tuple[str, ...] = tuple(_title(b.key) for b in leaderboard_benchmarks())
+PAPER_BENCHMARKS = tuple(_title(b.key) for b in leaderboard_benchmarks() if b.paper)  # a row's average is over these
 
 
 @dataclass(frozen=True)
@@ -27,18 +35,13 @@ class TaskReading:
 
 
 KNOWN_TASKS: dict[str, TaskReading] = {
-    "math500_tts": TaskReading(MATH500, "acc", True, "level"),
-    "aime24_tts": TaskReading(AIME24, "acc", True),
-    "minerva_math500": TaskReading(MATH500, "math_verify", False, "level"),
-    "hendrycks_math500": TaskReading(MATH500, "exact_match", False, "level"),
-    "aime24": TaskReading(AIME24, "exact_match", False),
-    "arith_tts": TaskReading(TOY, "acc", True, "difficulty"),  # the offline toy world (tts_eval.toy)
-    "arith_tts_dev": TaskReading(TOY_DEV, "acc", True, "difficulty"),
-    "arith_tts_heldout": TaskReading(TOY_HELDOUT, "acc", True, "difficulty"),
+    task.name: TaskReading(_title(b.key), task.metric, task.search_results, task.grade_field)
+    for b in leaderboard_benchmarks()
+    for task in b.tasks
 }
 
 # What each benchmark's difficulty grade is called (tables, plots).
-GRADE_NAMES = {MATH500: "MATH level", TOY: "operations", TOY_DEV: "operations", TOY_HELDOUT: "operations"}
+GRADE_NAMES = {_title(b.key): b.grade for b in leaderboard_benchmarks() if b.grade is not None}
 
 # Document fields that name a problem, in order of preference (MATH-500, AIME 2024 copies).
 PROBLEM_ID_FIELDS = ("unique_id", "id", "ID")

@@ -12,10 +12,10 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from leaderboard.benchmarks import AIME24, MATH500
 from leaderboard.errors import LeaderboardError
+from tts_eval.benchmarks import Benchmark, leaderboard_benchmarks
 
 
 class ModelFacts(BaseModel):
@@ -35,21 +35,36 @@ class ModelFacts(BaseModel):
         return None
 
 
+def _published() -> tuple[Benchmark, ...]:
+    return tuple(b for b in leaderboard_benchmarks() if b.published)
+
+
 class PublishedResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A published row; its accuracies (in percent) are fields named by the keys of the
+    benchmarks declared ``published`` in :mod:`tts_eval.benchmarks` (``math500: 74.6``)."""
+
+    model_config = ConfigDict(extra="allow")
 
     table: str
     policy: str
     strategy: str
     n: int | None = Field(default=None, ge=1)
     prm: str | None = None
-    math500: float | None = Field(default=None, ge=0, le=100)
-    aime24: float | None = Field(default=None, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _accuracy_fields(self) -> PublishedResult:
+        keys = [b.key for b in _published()]
+        for name, value in (self.model_extra or {}).items():
+            if name not in keys:
+                raise ValueError(f"unknown field '{name}' (fields: table, policy, strategy, n, prm, {', '.join(keys)})")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100):
+                raise ValueError(f"field '{name}': an accuracy in percent, from 0 to 100 (got {value!r})")
+        return self
 
     def accuracies(self) -> dict[str, float]:
-        """Accuracy per benchmark as a fraction."""
-        found = {MATH500: self.math500, AIME24: self.aime24}
-        return {b: v / 100.0 for b, v in found.items() if v is not None}
+        """Accuracy per benchmark (by title) as a fraction."""
+        extra = self.model_extra or {}
+        return {str(b.title): extra[b.key] / 100.0 for b in _published() if extra.get(b.key) is not None}
 
 
 class ModelsFile(BaseModel):

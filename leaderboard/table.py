@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from leaderboard import formatting as fmt
-from leaderboard.benchmarks import AIME24, BENCHMARKS, MATH500, TOY, TOY_DEV, TOY_HELDOUT
+from leaderboard.benchmarks import BENCHMARKS
 from leaderboard.rows import MEASURED, PUBLISHED, Row, Setup
+from tts_eval.benchmarks import leaderboard_benchmarks
 from tts_eval.strategies import is_baseline
 
 
@@ -42,12 +43,8 @@ COLUMNS = (
     Column("strategy", "Strategy", False),
     Column("voting", "Voting", False),
     Column("n", "N", True),
-    Column("math500", f"{MATH500} (%)", True, MATH500),
-    Column("aime24", f"{AIME24} (%)", True, AIME24),
-    Column("toy", f"{TOY} (%)", True, TOY),
-    Column("toy_dev", f"{TOY_DEV} (%)", True, TOY_DEV),
-    Column("toy_heldout", f"{TOY_HELDOUT} (%)", True, TOY_HELDOUT),
-    Column("avg", "Avg. (%)", True),  # over MATH-500 and AIME24
+    *(Column(b.key, f"{b.title} (%)", True, b.title) for b in leaderboard_benchmarks()),
+    Column("avg", "Avg. (%)", True),  # over the paper's benchmarks (MATH-500 and AIME24)
     Column("tokens", "Tokens/problem", True),
     Column("flops", "FLOPs/problem", True),
     Column("pretraining", "Pre-training FLOPs", True),

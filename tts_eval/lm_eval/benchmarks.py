@@ -1,5 +1,6 @@
-"""The benchmarks of tts-eval's lm-eval tasks: from the Hugging Face Hub by default, from
+"""The documents of tts-eval's lm-eval tasks: from the Hugging Face Hub by default, from
 local JSONL files under ``$TTS_EVAL_DATA_DIR`` when it is set (then never from the network).
+Where each benchmark's data lives is declared in :mod:`tts_eval.benchmarks`.
 
 A relative ``$TTS_EVAL_DATA_DIR`` is relative to the working directory of the process that
 was given it. The processes that start others (the ``tts-eval`` CLI, ``lm_eval`` with tts-eval
@@ -10,31 +11,12 @@ another folder reads the same data.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
+from tts_eval.benchmarks import DataSource, benchmark
 from tts_eval.jsonl import read_jsonl
 
 DATA_DIR_VARIABLE = "TTS_EVAL_DATA_DIR"
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    hub_id: str
-    hub_split: str
-    local_file: str  # relative to $TTS_EVAL_DATA_DIR
-    required: tuple[str, ...]  # fields every row must have
-
-
-BENCHMARKS = {
-    "math500": Benchmark("HuggingFaceH4/MATH-500", "test", "math500/test.jsonl", ("problem", "answer", "level", "subject", "unique_id")),
-    "aime24": Benchmark("HuggingFaceH4/aime_2024", "train", "aime24/test.jsonl", ("problem", "answer")),
-    # ProcessBench (solutions with their first wrong step labelled): one benchmark per split.
-    **{
-        f"processbench_{split}": Benchmark("Qwen/ProcessBench", split, f"processbench/{split}.jsonl", ("id", "problem", "steps", "label"))
-        for split in ("gsm8k", "math", "olympiadbench", "omnimath")
-    },
-}
 
 
 def data_dir() -> Path | None:
@@ -52,25 +34,33 @@ def pin_data_dir() -> None:
         os.environ[DATA_DIR_VARIABLE] = str(path)
 
 
+def data_source(name: str) -> DataSource:
+    """Where the problems of the benchmark ``name`` come from."""
+    source = benchmark(name).data
+    if source is None:
+        raise ValueError(f"benchmark {name!r} has no data source: its tasks build their documents themselves")
+    return source
+
+
 def load_benchmark(name: str):
     """``datasets.DatasetDict`` with one split, ``test``, holding every problem of ``name``;
     answers (where there are any) are strings."""
     import datasets
 
-    benchmark = BENCHMARKS[name]
+    data = data_source(name)
     folder = data_dir()
     if folder is not None:
-        rows = _read_local(folder / benchmark.local_file, benchmark)
+        rows = _read_local(folder / data.local_file, data)
     else:
-        rows = [dict(row) for row in datasets.load_dataset(benchmark.hub_id, split=benchmark.hub_split)]
-        _check_fields(rows, benchmark, source=f"{benchmark.hub_id} ({benchmark.hub_split} split)")
+        rows = [dict(row) for row in datasets.load_dataset(data.hub_id, split=data.hub_split)]
+        _check_fields(rows, data, source=f"{data.hub_id} ({data.hub_split} split)")
     for row in rows:
         if "answer" in row:
             row["answer"] = str(row["answer"])
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})
 
 
-def _read_local(path: Path, benchmark: Benchmark) -> list[dict]:
+def _read_local(path: Path, benchmark: DataSource) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(
             f"{DATA_DIR_VARIABLE}={os.environ.get(DATA_DIR_VARIABLE)} is set but {path} does not exist "
@@ -83,7 +73,7 @@ def _read_local(path: Path, benchmark: Benchmark) -> list[dict]:
     return rows
 
 
-def _check_fields(rows: list[dict], benchmark: Benchmark, source: str) -> None:
+def _check_fields(rows: list[dict], benchmark: DataSource, source: str) -> None:
     if not rows:
         raise ValueError(f"{source}: no problems found")
     for number, row in enumerate(rows, 1):

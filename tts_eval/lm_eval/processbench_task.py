@@ -18,12 +18,8 @@ import math
 import os
 from typing import Any
 
+from tts_eval.benchmarks import PROCESSBENCH_FIELDS as FIELDS
 from tts_eval.processbench import NO_ERROR, processbench_score
-
-# The Hub's splits; each is one task, processbench_<split>.
-SPLITS = ("gsm8k", "math", "olympiadbench", "omnimath")
-HUB_ID = "Qwen/ProcessBench"
-FIELDS = ("id", "problem", "steps", "label")
 
 PROMPT = """Below is a math problem and a solution to it, split into numbered steps.
 
@@ -49,11 +45,11 @@ def load_docs(split: str):
 
 
 def _source(split: str) -> str:
-    from tts_eval.lm_eval.benchmarks import BENCHMARKS, DATA_DIR_VARIABLE
+    from tts_eval.lm_eval.benchmarks import DATA_DIR_VARIABLE, data_source
 
     data_dir = os.environ.get(DATA_DIR_VARIABLE)
-    benchmark = BENCHMARKS[f"processbench_{split}"]
-    return os.path.join(data_dir, benchmark.local_file) if data_dir else f"{HUB_ID} ({split} split)"
+    data = data_source(f"processbench_{split}")
+    return os.path.join(data_dir, data.local_file) if data_dir else f"{data.hub_id} ({split} split)"
 
 
 def check_docs(rows, source: str) -> None:
