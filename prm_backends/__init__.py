@@ -43,8 +43,8 @@ def load_prm(name_or_path: str | Path, **overrides: Any) -> ProcessRewardModel:
 __all__ = [
     "ContinuationItem",
     "FamilyFields",
-    "PRMFamily",
     "PRMConfigError",
+    "PRMFamily",
     "PRMSpec",
     "ProcessRewardModel",
     "ScoreItem",

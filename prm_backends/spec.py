@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from prm_backends.families import Runtime, family_names, find_family, get_family, known_families_text
 from tts_eval.resources import is_package_reference, package_path
@@ -127,7 +128,7 @@ class PRMSpec(BaseModel):
         return PRMConfigError(f"{self._source}: field '{field}': {problem}")
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     loc = ".".join(str(part) for part in error["loc"])
     kind = error["type"]
     if kind == "missing":

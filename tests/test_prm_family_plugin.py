@@ -10,9 +10,9 @@ import textwrap
 import pytest
 import torch
 import yaml
+from prm_fixtures import tiny_prm_dir
 
 from prm_backends import PRMConfigError, families, load_prm, load_spec
-from prm_fixtures import tiny_prm_dir
 
 # A toy family: the LM reads the question and the steps as plain text, and its next-token
 # distribution after each step's last token scores the step (good vs bad token).
@@ -125,8 +125,8 @@ def test_a_registered_family_gets_the_spec_checks_of_the_shipped_ones(toy_family
         ({"bad_token": None}, "field 'bad_token' is required by family 'step_end' (it reads good_token, bad_token)"),
         ({"step_tag": "ки"}, "field 'step_tag' is not used by family 'step_end'"),
         ({"bad_token": "+"}, "fields 'good_token' and 'bad_token' are the same token"),
-        ({"runtime": "http"}, "runtime 'http' cannot score family 'step_end' exactly: this toy runs on "
-                              "transformers only; use runtime: hf"),
+        ({"runtime": "http"}, ("runtime 'http' cannot score family 'step_end' exactly: this toy runs on "
+                               "transformers only; use runtime: hf")),
     ]
     for change, fragment in cases:
         path = write_yaml(toy_family, **change)
