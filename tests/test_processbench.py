@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tts_eval.benchmarks import PROCESSBENCH_SPLITS
 from tts_eval.lm_eval import processbench_task as task
 from tts_eval.processbench import NO_ERROR, first_error, processbench_score
 
@@ -92,7 +93,7 @@ def test_stock_lm_eval_cli_runs_the_prm_model_on_processbench(tmp_path):
     from prm_fixtures import PAPER_NAMES, load_tiny_prm, tiny_prm_dir
 
     data = tmp_path / "data"  # only processbench/: the tasks read nothing else
-    for split in task.SPLITS:
+    for split in PROCESSBENCH_SPLITS:
         path = data / "processbench" / f"{split}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(json.dumps(r) + "\n" for r in fixture_rows(split)))
@@ -114,7 +115,7 @@ def test_stock_lm_eval_cli_runs_the_prm_model_on_processbench(tmp_path):
     assert results["config"]["prm_judge"]["processbench_f1_published"] == 73.5
 
     reference = load_tiny_prm("token_classifier")  # scored independently, in process
-    for split in task.SPLITS:
+    for split in PROCESSBENCH_SPLITS:
         name = f"processbench_{split}"
         (samples_file,) = folder.glob(f"samples_{name}_*.jsonl")
         samples = sorted((json.loads(line) for line in samples_file.read_text().splitlines()), key=lambda s: s["doc_id"])
@@ -132,4 +133,4 @@ def test_stock_lm_eval_cli_runs_the_prm_model_on_processbench(tmp_path):
         assert got["error_acc,none"] == pytest.approx(score.error_acc)
         assert got["correct_acc,none"] == pytest.approx(score.correct_acc)
         assert got["f1,none"] == pytest.approx(score.f1)
-    assert sorted(results["results"]) == sorted(f"processbench_{s}" for s in task.SPLITS)  # the tag's four tasks
+    assert sorted(results["results"]) == sorted(f"processbench_{s}" for s in PROCESSBENCH_SPLITS)  # the tag's four tasks
