@@ -98,7 +98,7 @@ def grade(gold: str, pred: str, timeout: float = 5.0) -> Grade:
             return Grade(False)  # nothing left of an answer ("", "$ $", "x =")
         if gold_clean == pred_clean or gold_key == pred_key:
             return Grade(True)
-    except Exception:  # noqa: BLE001 - the normal forms are best effort; never fail a grade
+    except Exception:  # the normal forms are best effort; never fail a grade
         logger.debug("could not normalise %.80r / %.80r", gold_text, pred_text, exc_info=True)
         return Grade(False)
 

@@ -14,6 +14,7 @@ after a kill does not wait for a new process.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import enum
 import json
 import os
@@ -81,6 +82,8 @@ class _Checker:
             # Keep a terminal's Ctrl-C for the parent; it kills checkers itself.
             start_new_session=os.name == "posix",
         )
+        assert self.process.stdin is not None and self.process.stdout is not None  # both piped above
+        self._stdin, self._stdout = self.process.stdin, self.process.stdout
         self._started = threading.Event()
         self._start_error: str | None = None  # what the script reported: a broken install
         self._died_early = False  # it exited or was killed before it was ready
@@ -105,8 +108,8 @@ class _Checker:
     def compare(self, gold: str, pred: str, limit: float) -> Outcome:
         request = json.dumps([gold, pred, limit]) + "\n"
         try:
-            self.process.stdin.write(request.encode("ascii"))
-            self.process.stdin.flush()
+            self._stdin.write(request.encode("ascii"))
+            self._stdin.flush()
         except OSError as exc:
             raise _CheckerGone from exc
         try:
@@ -120,18 +123,14 @@ class _Checker:
     def kill(self) -> None:
         """Stop the process now; the reader thread reaps it (tearing down a process that
         grabbed gigabytes can take a while, and the caller should not wait for that)."""
-        try:
+        with contextlib.suppress(OSError):
             self.process.kill()
-        except OSError:
-            pass
-        try:
-            self.process.stdin.close()
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            self._stdin.close()
 
     def _read_replies(self) -> None:
         try:
-            for line in self.process.stdout:
+            for line in self._stdout:
                 try:
                     message = json.loads(line)
                 except ValueError:
@@ -145,7 +144,7 @@ class _Checker:
         except (OSError, ValueError):
             pass
         # End of output: the process has exited or been killed.
-        self.process.stdout.close()
+        self._stdout.close()
         self.process.wait()
         if not self._started.is_set():
             self._died_early = True
