@@ -8,14 +8,17 @@ import random
 from tts_eval.steps import STEP_SEPARATOR
 from tts_eval.toy.problems import MAX_VALUE, ToyProblem, _apply, parse_step, step_text
 
+
 def parse_chain(problem: ToyProblem) -> tuple[int, list[tuple[str, int]]]:
     """The start value and the (operator, operand) list of a problem, read off its solution."""
     ops = []
-    start = None
+    start: int | None = None
     for step in problem.steps:
         parsed = parse_step(step)
+        assert parsed is not None, f"a generated solution step does not parse: {step!r}"
         start = parsed.a if start is None else start
         ops.append((parsed.op, parsed.b))
+    assert start is not None, "a problem has at least one step"
     return start, ops
 
 

@@ -103,8 +103,8 @@ def prm_from_language_model(lm, seed: int, extra_layers: int = 0) -> ProcessRewa
         raise RuntimeError(f"backbone mismatch: missing {missing}, unexpected {unexpected}")
     with torch.no_grad():
         for layer in prm.model.layers[lm.config.num_hidden_layers :]:
-            layer.self_attn.o_proj.weight.zero_()
-            layer.mlp.down_proj.weight.zero_()
+            layer.get_parameter("self_attn.o_proj.weight").zero_()
+            layer.get_parameter("mlp.down_proj.weight").zero_()
     return prm
 
 

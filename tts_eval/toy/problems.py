@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Set
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -103,12 +104,12 @@ def make_problem(rng: random.Random, num_ops: int) -> ToyProblem:
     )
 
 
-def generate_problems(seed: int, count: int, exclude: set[str] = frozenset()) -> list[ToyProblem]:
+def generate_problems(seed: int, count: int, exclude: Set[str] = frozenset()) -> list[ToyProblem]:
     """``count`` distinct problems, difficulties cycling through MIN_OPS..MAX_OPS, none of
     whose questions is in ``exclude``."""
     rng = random.Random(seed)
     seen = set(exclude)
-    problems = []
+    problems: list[ToyProblem] = []
     while len(problems) < count:
         num_ops = MIN_OPS + len(problems) % (MAX_OPS - MIN_OPS + 1)
         problem = make_problem(rng, num_ops)

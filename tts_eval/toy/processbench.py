@@ -15,11 +15,15 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tts_eval.grading import extract_answer, is_equivalent
 from tts_eval.processbench import NO_ERROR
 from tts_eval.steps import split_steps, step_content
 from tts_eval.toy.problems import ToyProblem, step_labels
+
+if TYPE_CHECKING:
+    from tts_eval.policies import Policy
 
 GENERATORS = ("policy-small", "policy-large")
 SAMPLES_PER_POLICY = 4
@@ -59,7 +63,7 @@ def sample_row(index: int, problem: ToyProblem, generator: str, sample: int, tex
 
 
 def build_processbench(
-    problems: Sequence[ToyProblem], policies: dict[str, object], *, seed: int = 0,
+    problems: Sequence[ToyProblem], policies: dict[str, Policy], *, seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> list[dict]:
     """One row per problem (where any solution has a label), from ``policies`` (name ->

@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -167,11 +168,15 @@ def _length_grouped_batches(examples, batch_size: int, rng: random.Random) -> li
     return batches
 
 
+ModelT = TypeVar("ModelT", bound=nn.Module)
+ExampleT = TypeVar("ExampleT", bound=tuple)  # (input ids, targets, ...): what the loss function reads
+
+
 def train(
-    model: nn.Module,
-    examples: list[tuple[list[int], list[int]]],
+    model: ModelT,
+    examples: list[ExampleT],
     opt: Optimization,
-    loss_fn: Callable[[nn.Module, list, int], torch.Tensor],
+    loss_fn: Callable[[ModelT, list[ExampleT], int], torch.Tensor],
     pad_id: int,
     log: Callable[[str], None] = print,
 ) -> dict:
