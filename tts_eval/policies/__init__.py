@@ -34,8 +34,7 @@ def load_policy(model: str, backend: str = "hf", **options) -> Policy:
     backend's keyword arguments (e.g. ``dtype``, ``device``, ``system_prompt`` for ``hf``)."""
     cls = backend_class(resolve_backend(backend))
     valid = backend_options(cls)
-    unknown = sorted(set(options) - set(valid)) if valid is not None else []
-    if unknown:
+    if valid is not None and (unknown := sorted(set(options) - set(valid))):
         raise ValueError(
             f"unknown option(s) {', '.join(map(repr, unknown))} for policy backend {backend!r}; "
             f"valid options: {', '.join(valid)}"

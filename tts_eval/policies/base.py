@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Protocol, overload, runtime_checkable
 
 from tts_eval.types import Completion
 
@@ -43,7 +43,11 @@ class Policy(Protocol):
         ...
 
 
-def per_prompt_seeds(seed: int | Sequence[int] | None, num_prompts: int) -> list[int | None]:
+@overload
+def per_prompt_seeds(seed: int | Sequence[int], num_prompts: int) -> list[int]: ...
+@overload
+def per_prompt_seeds(seed: int | Sequence[int] | None, num_prompts: int) -> list[int | None]: ...
+def per_prompt_seeds(seed: int | Sequence[int] | None, num_prompts: int) -> list[int | None] | list[int]:
     """Normalise the ``seed`` argument of :meth:`Policy.generate` to one seed per prompt."""
     if seed is None or isinstance(seed, int):
         return [None if seed is None else seed + i for i in range(num_prompts)]

@@ -68,7 +68,8 @@ class HFPolicy(TokenizerText):
             )
         except OSError as err:
             raise OSError(f"could not load policy model {model!r}: {err}") from err
-        self.model.to(self.device).eval()
+        # transformers types PreTrainedModel.to through a decorator that loses ``self``.
+        self.model.to(self.device).eval()  # type: ignore[arg-type]
         self.num_parameters = sum(p.numel() for p in self.model.parameters())
         self.max_positions = getattr(self.model.config.get_text_config(), "max_position_embeddings", None)
         self._keeps_few_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
@@ -119,10 +120,10 @@ class HFPolicy(TokenizerText):
             temperature=temperature, top_p=top_p, eos_ids=self.eos_ids, stop=self._stop_matcher(stop),
             keeps_few_logits=self._keeps_few_logits, prefill=self._prefill_shared_prompts, stats=self.stats,
         )
-        completions: list[Completion | None] = [None] * len(rows)
+        completions: dict[int, Completion] = {}
         for r, (token_ids, reason) in zip(order, outputs):
             completions[r] = self._completion(token_ids, reason, len(rows[r].ids), list(stop))
-        return [completions[i * n : (i + 1) * n] for i in range(len(prompts))]
+        return [[completions[i * n + j] for j in range(n)] for i in range(len(prompts))]
 
     def _stop_matcher(self, stop: list[str]) -> StopMatcher | None:
         """The token-id automaton for ``stop``, built once per distinct list."""
@@ -167,7 +168,7 @@ class HFPolicy(TokenizerText):
             # Positions as generate() derives them from the mask, so resuming from this cache
             # is the same computation as a full prefill.
             positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
-            inputs = {"input_ids": ids[:, :-1], "attention_mask": mask[:, :-1], "position_ids": positions[:, :-1]}
+            inputs: dict[str, torch.Tensor | int] = {"input_ids": ids[:, :-1], "attention_mask": mask[:, :-1], "position_ids": positions[:, :-1]}
             if self._keeps_few_logits:
                 inputs["logits_to_keep"] = 1  # only the cache is wanted, not logits for every position
             cache = self.model(**inputs, use_cache=True).past_key_values

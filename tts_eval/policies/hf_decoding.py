@@ -95,11 +95,12 @@ def row_uniforms(keys: torch.Tensor, counters: torch.Tensor) -> torch.Tensor:
     return (_hash32(keys ^ (counters & _MASK32)).double() + 0.5) / 2**32
 
 
-def sample(logits: torch.Tensor, temperature: float, top_p: float, u: torch.Tensor) -> torch.Tensor:
+def sample(logits: torch.Tensor, temperature: float, top_p: float, u: torch.Tensor | None) -> torch.Tensor:
     """Temperature and nucleus sampling by inverse transform, one uniform ``u`` per row
-    (greedy at temperature 0)."""
+    (greedy at temperature 0, where ``u`` may be None)."""
     if temperature == 0:
         return logits.argmax(-1)
+    assert u is not None, "sampling at a temperature above 0 needs one uniform per row"
     probs = torch.softmax(logits.float() / temperature, dim=-1)
     order = None
     if top_p < 1.0:
@@ -168,9 +169,9 @@ class StopMatcher:
     def __init__(self, stop: list[str], pieces: list[bytes], device: torch.device) -> None:
         goto: list[dict[int, int]] = [{}]
         out = [False]
-        for s in stop:
+        for text in stop:
             state = 0
-            for b in s.encode():
+            for b in text.encode():
                 if b not in goto[state]:
                     goto.append({})
                     out.append(False)
@@ -342,8 +343,10 @@ def decode(
             keep = (~done).nonzero().flatten()
             if len(keep) == 0 and not waiting:
                 stats.host_seconds += time.perf_counter() - start
-                stats.generated_tokens += sum(len(ids) for ids, _ in results)
-                return results  # type: ignore[return-value]
+                complete = [result for result in results if result is not None]
+                assert len(complete) == len(rows), "every row has finished"
+                stats.generated_tokens += sum(len(ids) for ids, _ in complete)
+                return complete
             if len(keep):
                 batch.select(keep)
             else:
@@ -355,6 +358,7 @@ def decode(
                 else:
                     batch.join(newcomers)
         stats.host_seconds += time.perf_counter() - start
+        assert batch is not None  # rows are left (else it returned above): a batch runs or was admitted
 
         start = time.perf_counter()
         mask = torch.cat([batch.mask, batch.mask.new_ones(len(batch.rows), 1)], dim=1)

@@ -22,6 +22,7 @@ that returns no ``token_ids`` needs ``split_n=True`` (one request per sample) fo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import socket
@@ -143,10 +144,8 @@ class ServerPool:
             for stream in streams:
                 sock = stream.get_extra_info("socket") if stream is not None else None
                 if sock is not None:
-                    try:
+                    with contextlib.suppress(OSError):
                         sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
 
         request = self._client.build_request(method, target, json=payload)
         request.extensions = {**request.extensions, "timeout": _Deadline(deadline, self.connect_timeout), "trace": trace}
@@ -235,10 +234,11 @@ class ServerPool:
         ]
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for future in futures:
-            if future in done and future.exception() is not None:
+            error = future.exception() if future in done else None
+            if error is not None:
                 for other in pending:
                     other.cancel()
-                raise future.exception()
+                raise error
         return [f.result() for f in futures]
 
 
@@ -477,8 +477,8 @@ class OpenAIPolicy(TokenizerText):
     def _token_counts(self, choices: list[dict[str, Any]], completion_tokens: int, n: int) -> list[int]:
         if n == 1:
             return [completion_tokens]
-        lengths = [len(c["token_ids"]) if c.get("token_ids") is not None else None for c in choices]
-        if None in lengths:
+        lengths = [len(c["token_ids"]) for c in choices if c.get("token_ids") is not None]
+        if len(lengths) != len(choices):
             raise ServerError(
                 f"the server reports only the total of {n} samples' tokens (usage.completion_tokens) and "
                 "no per-sample token_ids; set the backend option split_n=true (one request per sample)"

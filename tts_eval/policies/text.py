@@ -4,6 +4,10 @@ ids of prompts and text of generated ids, and the checks of ``generate``'s argum
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 def plain_prompt(question: str, system_prompt: str | None = None, bos_token: str | None = None) -> str:
@@ -17,7 +21,7 @@ class TokenizerText:
     """Prompt formatting and token/text conversion for a backend with a Hugging Face
     ``tokenizer`` and an optional ``system_prompt``, identical in every backend."""
 
-    tokenizer: object
+    tokenizer: PreTrainedTokenizerBase
     system_prompt: str | None
 
     def format_prompt(self, question: str) -> str:
@@ -28,7 +32,9 @@ class TokenizerText:
         messages = [{"role": "user", "content": question}]
         if self.system_prompt:
             messages.insert(0, {"role": "system", "content": self.system_prompt})
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        assert isinstance(prompt, str)  # tokenize=False gives the text
+        return prompt
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Token counts of ``texts`` as prompts (no special tokens added)."""
@@ -39,7 +45,9 @@ class TokenizerText:
         return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
 
     def _decode(self, rows: list[list[int]]) -> list[str]:
-        return self.tokenizer.decode(rows, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        texts = self.tokenizer.decode(rows, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        assert isinstance(texts, list)  # a batch of rows decodes to one text each
+        return texts
 
 
 def first_stop_end(text: str, stop: list[str]) -> int | None:

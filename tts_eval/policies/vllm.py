@@ -207,7 +207,11 @@ class VLLMPolicy(TokenizerText):
         ]
         queried, hits = self._prefix_counters()
         outputs = self.llm.generate(
-            [TokensPrompt(prompt_token_ids=ids) for ids in prompt_ids], params, use_tqdm=False
+            # vLLM marks TokensPrompt's optional keys with typing.NotRequired (Python 3.11+), which
+            # mypy reads as required when it checks for Python 3.10.
+            [TokensPrompt(prompt_token_ids=ids) for ids in prompt_ids],  # type: ignore[typeddict-item]
+            params,
+            use_tqdm=False,
         )
         queried_after, hits_after = self._prefix_counters()
         stats = PrefixCacheStats(
@@ -225,14 +229,18 @@ class VLLMPolicy(TokenizerText):
 
     def _prefix_counters(self) -> tuple[int, int]:
         """vLLM's running counts of prompt tokens looked up in and found in the prefix cache."""
+        from vllm.v1.metrics.reader import Counter
+
         served = self.llm.llm_engine.model_config.served_model_name
         queried = hits = 0
         for metric in self.llm.get_metrics():
             if metric.labels.get("model_name", served) != served:
                 continue  # another engine in this process
             if metric.name == "vllm:prefix_cache_queries":
+                assert isinstance(metric, Counter)
                 queried += metric.value
             elif metric.name == "vllm:prefix_cache_hits":
+                assert isinstance(metric, Counter)
                 hits += metric.value
         return queried, hits
 
