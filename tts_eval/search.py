@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from os import PathLike
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 
 def validate_settings(
-    strategy: str, *, n: int, beam_size: int, aggregation: str, voting: str, has_prm: bool, cli: bool = False,
+    strategy: str, *, n: int, beam_size: int, aggregation: str | None, voting: str | None, has_prm: bool, cli: bool = False,
     pf_temperature: float | None = None, resampling: str | None = None,
 ) -> None:
     """Check a search's settings before any model is loaded; raise ``ValueError`` naming
@@ -159,7 +159,12 @@ def search(
         progress = sys.stderr.isatty()
     validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None,
                       pf_temperature=pf_temperature, resampling=resampling)
+    assert voting is not None and aggregation is not None  # validate_settings accepted them
     spec = STRATEGIES[strategy]
+    # Only the particle options given; the others keep SearchSettings' defaults.
+    particle_options: dict[str, Any] = {
+        k: v for k, v in (("pf_temperature", pf_temperature), ("resampling", resampling)) if v is not None
+    }
     settings = SearchSettings(
         n=n,
         beam_size=beam_size,
@@ -169,7 +174,7 @@ def search(
         max_step_tokens=max_step_tokens,
         max_steps=max_steps,
         stop=tuple(stop or ()),
-        **{k: v for k, v in (("pf_temperature", pf_temperature), ("resampling", resampling)) if v is not None},
+        **particle_options,
     )
     base_seed = random.randrange(2**62) if seed is None else seed
     tasks = _tasks_per_problem(task, len(problems))

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
-from tts_eval.lm_eval.harness import HarnessModel
 from tts_eval.lm_eval.checkpoint import CheckpointStore, problem_key
+from tts_eval.lm_eval.harness import HarnessModel
 from tts_eval.lm_eval.registration import tracker_output_path
 from tts_eval.lm_eval.response import SearchResponse
 from tts_eval.lm_eval.settings import TTSModelArgs, checkpoint_folder, parse_model_args
@@ -66,6 +66,7 @@ class TTSLM(HarnessModel):
         for plan in self.memory_plans:
             policy_options.update(plan.options("policy"))
             if plan.options("prm"):
+                assert prm_spec is not None  # a plan gives the PRM options only when there is a PRM
                 prm_overrides["runtime_options"] = {**prm_spec.runtime_options, **plan.options("prm")}
         self.policy = load_policy(self.args.policy, backend=self.args.backend, **policy_options)
         self.prm = None
@@ -143,7 +144,7 @@ class TTSLM(HarnessModel):
     def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
         jobs = [self._job(request) for request in requests]
         results = self._search_all(jobs, disable_tqdm)
-        responses = []
+        responses: list[str] = []
         for request, job in zip(requests, jobs):
             result = results[job.key]
             response = SearchResponse(_cut_at_stop(result.prediction.text, job.until), result_to_dict(result))
@@ -234,7 +235,7 @@ class TTSLM(HarnessModel):
 class _Job:
     """One distinct problem of a ``generate_until`` call."""
 
-    __slots__ = ("key", "problem", "until", "max_tokens", "task", "doc_id")
+    __slots__ = ("doc_id", "key", "max_tokens", "problem", "task", "until")
 
     def __init__(self, *, key: str, problem: Problem, until: list[str], max_tokens: int, task: str | None, doc_id: int | None):
         self.key = key

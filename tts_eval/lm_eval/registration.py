@@ -133,7 +133,7 @@ def on_evaluation_tracker_imported(module: ModuleType) -> None:
 _STAGING_PREFIX = ".tts_eval_partial_"
 
 
-def _stage_and_scrub_output(tracker_cls: type) -> None:
+def _stage_and_scrub_output(tracker_cls: type[Any]) -> None:
     """Wrap ``EvaluationTracker``'s two writers: no secret of the model_args reaches a file
     (:mod:`tts_eval.lm_eval.secrets`), and a run's files appear all at once."""
     from tts_eval.lm_eval.secrets import scrub

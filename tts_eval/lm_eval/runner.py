@@ -101,6 +101,7 @@ def run_evaluation(
     samples = results.pop("samples", None) if log_samples else None
     tracker.save_results_aggregated(results=results, samples=samples)
     if log_samples:
+        assert samples is not None, "lm-eval returns the samples when asked to log them"
         for task_name in results["configs"]:
             tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
     return results

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from tts_eval.search_options import (
     DEFAULT_MAX_TOKENS,
@@ -125,9 +126,10 @@ class TTSModelArgs(SearchOptions):
             return self.temperature
         return 0.0 if STRATEGIES[self.strategy].greedy else DEFAULT_TEMPERATURE
 
-    def resolved_vote(self) -> tuple[str, str]:
+    def resolved_vote(self) -> tuple[str | None, str | None]:
         """(voting, aggregation): the given ones, else the defaults of ``tts_eval.search``
-        (the PRM's recommended aggregation read from its spec, without loading it)."""
+        (the PRM's recommended aggregation read from its spec, without loading it); None only
+        for an unknown strategy, which validation rejects."""
         from tts_eval.search import vote_settings_for
 
         recommended = None
@@ -191,7 +193,7 @@ def parse_model_args(model_args: dict[str, Any]) -> TTSModelArgs:
     return args
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     key = ".".join(str(part) for part in error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     return f"'{key}': {message} (got {error.get('input')!r})"
@@ -240,7 +242,6 @@ def _check_prm(args: TTSModelArgs) -> None:
             )
         return
     from prm_backends.registry import load_spec
-
     from tts_eval.preflight import check_device, check_model_folder
 
     try:
@@ -321,9 +322,8 @@ def checkpoint_folder(args: TTSModelArgs, output_path: str | None) -> Path | Non
         if folder.exists() and not folder.is_dir():
             raise ModelArgsError(f"model_args 'checkpoint={args.checkpoint}' is a file; give a folder (or checkpoint=false)")
         return folder
-    if args.checkpoint is True:
-        if not output_path:
-            raise ModelArgsError("model_args 'checkpoint=true' needs an --output_path (or give checkpoint=<folder>)")
+    if args.checkpoint is True and not output_path:
+        raise ModelArgsError("model_args 'checkpoint=true' needs an --output_path (or give checkpoint=<folder>)")
     if not output_path:
         return None
     _check_output_path(Path(output_path).expanduser())
