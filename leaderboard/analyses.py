@@ -29,6 +29,7 @@ from leaderboard.prm_quality import F1, f1_for, published_f1, read_processbench_
 from leaderboard.runs import ProblemOutcome, Run
 from tts_eval.scoring import AGGREGATIONS
 from tts_eval.strategies import is_baseline, traits
+from tts_eval.types import Trajectory
 from tts_eval.voting import MAJORITY_VOTE, vote
 
 PRM_VOTINGS = ("prm_max", "prm_vote")
@@ -164,8 +165,18 @@ def _without_prm(key: RunKey) -> RunKey:
     return RunKey(key.policy, key.benchmark, key.strategy, key.n, None, key.aggregation, key.voting, key.beam_size)
 
 
-def _chosen(problem: ProblemOutcome):
-    return problem.candidates[problem.chosen if problem.chosen is not None else 0]
+def _candidates(problem: ProblemOutcome) -> list[Trajectory]:
+    assert problem.candidates is not None, "the analyses read only problems that stored their candidates"
+    return problem.candidates
+
+
+def _graded(problem: ProblemOutcome) -> list[bool]:
+    assert problem.candidate_correct is not None, "the analyses read only problems whose candidates were graded"
+    return problem.candidate_correct
+
+
+def _chosen(problem: ProblemOutcome) -> Trajectory:
+    return _candidates(problem)[problem.chosen if problem.chosen is not None else 0]
 
 
 def mean_tokens(problems: Iterable[ProblemOutcome]) -> float | None:
@@ -176,7 +187,7 @@ def mean_tokens(problems: Iterable[ProblemOutcome]) -> float | None:
 def length_row(key: RunKey, problems: list[ProblemOutcome], runs: Sequence[Run]) -> LengthRow:
     chosen = [_chosen(p) for p in problems]
     tokens, steps = sum(c.num_tokens for c in chosen), sum(len(c.steps) for c in chosen)
-    candidates = [c for p in problems for c in p.candidates]
+    candidates = [c for p in problems for c in _candidates(p)]
     ids = {p.problem_id for p in problems}
     row = LengthRow(
         key=key,
@@ -209,7 +220,7 @@ def _uses_prm(strategy: str) -> bool:
 def voting_row(key: RunKey, problems: list[ProblemOutcome]) -> VotingRow:
     row = VotingRow(key=key, problems=len(problems))
     for voting, aggregation in VOTING_COLUMNS:
-        right = [p.candidate_correct[vote(p.candidates, voting, aggregation or "last")] for p in problems]
+        right = [_graded(p)[vote(_candidates(p), voting, aggregation or "last")] for p in problems]
         row.accuracy[column_name(voting, aggregation)] = 100.0 * sum(right) / len(right)
     return row
 

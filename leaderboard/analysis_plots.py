@@ -99,7 +99,7 @@ def _lengths(analyses: Analyses) -> Figure:
     figure = Figure(figsize=(7.5, max(2.5, 0.3 * len(entries) + 1.2)), layout="constrained")
     ax = figure.subplots()
     colors = {"prm": "C0", "CoT": "C1", MAJORITY: "C2"}
-    for i, (label, value, kind) in enumerate(entries):
+    for i, (_label, value, kind) in enumerate(entries):
         ax.barh(i, value, color=colors[kind])
         ax.text(value, i, f" {value:.1f}", va="center", fontsize=6)
     ax.set_yticks(range(len(entries)), [e[0] for e in entries], fontsize=6)

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from leaderboard.comparisons import Comparison, comparisons
 from leaderboard.analyses import Analyses, build_analyses
+from leaderboard.comparisons import Comparison, comparisons
 from leaderboard.difficulty import pass_at_1
 from leaderboard.errors import LeaderboardError
 from leaderboard.estimators import DEFAULT_MAX_SUBSETS
@@ -84,7 +84,7 @@ def collect(
         comparisons=comparisons(rows),
         pass1=pass_at_1(runs),
         runs=[str(r.results_file) for r in runs],
-        reference_source=ref.source if published else None,
+        reference_source=ref.source if ref is not None and published else None,
         max_subsets=max_subsets,
         seed=seed,
         grading_failures=grading_failures,

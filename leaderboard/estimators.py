@@ -49,6 +49,7 @@ def canonical_candidates(candidates: Sequence[Trajectory]) -> list[Trajectory]:
     first: dict[int, str] = {}
     for candidate, cls in zip(candidates, classes):
         if cls is not None:
+            assert candidate.answer is not None  # only a missing answer has no class
             first.setdefault(cls, candidate.answer)
     return [c if cls is None else replace(c, answer=first[cls]) for c, cls in zip(candidates, classes)]
 

@@ -18,10 +18,10 @@ GRADING_THREADS = 4
 def grade_candidates(runs: list[Run]) -> int:
     """Fill ``candidate_correct`` of every problem that stored candidates; returns the number
     of distinct (gold, answer) pairs that could not be graded."""
-    problems = [p for run in runs for task in run.tasks.values() for p in task.problems if p.candidates is not None]
-    pairs = sorted({(p.gold, c.answer) for p in problems for c in p.candidates if c.answer is not None})
+    stored = [(p, p.candidates) for run in runs for task in run.tasks.values() for p in task.problems if p.candidates is not None]
+    pairs = sorted({(p.gold, c.answer) for p, candidates in stored for c in candidates if c.answer is not None})
     with ThreadPoolExecutor(GRADING_THREADS) as pool:
         grades = dict(zip(pairs, pool.map(lambda pair: grade(*pair), pairs)))
-    for p in problems:
-        p.candidate_correct = [c.answer is not None and grades[(p.gold, c.answer)].equal for c in p.candidates]
+    for p, candidates in stored:
+        p.candidate_correct = [c.answer is not None and grades[(p.gold, c.answer)].equal for c in candidates]
     return sum(g.failure is not None for g in grades.values())

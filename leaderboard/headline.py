@@ -45,7 +45,7 @@ def matchups(rows: list[Row], benchmark: str) -> list[Matchup]:
             r for r in rows
             if is_baseline(r.setup.strategy) and r.setup.policy != policy and r.accuracy(benchmark) is not None and _larger(r, small)
         ]
-        cots.sort(key=lambda r: (r.kind == PUBLISHED, -r.accuracy(benchmark)))
+        cots.sort(key=lambda r: (r.kind == PUBLISHED, -r.known_accuracy(benchmark)))
         found += [Matchup(benchmark, small, cot) for cot in cots]
     return found
 
@@ -100,7 +100,7 @@ class HeadlineBlock:
 
 
 def _accuracy_cell(row: Row, benchmark: str) -> Cell:
-    value = row.accuracy(benchmark)
+    value = row.known_accuracy(benchmark)
     return Cell(fmt.with_interval(value, row.interval(benchmark)), 100.0 * value)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, StrictUndefined, select_autoescape
 
@@ -31,7 +32,7 @@ def render_html(board, plots, folder: Path) -> str:
     ordered = compact + rest  # the compact rows first, as the Markdown shows them
     folded = {id(r) for r in rest}
     table = row_table(ordered, shown)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for row, row_cells in zip(ordered, table.rows):
         rows.append(
             {

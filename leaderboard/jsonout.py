@@ -9,8 +9,8 @@ import math
 from leaderboard.analyses import analyses_json
 from leaderboard.benchmarks import BENCHMARKS
 from leaderboard.difficulty import accuracy_by_bucket, accuracy_by_level
-from leaderboard.notes import notes
 from leaderboard.headline import frontier, matchups
+from leaderboard.notes import notes
 from leaderboard.table import row_title, shown_benchmarks
 
 FORMAT_VERSION = 1

@@ -21,8 +21,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from matplotlib import rc_context
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -36,14 +38,17 @@ from leaderboard.table import best_tts_rows, difficulty_rows, row_title, series_
 from tts_eval.strategies import is_baseline, table_order, traits
 from tts_eval.voting import MAJORITY_VOTE
 
-STYLE = {"svg.hashsalt": "tts-eval-leaderboard", "svg.fonttype": "none", "font.size": 9}
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
+STYLE: dict[RcKeyType, Any] = {"svg.hashsalt": "tts-eval-leaderboard", "svg.fonttype": "none", "font.size": 9}
 REFERENCE_TABLE = "Table 3"  # published CoT lines: the paper's frontier models
 HEADLINE_PLOT = "frontier"  # drawn in the headline section, not among the other plots
 # One colour per strategy in every plot (colour-blind-safe Tableau hues); grey: CoT.
 # (Each strategy declares its colour: Strategy.colour.)
 OTHER_COLOUR = "#8c564b"
 # One marker shape per voting, so curves of one strategy stay apart.
-VOTING_HATCHES = {"prm_max": "//", MAJORITY_VOTE: ".."}
+VOTING_HATCHES: dict[str | None, str] = {"prm_max": "//", MAJORITY_VOTE: ".."}
 VOTING_MARKERS = {None: "o", MAJORITY_VOTE: "o", "prm_vote": "s", "prm_max": "^", PASS_AT_K: "x", ANY_FINAL: "x"}
 
 
@@ -164,7 +169,7 @@ def _kind_handles() -> list[Line2D]:
 
 def _figure_legend(figure: Figure, extra: list | None = None) -> None:
     """One legend for every panel, below them (outside every axes), entries deduplicated."""
-    handles: dict[str, object] = {}
+    handles: dict[str, Artist] = {}
     for ax in figure.axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             if not label.startswith("_"):
@@ -208,7 +213,7 @@ def _accuracy_vs_flops(board, benchmarks: list[str]) -> Figure:
         _draw_curves(ax, curves, benchmark)
         for row in reference_cot_rows(board.rows, benchmark):
             published = row.kind == PUBLISHED
-            accuracy = 100.0 * row.accuracy(benchmark)
+            accuracy = 100.0 * row.known_accuracy(benchmark)
             ax.axhline(accuracy, linestyle=":" if published else "--", linewidth=0.9, color="0.35")
             interval = None if published else row.interval(benchmark)
             if interval is not None:
@@ -312,15 +317,15 @@ def figure1_entries(rows: list[Row], benchmark: str) -> list[tuple[str, float, R
     the published Table 3 rows."""
     best = best_tts_rows(rows, benchmark)  # the headline's choice
     smallest = min((r.policy_params for r in best.values() if r.policy_params is not None), default=0.0)
-    entries = [(row_title(r), 100.0 * r.accuracy(benchmark), r) for r in best.values()]
+    entries = [(row_title(r), 100.0 * r.known_accuracy(benchmark), r) for r in best.values()]
     for row in rows:
         if row.accuracy(benchmark) is None:
             continue
         if row.kind == PUBLISHED:
             if row.method == REFERENCE_TABLE:
-                entries.append((row_title(row), 100.0 * row.accuracy(benchmark), row))
+                entries.append((row_title(row), 100.0 * row.known_accuracy(benchmark), row))
         elif is_baseline(row.setup.strategy) and (row.policy_params is None or row.policy_params > smallest):
-            entries.append((row_title(row), 100.0 * row.accuracy(benchmark), row))
+            entries.append((row_title(row), 100.0 * row.known_accuracy(benchmark), row))
     return sorted(entries, key=lambda e: e[1])
 
 
@@ -329,7 +334,7 @@ def _small_vs_large(board, benchmarks: list[str]) -> Figure:
     height = max(3.0, 0.28 * max((len(e) for e in per_panel), default=1) + 1.2)
     figure, axes = _panels(benchmarks, width=6.5, height=height)
     for ax, benchmark, entries in zip(axes, benchmarks, per_panel):
-        for i, (label, value, row) in enumerate(entries):
+        for i, (_label, value, row) in enumerate(entries):
             published = row.kind == PUBLISHED
             interval = None if published else row.interval(benchmark)
             whisker = None if interval is None else [[value - 100.0 * interval.low], [100.0 * interval.high - value]]
@@ -362,8 +367,8 @@ def _frontier(board, benchmarks: list[str]) -> Figure:
             xs = [r.flops(benchmark) for r in best]
             ys = [100.0 * r.scores[benchmark].accuracy for r in best]
             ax.step(xs, ys, where="post", color="black", linewidth=1.2, label="frontier: best within each budget")
-            intervals = [r.interval(benchmark) for r in best]
-            if all(i is not None for i in intervals):
+            intervals = [i for r in best if (i := r.interval(benchmark)) is not None]
+            if len(intervals) == len(best):
                 ax.errorbar(xs, ys, yerr=[[y - 100.0 * i.low for y, i in zip(ys, intervals)],
                                           [100.0 * i.high - y for y, i in zip(ys, intervals)]],
                             fmt="none", ecolor="black", elinewidth=0.8, capsize=2, label="95% interval")

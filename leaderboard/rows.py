@@ -93,20 +93,26 @@ class Row:
             return self.scores[benchmark].accuracy
         return self.published.get(benchmark)
 
+    def known_accuracy(self, benchmark: str) -> float:
+        """:meth:`accuracy` for a caller that kept only rows with a figure on ``benchmark``."""
+        value = self.accuracy(benchmark)
+        assert value is not None, f"the row has no accuracy on {benchmark}"
+        return value
+
     def interval(self, benchmark: str) -> Interval | None:
         """The 95% interval of a measured or derived accuracy (published figures have none)."""
         score = self.scores.get(benchmark)
         return None if score is None else score.interval
 
     def average(self) -> float | None:
-        values = [self.accuracy(b) for b in PAPER_BENCHMARKS]
-        return None if any(v is None for v in values) else sum(values) / len(values)
+        values = [v for b in PAPER_BENCHMARKS if (v := self.accuracy(b)) is not None]
+        return None if len(values) < len(PAPER_BENCHMARKS) else sum(values) / len(values)
 
     def average_interval(self) -> Interval | None:
         """The 95% interval of :meth:`average`, each benchmark's problems resampled on their
         own (problems only, for derived scores too); None for published rows."""
-        scores = [self.scores.get(b) for b in PAPER_BENCHMARKS]
-        if any(s is None or s.problems < 2 for s in scores):
+        scores = [s for b in PAPER_BENCHMARKS if (s := self.scores.get(b)) is not None and s.problems >= 2]
+        if len(scores) < len(PAPER_BENCHMARKS):
             return None
         return average_interval([list(s.per_problem.values()) for s in scores])
 

@@ -356,7 +356,7 @@ def _outcome(row: dict[str, Any], doc: dict[str, Any], reading: TaskReading, whe
 
 def _search_result(row: dict[str, Any], where: str) -> dict[str, Any]:
     filtered = row.get("filtered_resps")
-    text = filtered[0] if isinstance(filtered, list) and filtered else filtered
+    text: Any = filtered[0] if isinstance(filtered, list) and filtered else filtered  # unchecked: json.loads rejects a non-string
     try:
         data = json.loads(text)
     except (TypeError, json.JSONDecodeError):

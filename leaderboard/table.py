@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from leaderboard import formatting as fmt
@@ -110,7 +111,7 @@ def _mean_accuracy(row: Row) -> float:
     return sum(s.accuracy for s in row.scores.values()) / len(row.scores)
 
 
-def cells(row: Row, benchmarks: list[str] = list(BENCHMARKS)) -> dict[str, Cell]:
+def cells(row: Row, benchmarks: Sequence[str] = BENCHMARKS) -> dict[str, Cell]:
     """``benchmarks``: those the table shows, for the problem counts."""
     s = row.setup
     accuracy = {b: row.accuracy(b) for b in BENCHMARKS}

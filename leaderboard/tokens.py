@@ -27,6 +27,7 @@ def count_tokens_of_other_models(run: Run) -> None:
             task.tokens_note = f"tokens unknown: {task.samples_file.name} lacks prompts or responses"
             continue
         for p in task.problems:
+            assert p.prompt_text is not None and p.response_text is not None  # checked above
             p.policy_tokens = float(_length(tokenizer, p.prompt_text) + _length(tokenizer, p.response_text))
         task.tokens_note = f"tokens counted by re-tokenizing prompts and responses with the tokenizer of {source}"
 
