@@ -109,7 +109,7 @@ class GenerativeFormat:
 
     def with_thoughts(self, inp: PRMInput, thoughts: list[list[int]]) -> PRMInput:
         """The prompts of a thinking judge completed by what it wrote and the verdict prompt."""
-        return PRMInput.per_step([p + t + self.verdict_ids for p, t in zip(inp.prompts, thoughts)])
+        return PRMInput.per_step([p + t + self.verdict_ids for p, t in zip(inp.judge_prompts, thoughts)])
 
     def read_out(self, head_outputs: torch.Tensor) -> torch.Tensor:
         """``head_outputs``: next-token logits (steps x vocab) at each prompt's end; p(good)."""

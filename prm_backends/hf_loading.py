@@ -5,12 +5,15 @@ at random)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import torch
 from torch import nn
 
 from prm_backends.spec import PRMSpec
+
+if TYPE_CHECKING:
+    from transformers import AutoModelForCausalLM, PreTrainedModel
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -30,7 +33,14 @@ def torch_dtype(spec: PRMSpec) -> torch.dtype | str:
     return _DTYPES.get(spec.dtype, "auto")
 
 
-def load_checked(model_cls, spec: PRMSpec, *, device: str, needed: str) -> nn.Module:
+ModelT = TypeVar("ModelT", bound="PreTrainedModel")
+
+
+@overload
+def load_checked(model_cls: type[ModelT], spec: PRMSpec, *, device: str, needed: str) -> ModelT: ...
+@overload  # an auto class builds the model class the checkpoint's config names
+def load_checked(model_cls: type[AutoModelForCausalLM], spec: PRMSpec, *, device: str, needed: str) -> PreTrainedModel: ...
+def load_checked(model_cls: Any, spec: PRMSpec, *, device: str, needed: str) -> PreTrainedModel:
     """``model_cls.from_pretrained`` on the spec's checkpoint; an error naming the missing
     weights if the checkpoint lacks any (``needed`` says what they are for)."""
     try:

@@ -46,6 +46,12 @@ class PRMInput:
     def per_step(cls, prompts: list[list[int]]) -> PRMInput:
         return cls(prompts[-1], [len(p) - 1 for p in prompts], prompts)
 
+    @property
+    def judge_prompts(self) -> list[list[int]]:
+        """``prompts``, for a caller that knows this is a generative judge's input."""
+        assert self.prompts is not None, "not a generative judge's input"
+        return self.prompts
+
 
 class InputFormat(Protocol):
     """A family's input builder and score read-out (the runtime runs the forward pass).
@@ -161,6 +167,12 @@ class FittedInput:
     @property
     def num_tokens(self) -> int:
         return 0 if self.input is None else len(self.input)
+
+    @property
+    def built(self) -> PRMInput:
+        """``input``, for a caller that knows some steps fit."""
+        assert self.input is not None, "no step of this solution fits into max_length"
+        return self.input
 
 
 def fit_input(fmt: InputFormat, question: str, steps: list[str], max_length: int) -> FittedInput:

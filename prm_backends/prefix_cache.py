@@ -11,6 +11,7 @@ siblings whose parent was evicted), and each item's whole input.
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
+from collections.abc import Set
 from dataclasses import dataclass, field
 
 import torch
@@ -44,7 +45,7 @@ class PrefixCache:
     def get(self, key: tuple[int, ...]) -> KV | None:
         return self._entries.get(key)
 
-    def put(self, key: tuple[int, ...], kv: KV, protect: set[tuple[int, ...]] = frozenset()) -> bool:
+    def put(self, key: tuple[int, ...], kv: KV, protect: Set[tuple[int, ...]] = frozenset()) -> bool:
         """Keep ``kv`` for ``key``, dropping the oldest entries not in ``protect`` as the cap
         requires; if that cannot make room, keep nothing. Returns whether it was kept."""
         if key in self._entries:

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
-from prm_backends.base import ContinuationItem, ScoreItem, Scored
+from prm_backends.base import ContinuationItem, Scored, ScoreItem
 from prm_backends.families import family_of
 from prm_backends.inputs import FittedInput, PRMInput, TruncationWarning, fit_input
 from prm_backends.spec import PRMSpec
@@ -135,11 +135,11 @@ class FormatScorer(ABC):
 
     def _add_thoughts(self, fitted: list[FittedInput]) -> list[FittedInput]:
         """A thinking judge's inputs completed by what it writes first, one batch for all."""
-        prompts = [p for f in fitted if f.input is not None for p in f.input.prompts]
+        prompts = [p for f in fitted if f.input is not None for p in f.input.judge_prompts]
         thoughts = iter(self.generate_tokens(prompts, self.format.think_tokens) if prompts else [])
         return [
             f if f.input is None
-            else replace(f, input=self.format.with_thoughts(f.input, [next(thoughts) for _ in f.input.prompts]))
+            else replace(f, input=self.format.with_thoughts(f.input, [next(thoughts) for _ in f.input.judge_prompts]))
             for f in fitted
         ]
 
@@ -169,12 +169,12 @@ class FormatScorer(ABC):
         reused = [self._reusable(q, steps, known, f) for (q, steps, known), f in zip(items, fitted)]
         todo = [k for k, (f, r) in enumerate(zip(fitted, reused)) if f.input is not None and r < f.kept_steps]
         # Tokens after the last score position change no score (the models are causal).
-        inputs = [scored_prefix(fitted[k].input) for k in todo]
+        inputs = [scored_prefix(fitted[k].built) for k in todo]
         firsts = [reused[k] for k in todo]
         thoughts: dict[int, int] = {}  # item -> tokens a thinking judge wrote (and its verdict prompts)
         if thinking and todo:  # the judge thinks about the new steps only
             tails = [tail(inp, r) for inp, r in zip(inputs, firsts)]
-            inputs = [f.input for f in self._add_thoughts([FittedInput(t, 1, 1) for t in tails])]
+            inputs = [f.built for f in self._add_thoughts([FittedInput(t, 1, 1) for t in tails])]
             thoughts = {k: len(done) - len(t) for k, done, t in zip(todo, inputs, tails)}
             fitted = [replace(f, input=inputs[todo.index(k)]) if k in thoughts and not reused[k] else f
                       for k, f in enumerate(fitted)]
@@ -187,7 +187,7 @@ class FormatScorer(ABC):
             row, cost = list(known[:r]), 0
             if k in new:
                 head, cost = new[k]
-                expected = len(f.input.score_positions) - r
+                expected = len(f.built.score_positions) - r
                 if head.shape[0] != expected:
                     raise RuntimeError(
                         f"PRM '{self.name}' ({self.runtime}): got {head.shape[0]} outputs for {expected} score positions"
@@ -219,7 +219,7 @@ class FormatScorer(ABC):
         if self.format.prefix_stable:
             return len(known)
         parent = self.format.build(question, list(steps[: len(known)]))
-        child = fitted.input
+        child = fitted.built  # every step fits (checked above)
         end = parent.score_positions[-1] + 1
         same = child.score_positions[: len(known)] == parent.score_positions and child.input_ids[:end] == parent.input_ids[:end]
         return len(known) if same else 0

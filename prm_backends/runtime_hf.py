@@ -10,6 +10,7 @@ Prefixes a tree search keeps extending are not run again: their key/value states
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -56,8 +57,8 @@ class HFProcessRewardModel(FormatScorer):
     def head_outputs(self, inputs: list[PRMInput]) -> list[torch.Tensor]:
         # A generative judge's prompts are sequences of their own, each scored at its end.
         if any(inp.prompts is not None for inp in inputs):
-            rows = iter(self._sequence_outputs([PRMInput(p, [len(p) - 1]) for inp in inputs for p in inp.prompts]))
-            return [torch.cat([next(rows) for _ in inp.prompts]) for inp in inputs]
+            rows = iter(self._sequence_outputs([PRMInput(p, [len(p) - 1]) for inp in inputs for p in inp.judge_prompts]))
+            return [torch.cat([next(rows) for _ in inp.judge_prompts]) for inp in inputs]
         return self._sequence_outputs(inputs)
 
     def _sequence_outputs(self, inputs: list[PRMInput]) -> list[torch.Tensor]:
@@ -101,7 +102,7 @@ class HFProcessRewardModel(FormatScorer):
         ]
         return heads, p.computed
 
-    def _run(self, jobs: list[tuple[KV | None, list[int], list[int], bool]]) -> list[tuple[torch.Tensor, KV | None]]:
+    def _run(self, jobs: Sequence[tuple[KV | None, list[int], list[int], bool]]) -> list[tuple[torch.Tensor, KV | None]]:
         """Forward passes over ``(cached prefix or None, new token ids, positions to read among
         them, keep the states)`` rows, ``spec.batch_size`` rows each: per row, the head outputs
         at the positions and (if asked) the states of the prefix plus the new tokens."""
@@ -138,7 +139,7 @@ class HFProcessRewardModel(FormatScorer):
         # slower). Pads before them (left padding, or cached prefixes of unequal length) need
         # both: the mask hides the pads, and position ids that count real tokens only keep the
         # pads from shifting the positions.
-        options = {}
+        options: dict[str, Any] = {}
         if not bool(mask[:, :before].all()) or (left and not bool(mask[:, before:].all())):
             options["attention_mask"] = mask.to(self.device)
             options["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0)[:, before:].to(self.device)

@@ -144,14 +144,16 @@ class VLLMProcessRewardModel(FormatScorer):
         params = SamplingParams(
             max_tokens=1, temperature=0.0, logprobs=len(pair), logprob_token_ids=pair, detokenize=False
         )
-        prompts = [TokensPrompt(prompt_token_ids=ids) for inp in inputs for ids in step_prefixes(inp)]
+        prompts = [TokensPrompt(prompt_token_ids=ids) for inp in inputs for ids in step_prefixes(inp)]  # type: ignore[typeddict-item]  # NotRequired keys: see tts_eval/policies/vllm.py
         outputs = iter(self.llm.generate(prompts, params, use_tqdm=False))
         heads, computed = [], []
         for inp in inputs:
             rows, tokens = [], 0
             for pos in inp.score_positions:
                 out = next(outputs)
-                logprobs = out.outputs[0].logprobs[0]
+                asked = out.outputs[0].logprobs
+                assert asked is not None  # requested by the sampling parameters
+                logprobs = asked[0]
                 rows.append((logprobs[pair[0]].logprob, logprobs[pair[1]].logprob))
                 tokens += pos + 1 - (out.num_cached_tokens or 0)
             heads.append(pair_logits(self.format, rows))
@@ -165,7 +167,11 @@ class VLLMProcessRewardModel(FormatScorer):
         eos = self.tokenizer.eos_token_id
         params = SamplingParams(max_tokens=max_tokens, temperature=0.0, detokenize=False,
                                 stop_token_ids=[] if eos is None else [eos])
-        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
+        outputs = self.llm.generate(
+            [TokensPrompt(prompt_token_ids=p) for p in prompts],  # type: ignore[typeddict-item]  # NotRequired keys: see tts_eval/policies/vllm.py
+            params,
+            use_tqdm=False,
+        )
         return [_without_eos(list(out.outputs[0].token_ids), eos) for out in outputs]
 
     def _classifier_logits(self, inputs: list[PRMInput]) -> tuple[list[torch.Tensor], list[int]]:
@@ -192,7 +198,9 @@ class VLLMProcessRewardModel(FormatScorer):
                 computed[i] += logits.shape[0]
                 if not inp.score_positions or inp.score_positions[0] >= skipped:
                     heads[i] = logits[[pos - skipped for pos in inp.score_positions]]
-        return heads, computed
+        filled = [head for head in heads if head is not None]
+        assert len(filled) == len(heads)  # the pass without the cache fills every head
+        return filled, computed
 
     def _encode(self, inputs: list[PRMInput], read_cache: bool):
         from vllm import PoolingParams
@@ -201,7 +209,7 @@ class VLLMProcessRewardModel(FormatScorer):
         # Raw logits: the family's read-out applies softmax.
         params = PoolingParams(use_activation=False, skip_reading_prefix_cache=not read_cache)
         return self.llm.encode(
-            [TokensPrompt(prompt_token_ids=inp.input_ids) for inp in inputs],
+            [TokensPrompt(prompt_token_ids=inp.input_ids) for inp in inputs],  # type: ignore[typeddict-item]  # NotRequired keys: see tts_eval/policies/vllm.py
             pooling_task="token_classify",
             pooling_params=params,
             use_tqdm=False,

@@ -38,7 +38,7 @@ class TokenClassifierFields(FamilyFields):
 class Qwen2ForProcessRewardModel(Qwen2PreTrainedModel):
     """Qwen2 backbone plus the two-class step head (the class name matches the checkpoints' config)."""
 
-    _keys_to_ignore_on_load_unexpected = [r"^lm_head\."]
+    _keys_to_ignore_on_load_unexpected = [r"^lm_head\."]  # noqa: RUF012 - transformers declares this hook as a list
 
     def __init__(self, config: Qwen2Config) -> None:
         super().__init__(config)
