@@ -114,7 +114,10 @@ def fit_difficulty_model(
     solution, *_ = np.linalg.lstsq(x[:, varying], y, rcond=None)
     # Four decimals are plenty for a Pass@1 estimate, and keep a table readable.
     weights = dict.fromkeys((0, 1, 2), 0.0) | {j: round(float(w), 4) + 0.0 for j, w in zip(varying, solution)}
-    model = DifficultyModel(bias=weights[0], agreement=weights[1], prm=weights[2], aggregation=aggregation)
+    # Validated, not constructed: ``aggregation`` is a plain string here, a Literal in the model.
+    model = DifficultyModel.model_validate(
+        {"bias": weights[0], "agreement": weights[1], "prm": weights[2], "aggregation": aggregation}
+    )
     medium_from, easy_from = fit_edges([model.predict(r) for r in rows], [bucket_of(p) for p in pass_at_1])
     return model.model_copy(update={"medium_from": medium_from, "easy_from": easy_from})
 

@@ -25,6 +25,7 @@ and scored on the same held-out folds. The table written is fitted on all proble
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -32,7 +33,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tts_eval.compute_optimal.difficulty import BUCKETS, DifficultyModel, ProbeFeatures, bucket_of, features, fit_difficulty_model
+from tts_eval.compute_optimal.difficulty import (
+    BUCKETS,
+    DifficultyModel,
+    ProbeFeatures,
+    bucket_of,
+    features,
+    fit_difficulty_model,
+)
 from tts_eval.compute_optimal.sweep import (
     FORMAT_VERSION,
     OUTCOMES_FILE,
@@ -238,7 +246,8 @@ def fit_estimate(sweep: Sweep, problems: Sequence[int], k: int) -> DifficultyMod
     """The difficulty estimate from k-sample probes (several disjoint ones per problem), each
     fitted to the Pass@1 of the problem's other samples, for the aggregation whose estimate
     puts the most probes in their bucket."""
-    best, best_right = None, -1
+    best: DifficultyModel | None = None
+    best_right = -1
     for aggregation in AGGREGATIONS:
         rows, targets = [], []
         for i in problems:
@@ -250,6 +259,7 @@ def fit_estimate(sweep: Sweep, problems: Sequence[int], k: int) -> DifficultyMod
         right = sum(model.bucket(r) == bucket_of(t) for r, t in zip(rows, targets))
         if right > best_right:
             best, best_right = model, right
+    assert best is not None  # the first aggregation tried beats -1
     return best
 
 
@@ -430,7 +440,7 @@ def plan_table(folders: Sequence[Path], *, name: str, folds: int = 5, seed: int 
         groups.setdefault((s.prm, s.task), []).append(s)
     for (prm, task), group in groups.items():
         group.sort(key=lambda s: s.policy_params)
-        edges = [0.0] + [math.sqrt(a.policy_params * b.policy_params) for a, b in zip(group, group[1:])] + [math.inf]
+        edges = [0.0] + [math.sqrt(a.policy_params * b.policy_params) for a, b in itertools.pairwise(group)] + [math.inf]
         for s, low, high in zip(group, edges, edges[1:]):
             reports[s.folder] = [evaluate_budget(s, b, folds, seed) for b in s.settings.budgets]
             rules.append(Rule(task=[task], prm=[prm], policy_params=ParamRange(min=low, max=high),
@@ -480,6 +490,7 @@ def table_outcomes(
         bucket = plan.difficulty.bucket(sweep.probe(i, k, plan.difficulty.aggregation)) if k else None
         choice = plan.choices[bucket] if bucket else next(iter(plan.choices.values()))
         run = concrete(choice, budget=plan.budget, probe_n=k, beam_size=beam_size, aggregation=aggregation, voting=voting)
+        assert run.voting is not None  # the run's voting fills a choice's gap
         config = Config(run.strategy, run.n, run.beam_size, None if run.voting == MAJORITY_VOTE else run.aggregation, run.voting)
         if config not in options:
             raise PlanError(f"{sweep.folder}: no outcomes for {config.label()}, which table '{plan.table}' runs; "

@@ -261,7 +261,7 @@ def run_sweep(
         if found is None:
             name = f"{run.strategy} n={run.n}" + (f" M={run.beam_size}" if run.beam_size else "")
             started = time.perf_counter()
-            particle = {"pf_temperature": settings.pf_temperature, "resampling": settings.resampling}
+            particle: dict[str, Any] = {"pf_temperature": settings.pf_temperature, "resampling": settings.resampling}
             found = search(
                 search_problems, policy, prm, strategy=run.strategy, n=run.n,
                 beam_size=run.beam_size or settings.beam_size, temperature=settings.temperature, top_p=settings.top_p,
@@ -339,6 +339,7 @@ def _grade(result: SearchResult, gold: str) -> _Graded:
     verdict: dict[int, bool] = {}
     for c, cls in zip(candidates, classes):
         if cls is not None and cls not in verdict:
+            assert c.answer is not None  # only a missing answer has no class
             verdict[cls] = is_equivalent(gold, c.answer)
     return _Graded(candidates, [cls is not None and verdict[cls] for cls in classes], classes)
 

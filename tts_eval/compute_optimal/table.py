@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from tts_eval.compute_optimal.difficulty import BUCKETS, DifficultyModel
 from tts_eval.voting import MAJORITY_VOTE, Voting
@@ -85,7 +85,7 @@ class Choice(BaseModel):
         return self
 
     def label(self) -> str:
-        parts = [self.strategy]
+        parts: list[str] = [self.strategy]
         parts += [f"n={self.n}"] if self.n is not None else []
         parts += [f"M={self.beam_size}"] if self.beam_size is not None else []
         parts += [x for x in (self.aggregation, self.voting) if x is not None]
@@ -109,8 +109,10 @@ class Probe(BaseModel):
         return self
 
     def size(self, budget: int) -> int:
-        k = self.n if self.n is not None else max(self.min, math.floor(self.fraction * budget))
-        return min(k, budget)
+        if self.n is not None:
+            return min(self.n, budget)
+        assert self.fraction is not None  # _one_rule: exactly one of n and fraction
+        return min(max(self.min, math.floor(self.fraction * budget)), budget)
 
 
 class BudgetPlan(BaseModel):
@@ -374,7 +376,7 @@ def load_table(table: str | Path | PolicyTable | None = None) -> PolicyTable:
         raise TableError(f"{path}: {problems} (see docs/compute-optimal.md for the format)") from None
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     key = ".".join(str(part) for part in error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     return f"field '{key}': {message} (got {error.get('input')!r})"
