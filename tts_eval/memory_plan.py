@@ -140,6 +140,7 @@ def plan_device(device: str, models: list[ModelNeed], *, total: int, free: int) 
     for m in flexible:
         room = budget - fixed - m.weights - m.activations
         if kind == "cpu":  # the machine's memory, shared with everything else on it
+            assert m.kv_max is not None  # a policy engine's need states its most
             room = min(room, m.kv_max, max(m.kv_min, CPU_KV_CACHE))
         m.kv_cache = room
     _check_fits(plan, kind)
@@ -246,7 +247,7 @@ def policy_need(
 
     from tts_eval.policies.vllm import checkpoint_parameters
 
-    load = {"revision": options.get("revision"), "trust_remote_code": bool(options.get("trust_remote_code", False))}
+    load: dict[str, Any] = {"revision": options.get("revision"), "trust_remote_code": bool(options.get("trust_remote_code", False))}
     config = _read_config(AutoConfig.from_pretrained, model, "policy", **load)
     text = config.get_text_config()
     kind = device.split(":")[0]

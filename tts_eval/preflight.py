@@ -89,6 +89,5 @@ def check_device(device: str | None) -> None:
                 f"device={device!r}, but this machine has {count} CUDA device(s): "
                 f"{', '.join(f'cuda:{i}' for i in range(count))}"
             )
-    elif kind == "mps":
-        if not torch.backends.mps.is_available():
-            raise ValueError(f"device={device!r}, but MPS is not available here; use device=cpu")
+    elif kind == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r}, but MPS is not available here; use device=cpu")

@@ -8,7 +8,6 @@ import typer
 from tts_eval.cli import demo_cmd, leaderboard_cmd, plan_cmd, run_cmd, search_cmd, sweep_cmd
 from tts_eval.cli.prm_cmd import prm_app
 from tts_eval.cli.toy_cmd import toy_app
-
 from tts_eval.lm_eval.benchmarks import pin_data_dir
 
 pin_data_dir()  # a relative data folder means the one beside where the command was typed

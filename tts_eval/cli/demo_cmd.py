@@ -79,7 +79,7 @@ def model_args(run: DemoRun, *, beam_size: int, seed: int) -> dict[str, object]:
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the lm-eval runs and the leaderboard (new, empty, or an earlier demo's).")] = Path("runs/demo"),
     limit: Annotated[int, typer.Option(min=2, max=DEFAULT_LIMIT, help="Held-out toy problems per run (the first ones; the split cycles through 2-8 operations; intervals need 2).")] = DEFAULT_LIMIT,
-    budgets: Annotated[list[int], typer.Option("--n", min=1, help="Budgets N (repeat the option).")] = [4, 16],
+    budgets: Annotated[list[int], typer.Option("--n", min=1, help="Budgets N (repeat the option).")] = [4, 16],  # noqa: B006 - typer reads the default, nothing mutates it
     beam_size: Annotated[int, typer.Option(min=1, help="Beam size M of beam search and DVTS (each N must be a multiple).")] = 4,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     threads: Annotated[int, typer.Option(min=1, help="CPU threads for torch (1 is fastest for models this small).")] = 1,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,11 +18,11 @@ def leaderboard(
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write (new, empty, or an earlier leaderboard).")],
     params: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--params", help="YAML with parameter counts for runs that record none: models: {NAME: {parameters: 7.6e9}}."),
     ] = None,
     reference: Annotated[
-        Optional[Path], typer.Option("--reference", help="YAML of published figures (default: the paper's Tables 3-5).")
+        Path | None, typer.Option("--reference", help="YAML of published figures (default: the paper's Tables 3-5).")
     ] = None,
     no_reference: Annotated[bool, typer.Option("--no-reference", help="Leave the published figures out.")] = False,
     all_reference: Annotated[
@@ -34,7 +34,7 @@ def leaderboard(
     ] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the Monte-Carlo subsets.")] = 0,
     processbench: Annotated[
-        Optional[list[Path]],
+        list[Path] | None,
         typer.Option("--processbench", help="Folder of ProcessBench runs of the prm model (lm_eval --model prm): measured F1 for the PRM analyses. Repeatable."),
     ] = None,
 ) -> None:

@@ -4,7 +4,7 @@ cross-validated accuracy beside the best single strategy's."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,7 +12,7 @@ import typer
 def plan(
     run_dirs: Annotated[list[Path], typer.Argument(help="Folders written by tts-eval sweep (one per policy, PRM and task).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The policy table (YAML) to write.")],
-    name: Annotated[Optional[str], typer.Option(help="The table's name (default: the file's stem).")] = None,
+    name: Annotated[str | None, typer.Option(help="The table's name (default: the file's stem).")] = None,
     folds: Annotated[int, typer.Option(help="Cross-validation folds over problems.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the fold split.")] = 0,
 ) -> None:

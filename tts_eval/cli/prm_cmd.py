@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -60,9 +60,9 @@ def list_command() -> None:
 def check_command(
     file: Annotated[str, typer.Argument(help="A PRM spec: YAML path or shipped name.")],
     load: Annotated[bool, typer.Option("--load", help="Also load the weights and score a golden example.")] = False,
-    model: Annotated[Optional[str], typer.Option(help="Override the spec's model (e.g. a local folder).")] = None,
-    device: Annotated[Optional[str], typer.Option(help="Override the spec's device.")] = None,
-    dtype: Annotated[Optional[str], typer.Option(help="Override the spec's dtype.")] = None,
+    model: Annotated[str | None, typer.Option(help="Override the spec's model (e.g. a local folder).")] = None,
+    device: Annotated[str | None, typer.Option(help="Override the spec's device.")] = None,
+    dtype: Annotated[str | None, typer.Option(help="Override the spec's dtype.")] = None,
 ) -> None:
     """Validate a PRM spec without weights; with --load, also load it and score one example."""
     from prm_backends import PRMConfigError, load_prm, load_spec

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -21,17 +21,17 @@ def run(
         typer.Option("--tasks", "-t", help="Task names, comma-separated or repeated (e.g. math500_tts,aime24_tts)."),
     ],
     output_path: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--output_path", "--output-path", "-o", help="Folder for results, samples and the resume checkpoint."),
     ] = None,
     log_samples: Annotated[
         bool, typer.Option("--log_samples", "--log-samples", "-s", help="Write every problem's search result.")
     ] = False,
     limit: Annotated[
-        Optional[float], typer.Option("--limit", "-L", help="Only the first LIMIT problems per task (a count, or a fraction < 1).")
+        float | None, typer.Option("--limit", "-L", help="Only the first LIMIT problems per task (a count, or a fraction < 1).")
     ] = None,
     include_path: Annotated[
-        Optional[list[str]], typer.Option("--include_path", "--include-path", help="Another folder of task YAMLs.")
+        list[str] | None, typer.Option("--include_path", "--include-path", help="Another folder of task YAMLs.")
     ] = None,
     builtin_tasks: Annotated[
         bool,
@@ -42,7 +42,7 @@ def run(
         typer.Option("--apply_chat_template", "--apply-chat-template", help="Let lm-eval build chat prompts with the policy's template."),
     ] = False,
     system_instruction: Annotated[
-        Optional[str], typer.Option("--system_instruction", "--system-instruction", help="System message lm-eval adds to each prompt.")
+        str | None, typer.Option("--system_instruction", "--system-instruction", help="System message lm-eval adds to each prompt.")
     ] = None,
 ) -> None:
     """Evaluate a test-time-scaling setup on lm-eval tasks; a killed run resumes where it stopped."""

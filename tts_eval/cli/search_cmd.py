@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,28 +18,28 @@ def search(
     output: Annotated[Path, typer.Option("--output", "-o", help="JSONL to write, one result per problem.")],
     policy: Annotated[str, typer.Option(help="Policy model: Hub id or local folder.")],
     strategy: Annotated[str, typer.Option(help=" | ".join(STRATEGIES))] = BEST_OF_N,  # search's own defaults follow
-    prm: Annotated[Optional[str], typer.Option(help="PRM name (see 'tts-eval prm list') or YAML path.")] = None,
-    prm_model: Annotated[Optional[str], typer.Option(help="Override the PRM's model (e.g. a local folder).")] = None,
+    prm: Annotated[str | None, typer.Option(help="PRM name (see 'tts-eval prm list') or YAML path.")] = None,
+    prm_model: Annotated[str | None, typer.Option(help="Override the PRM's model (e.g. a local folder).")] = None,
     n: Annotated[int, typer.Option(help=help_text("n"))] = 4,
     beam_size: Annotated[int, typer.Option(help=help_text("beam_size"))] = default("beam_size"),
-    aggregation: Annotated[Optional[str], typer.Option(help=help_text("aggregation"))] = None,
-    voting: Annotated[Optional[str], typer.Option(help=help_text("voting"))] = None,
+    aggregation: Annotated[str | None, typer.Option(help=help_text("aggregation"))] = None,
+    voting: Annotated[str | None, typer.Option(help=help_text("voting"))] = None,
     backend: Annotated[str, typer.Option(help="Policy backend: hf | vllm | openai")] = "hf",
-    temperature: Annotated[Optional[float], typer.Option(help=help_text("temperature"))] = None,
+    temperature: Annotated[float | None, typer.Option(help=help_text("temperature"))] = None,
     max_tokens: Annotated[int, typer.Option(help=help_text("max_tokens"))] = DEFAULT_MAX_TOKENS,
     max_step_tokens: Annotated[int, typer.Option(help=help_text("max_step_tokens"))] = default("max_step_tokens"),
-    system_prompt: Annotated[Optional[str], typer.Option(help="System prompt for the policy's chat template.")] = None,
+    system_prompt: Annotated[str | None, typer.Option(help="System prompt for the policy's chat template.")] = None,
     seed: Annotated[int, typer.Option(help=help_text("seed"))] = default("seed"),
-    limit: Annotated[Optional[int], typer.Option(help="Only the first LIMIT problems.")] = None,
-    table: Annotated[Optional[str], typer.Option(help=help_text("table"))] = None,
-    task: Annotated[Optional[str], typer.Option(help="compute_optimal: the task name the table's rules match.")] = None,
-    pf_temperature: Annotated[Optional[float], typer.Option(help=help_text("pf_temperature"))] = None,
-    resampling: Annotated[Optional[str], typer.Option(help=help_text("resampling"))] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first LIMIT problems.")] = None,
+    table: Annotated[str | None, typer.Option(help=help_text("table"))] = None,
+    task: Annotated[str | None, typer.Option(help="compute_optimal: the task name the table's rules match.")] = None,
+    pf_temperature: Annotated[float | None, typer.Option(help=help_text("pf_temperature"))] = None,
+    resampling: Annotated[str | None, typer.Option(help=help_text("resampling"))] = None,
 ) -> None:
     """Search every problem of a JSONL file and write one result per line."""
     from tts_eval import Problem
-    from tts_eval.cli.loading import load_models
     from tts_eval import search as run_search
+    from tts_eval.cli.loading import load_models
     from tts_eval.grading import is_equivalent
     from tts_eval.serialization import result_to_dict
 
@@ -97,6 +97,7 @@ def _check_settings(
                           pf_temperature=pf_temperature, resampling=resampling)
     except ValueError as err:
         fail(str(err))
+    assert voting is not None and aggregation is not None  # validate_settings accepted them
     return voting, aggregation
 
 

@@ -4,7 +4,7 @@ and task, keeping every problem's outcome for ``tts-eval plan``."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -35,7 +35,7 @@ def sweep(
     policy: Annotated[str, typer.Option(help="Policy model: Hub id or local folder.")],
     prm: Annotated[str, typer.Option(help="PRM name (see 'tts-eval prm list') or YAML path.")],
     task: Annotated[str, typer.Option(help="Task name the table's rule will match, e.g. math500_tts (the lm-eval task).")],
-    prm_model: Annotated[Optional[str], typer.Option(help="Override the PRM's model (e.g. a local folder).")] = None,
+    prm_model: Annotated[str | None, typer.Option(help="Override the PRM's model (e.g. a local folder).")] = None,
     budgets: Annotated[str, typer.Option(help="Budgets N, comma-separated.")] = "4,16,64",
     strategies: Annotated[
         str, typer.Option(help="Strategies, comma-separated (majority, best_of_n, beam_search, dvts, particle_filtering).")
@@ -50,10 +50,10 @@ def sweep(
     max_tokens: Annotated[int, typer.Option(help=help_text("max_tokens"))] = DEFAULT_MAX_TOKENS,
     max_step_tokens: Annotated[int, typer.Option(help=help_text("max_step_tokens"))] = default("max_step_tokens"),
     max_steps: Annotated[int, typer.Option(help=help_text("max_steps"))] = default("max_steps"),
-    system_prompt: Annotated[Optional[str], typer.Option(help="System prompt for the policy's chat template.")] = None,
+    system_prompt: Annotated[str | None, typer.Option(help="System prompt for the policy's chat template.")] = None,
     seed: Annotated[int, typer.Option(help=help_text("seed"))] = default("seed"),
     subsets: Annotated[int, typer.Option(help="Subsets per problem and budget beyond which votes are sampled.")] = 200,
-    limit: Annotated[Optional[int], typer.Option(help="Only the first LIMIT problems.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first LIMIT problems.")] = None,
     pf_temperature: Annotated[float, typer.Option(help=help_text("pf_temperature"))] = DEFAULT_PF_TEMPERATURE,
     resampling: Annotated[str, typer.Option(help=help_text("resampling"))] = DEFAULT_RESAMPLING,
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -57,7 +57,7 @@ def train_prm_command(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the PRM checkpoint into.")],
     steps: Annotated[int, typer.Option("--steps", min=1, help="Steps of step classification (the world's recipe: 1600).")],
     models: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--models", help="The models folder whose policies and tokenizer the PRM learns from (default: the shipped one)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="The world's seed (the models folder was built with it).")] = 0,
@@ -87,7 +87,7 @@ def train_prm_command(
 @toy_app.command("processbench")
 def processbench_command(
     out: Annotated[
-        Optional[Path], typer.Option("--out", help="JSONL file to write (default: the shipped tts_eval/toy/data/processbench.jsonl).")
+        Path | None, typer.Option("--out", help="JSONL file to write (default: the shipped tts_eval/toy/data/processbench.jsonl).")
     ] = None,
     problems: Annotated[int, typer.Option("--problems", help="First K test problems (development half: at most 350).")] = 350,
     seed: Annotated[int, typer.Option(help="Sampling and selection seed.")] = 0,

@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ComputeOptimalUnit(SearchUnit):
-    plan: ResolvedPlan | None = None
+    plan: ResolvedPlan = field(kw_only=True)  # after the base class's fields with defaults
     probe: list[Trajectory] = field(default_factory=list)
     estimate: float | None = None  # predicted Pass@1 (None without a probe)
     bucket: str | None = None  # None without a probe
@@ -77,6 +77,7 @@ class ComputeOptimalUnit(SearchUnit):
         if self.choice is None:
             (self.probe,) = children
             difficulty = self.plan.difficulty
+            assert difficulty is not None  # a plan with a probe has a difficulty estimate
             found = probe_features(self.probe, difficulty.aggregation)
             self.estimate = difficulty.predict(found)
             self.bucket = difficulty.bucket(found)
@@ -103,6 +104,7 @@ class ComputeOptimalUnit(SearchUnit):
 
         s = self.settings
         probed = len(self.probe)
+        assert self.choice is not None  # chosen before the units start
         run = concrete(self.choice, budget=self.plan.budget, probe_n=probed, beam_size=s.beam_size)
         spec = STRATEGIES[run.strategy]
         self._kept = list(self.probe) if run.keeps_probe else []
