@@ -42,9 +42,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 import httpx  # noqa: E402
-
 from prm_fixtures import PAPER_NAMES, tiny_prm_dir  # noqa: E402
 from tiny_models import build_causal_lm, byte_tokenizer, corpus_from_data  # noqa: E402
+
 from tts_eval import Problem, load_policy, search  # noqa: E402
 
 STRATEGIES = ("best_of_n", "beam_search", "dvts")

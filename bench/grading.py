@@ -23,11 +23,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tts_eval.grading import extract_answer, is_equivalent  # noqa: E402
-from tts_eval.grading.checkers import shared_pool  # noqa: E402
+from tts_eval.grading import (  # noqa: E402
+    extract_answer,
+    is_equivalent,
+    sympy_check,
+)
 from tts_eval.grading.cache import CACHE_BYTES  # noqa: E402
+from tts_eval.grading.checkers import shared_pool  # noqa: E402
 from tts_eval.grading.normalization import clean_answer, key_of_clean  # noqa: E402
-from tts_eval.grading import sympy_check  # noqa: E402
 from tts_eval.grading.sympy_check import answers_match  # noqa: E402
 
 

@@ -134,7 +134,6 @@ def main() -> None:
         return
 
     import torch
-
     from prm_fixtures import FAMILIES, load_tiny_prm
 
     torch.set_num_threads(args.threads)

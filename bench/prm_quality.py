@@ -16,6 +16,7 @@ ends by saying whether F1 orders the PRMs as their Best-of-N accuracy does.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from dataclasses import replace
@@ -116,7 +117,7 @@ def main() -> None:
 
     by_f1 = sorted(prms, key=lambda n: -measured[n]["processbench"]["f1"])
     differences, verdicts = {}, []
-    for better, worse in zip(by_f1, by_f1[1:]):
+    for better, worse in itertools.pairwise(by_f1):
         diff = correct_by_prm[better] - correct_by_prm[worse]
         low, high = interval(diff, np.mean, rng)
         differences[f"{better} - {worse}"] = {"accuracy": float(diff.mean()), "interval": (low, high)}

@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from prm_fixtures import load_tiny_prm  # noqa: E402
 from tiny_models import build_causal_lm, char_tokenizer, corpus_from_data  # noqa: E402
+
 from tts_eval import Problem, load_policy, search  # noqa: E402
 from tts_eval.policies.hf_decoding import DecodeStats  # noqa: E402
 

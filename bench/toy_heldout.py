@@ -16,7 +16,6 @@ intervals and verdicts from it, as ``tests/test_toy_world.py`` does.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time

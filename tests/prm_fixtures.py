@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
-
 from tiny_models import byte_tokenizer, char_tokenizer
 
 # The shipped spec each family's tiny checkpoint stands in for.

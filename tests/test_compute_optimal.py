@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from scripted import ScriptedPolicy, ScriptedPRM
+
 from tts_eval import Problem, search
 from tts_eval.compute_optimal import PolicyTable, TableError, load_table
 from tts_eval.compute_optimal.table import Choice, choice_strategies, concrete, fit_tree

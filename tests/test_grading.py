@@ -17,8 +17,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tts_eval.grading import CheckerStartError, Grade, answer_key, extract_answer, grade, grading_failures, is_equivalent
-from tts_eval.grading import _int_text, checkers
+from tts_eval.grading import (
+    CheckerStartError,
+    Grade,
+    _int_text,
+    answer_key,
+    checkers,
+    extract_answer,
+    grade,
+    grading_failures,
+    is_equivalent,
+)
 from tts_eval.grading.cache import ByteLRU
 from tts_eval.grading.checkers import CheckerPool, Outcome, shared_pool
 from tts_eval.grading.normalization import clean_answer, key_of_clean
@@ -643,7 +652,7 @@ def test_a_checker_that_cannot_start_is_a_clear_error(
     monkeypatch.setattr(checkers, "_SCRIPT", broken)
     pool = CheckerPool(max_checkers=2, memory_limit=checkers.MIN_CHECKER_MEMORY_BYTES)
     try:
-        with pytest.raises(CheckerStartError, match="math_verify.*math-verify"):
+        with pytest.raises(CheckerStartError, match=r"math_verify.*math-verify"):
             pool.compare("1", "2", 5.0)
     finally:
         pool.close()

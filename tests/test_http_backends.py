@@ -17,14 +17,13 @@ import time
 from pathlib import Path
 
 import pytest
-
-from vllm_support import require_vllm  # noqa: E402
+from vllm_support import require_vllm
 
 require_vllm()
 
 import httpx  # noqa: E402
-
 from prm_fixtures import PAPER_NAMES, load_tiny_prm, tiny_prm_dir  # noqa: E402
+
 from prm_backends import load_spec  # noqa: E402
 from tts_eval import Problem, load_policy, search  # noqa: E402
 from tts_eval.lm_eval.checkpoint import CheckpointStore  # noqa: E402

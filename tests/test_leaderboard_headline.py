@@ -106,8 +106,8 @@ def test_headline_and_frontier_numbers_match_the_samples(toy_board):
     from leaderboard.formatting import percent, points, ratio, with_interval
     from tts_eval.statistics import accuracy_interval, paired_difference, verdict
 
-    folders, board, out = toy_board
-    benchmark, rows = _expected(folders)
+    folders, _board, out = toy_board
+    _benchmark, rows = _expected(folders)
     candidates = {k: v for k, v in rows.items() if k[2] not in ORACLES}
     small = {k: v for k, v in candidates.items() if k[0] == "policy-small" and k[1] != "cot"}
     # The best small-policy setup: most accurate, then cheapest (equal pairs are the same row).
@@ -153,7 +153,7 @@ def test_headline_and_frontier_numbers_match_the_samples(toy_board):
     (frontier_at,) = [i for i, line in enumerate(lines) if line.startswith("Compute-optimal frontier:")]
     table = _markdown_table(lines, frontier_at + 1)
     assert len(table) == len(expected) >= 2
-    for row, (key, values) in zip(table, expected):
+    for row, (_key, values) in zip(table, expected):
         ties = [k for k, v in candidates.items() if math.isclose(v["flops"], values["flops"]) and math.isclose(v["accuracy"], values["accuracy"])]
         assert any(_matches(row["Best setup within this budget"], k) for k in ties), (row, ties)
         assert float(row["FLOPs/problem"]) == pytest.approx(values["flops"], rel=5e-3)

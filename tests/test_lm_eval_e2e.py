@@ -63,9 +63,8 @@ def build_answering_policy(out_dir: Path, data_dir: Path) -> Path:
     the current one only: embeddings put each chain token on its own hidden dimension and the
     LM head gives its successors a logit of 30 (the rest 0)."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     from tiny_models import char_tokenizer, corpus_from_data
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = char_tokenizer(corpus_from_data(data_dir))
     hidden = 64
@@ -91,7 +90,7 @@ def build_answering_policy(out_dir: Path, data_dir: Path) -> Path:
 
 def parameter_count(folder: Path) -> int:
     with safe_open(folder / "model.safetensors", "pt") as f:
-        return sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())
+        return sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())  # noqa: SIM118 - safe_open is no mapping
 
 
 def offline_env() -> dict[str, str]:

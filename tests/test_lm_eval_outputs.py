@@ -4,14 +4,12 @@ once, and a resume checkpoint keyed by what decides results only."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from tts_eval.lm_eval import registration
 from tts_eval.lm_eval.checkpoint import CheckpointStore, fingerprint
 from tts_eval.lm_eval.settings import parse_model_args
-from tts_eval.serialization import result_to_dict
 from tts_eval.types import SearchResult, Trajectory, Usage
 
 KEY = "sk-planted-7f3a9c1e5b"

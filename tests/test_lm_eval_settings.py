@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -53,7 +54,7 @@ def test_bad_model_args_fail_before_any_model_loads(model_args, message):
 def test_missing_policy_is_named():
     from tts_eval.lm_eval.model import TTSLM
 
-    with pytest.raises(ModelArgsError, match="model_args: 'policy' is missing; give the policy model, e.g. --model_args policy="):
+    with pytest.raises(ModelArgsError, match=r"model_args: 'policy' is missing; give the policy model, e.g. --model_args policy="):
         TTSLM(strategy="cot")
 
 
@@ -85,7 +86,7 @@ def test_resolved_settings_fill_the_strategy_defaults(tmp_path):
     assert (beam["voting"], beam["aggregation"]) == ("prm_vote", "min")
     # ... or as its spec recommends; the given settings always win; what is used is recorded.
     spec = tmp_path / "last-prm.yaml"
-    spec.write_text(f"{open(find_spec_file(PRM)).read()}\naggregation: last\n")
+    spec.write_text(f"{Path(find_spec_file(PRM)).read_text()}\naggregation: last\n")
     bon = {"policy": "p", "strategy": "best_of_n", "n": 4, "prm": str(spec)}
     assert parse_model_args(bon).search_kwargs()["aggregation"] == "last"
     assert parse_model_args(bon).resolved()["voting"] == "prm_vote"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tts_eval.memory_plan import GIB, DEVICE_SHARE, MemoryPlanError, ModelNeed, plan_device
+from tts_eval.memory_plan import DEVICE_SHARE, GIB, MemoryPlanError, ModelNeed, plan_device
 
 TOY_POLICY = "pkg://tts_eval.toy/models/policy-small"
 

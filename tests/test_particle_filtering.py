@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 import pytest
 from scipy.stats import chisquare
-
 from scripted import ScriptedPolicy, ScriptedPRM
+
 from tts_eval import Problem, search
 from tts_eval.strategies.particle_filtering import particle_weights, resample
 

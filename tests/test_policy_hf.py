@@ -221,7 +221,7 @@ def test_stopping_only_truncates_the_same_samples(tiny_policy, reference, prompt
             end = first_stop_end(f.text, stop)
             assert s.text == f.text[:end]
             covered = 0
-            for count, piece in enumerate(pieces(tokenizer, f.text), start=1):
+            for count, piece in enumerate(pieces(tokenizer, f.text), start=1):  # noqa: B007 - read after the loop
                 covered += len(piece)
                 if covered >= end:
                     break

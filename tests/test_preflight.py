@@ -79,11 +79,11 @@ def test_an_output_path_that_is_a_file_fails_before_loading(tmp_path):
     file = tmp_path / "runs"
     file.write_text("not a folder")
     args = parse_model_args({"policy": TOY_POLICY})
-    with pytest.raises(ModelArgsError, match="--output_path .* is a file"):
+    with pytest.raises(ModelArgsError, match=r"--output_path .* is a file"):
         checkpoint_folder(args, str(file))
-    with pytest.raises(RunError, match="--output_path .* is a file"):
+    with pytest.raises(RunError, match=r"--output_path .* is a file"):
         run_evaluation({"policy": TOY_POLICY}, ["arith_tts"], output_path=file)
-    with pytest.raises(ModelArgsError, match="checkpoint=.* is a file"):
+    with pytest.raises(ModelArgsError, match=r"checkpoint=.* is a file"):
         checkpoint_folder(parse_model_args({"policy": TOY_POLICY, "checkpoint": str(file)}), None)
 
 
@@ -98,7 +98,7 @@ def test_pkg_references_import_nothing(tmp_path, monkeypatch):
     assert package_path("pkg://marks_when_imported/models") == package / "models"
     with pytest.raises(PackagePathError, match="nothing at"):
         package_path("pkg://marks_when_imported.sub/missing")
-    with pytest.raises(PackagePathError, match="no installed Python package 'marks_when_imported.nope'"):
+    with pytest.raises(PackagePathError, match=r"no installed Python package 'marks_when_imported.nope'"):
         package_path("pkg://marks_when_imported.nope/x")
     assert not (tmp_path / "imported").exists()
     assert "marks_when_imported" not in sys.modules

@@ -10,10 +10,10 @@ import warnings
 
 import pytest
 import torch
+from prm_fixtures import FAMILIES, load_tiny_prm, tiny_prm_dir
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Model
 
-from prm_fixtures import FAMILIES, load_tiny_prm, tiny_prm_dir
 from prm_backends import ProcessRewardModel, TruncationWarning
 
 QWEN_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."

@@ -15,8 +15,9 @@ import yaml
 
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine: fast start, no spawn
 
-from prm_fixtures import build_judge_checkpoint, judge_logits  # noqa: E402
-from prm_backends import PRMConfigError, load_prm  # noqa: E402
+from prm_fixtures import build_judge_checkpoint, judge_logits
+
+from prm_backends import PRMConfigError, load_prm
 
 JUDGE_PROMPT = "Problem: {question}\nEarlier steps:\n{previous_steps}\nStep {step_number}: {step}\nIs step {step_number} correct? Answer Yes or No."
 SPEC = {
@@ -164,8 +165,9 @@ def test_stock_lm_eval_run_with_particle_filtering_and_the_judge_reaches_the_lea
     import sys
     from pathlib import Path
 
-    from leaderboard import build_leaderboard
     from test_lm_eval_e2e import build_answering_policy, offline_env
+
+    from leaderboard import build_leaderboard
 
     _, spec = judge
     policy = build_answering_policy(tmp_path / "policy", data_dir)

@@ -9,10 +9,10 @@ import functools
 import math
 
 import pytest
+from prm_fixtures import FAMILIES, load_tiny_prm
 
 from prm_backends.inputs import PRMInput
 from prm_backends.runtime_base import scored_prefix
-from prm_fixtures import FAMILIES, load_tiny_prm
 
 Q = "Solve $x^2 - 5x + 6 = 0$ and give the larger root."
 A = ["We factor the quadratic.\n\n", "$x^2 - 5x + 6 = (x - 2)(x - 3)$.\n\n", "So $x - 2 = 0$ or $x - 3 = 0$.\n\n",

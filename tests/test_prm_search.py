@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
-from prm_backends import prm_config_dir
 from prm_fixtures import FAMILIES, PAPER_NAMES, load_tiny_prm, tiny_prm_dir
 from tiny_models import build_causal_lm, char_tokenizer, corpus_from_data
+
+from prm_backends import prm_config_dir
 from tts_eval import Problem, load_policy, search
 from tts_eval.scoring import aggregate
 

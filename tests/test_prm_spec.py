@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prm_fixtures import PAPER_NAMES, load_tiny_prm, tiny_prm_dir, without_weights
 from typer.testing import CliRunner
 
 from prm_backends import PRMConfigError, list_prms, load_prm, load_spec, prm_config_dir
-from prm_fixtures import PAPER_NAMES, load_tiny_prm, tiny_prm_dir, without_weights
 from tts_eval.cli.prm_cmd import prm_app
 
 PAPER_PRMS = {

@@ -73,7 +73,7 @@ def test_bad_documents_and_model_args_are_reported_before_loading(tmp_path, monk
     assert parse_prm_model_args({"prm": "toy-prm", "threshold": "0.3", "batch_size": "4"}).spec_overrides == {"batch_size": "4"}
 
     monkeypatch.setenv("TTS_EVAL_DATA_DIR", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="processbench/math.jsonl"):
+    with pytest.raises(FileNotFoundError, match=r"processbench/math.jsonl"):
         task.load_docs("math")
 
 

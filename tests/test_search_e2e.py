@@ -4,10 +4,10 @@ MATH-500 problems: candidate counts, step boundaries, token counts, usage, deter
 from __future__ import annotations
 
 import pytest
-from transformers import AutoTokenizer
-
 from prm_fixtures import load_tiny_prm
 from tiny_models import build_causal_lm, char_tokenizer, corpus_from_data
+from transformers import AutoTokenizer
+
 from tts_eval import Problem, load_policy, search
 from tts_eval.serialization import result_to_dict
 from tts_eval.steps import STEP_SEPARATOR
@@ -95,7 +95,9 @@ def test_seeded_search_is_deterministic_and_independent_of_the_batch(setup, stra
     again = [result_to_dict(r) for r in run(setup, strategy, seed=7)]
     alone = result_to_dict(run(setup, strategy, seed=7, problems=problems[1:2])[0])
     other = [result_to_dict(r) for r in run(setup, strategy, seed=8)]
-    strip = lambda d: {k: v for k, v in d.items() if k != "usage"} | {"usage": {**d["usage"], "seconds": 0}}
+    def strip(d):
+        return {k: v for k, v in d.items() if k != "usage"} | {"usage": {**d["usage"], "seconds": 0}}
+
     assert [strip(d) for d in first] == [strip(d) for d in again]
     assert strip(alone) == strip(first[1])
     assert [d["candidates"] for d in other] != [d["candidates"] for d in first]

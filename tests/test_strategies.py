@@ -5,8 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-
 from scripted import ScriptedPolicy, ScriptedPRM
+
 from tts_eval import Problem, Trajectory, search
 from tts_eval.voting import vote
 
@@ -62,7 +62,7 @@ def test_beam_search_unfinished_beams_become_results_at_token_limit():
 
 
 def test_dvts_runs_independent_subtrees_that_keep_one_beam():
-    (result,), policy, prm = run("dvts", n=4, beam_size=2, max_steps=3)
+    (result,), policy, _prm = run("dvts", n=4, beam_size=2, max_steps=3)
     # Subtree 0 gets a, b: keeps a -> a1 -> z (step limit). Subtree 1 gets c, d: d is finished.
     assert [c.text for c in result.candidates] == ["a\n\na1\n\nz\n\n", BOX4]
     assert [(c["n"], len(c["prompts"])) for c in policy.calls] == [(2, 2), (2, 1), (2, 1)]

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from vllm_support import require_vllm
 
 require_vllm()

@@ -9,14 +9,14 @@ import pytest
 
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine: fast start, no spawn
 
-from vllm_support import require_vllm  # noqa: E402
+from vllm_support import require_vllm
 
 require_vllm()
 
-from transformers import AutoTokenizer  # noqa: E402
-
 from prm_fixtures import load_tiny_prm  # noqa: E402
 from tiny_models import build_causal_lm, byte_tokenizer  # noqa: E402
+from transformers import AutoTokenizer  # noqa: E402
+
 from tts_eval import Problem, load_policy, search  # noqa: E402
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -151,11 +151,11 @@ def test_beam_search_prefixes_come_from_the_prefix_cache(stepping, stepping_dir,
 def test_bad_options_and_requests_fail_clearly(stepping, tiny_qwen2_policy_dir):
     with pytest.raises(ValueError, match="gpu_memory_utilization"):
         load_policy(str(tiny_qwen2_policy_dir), backend="vllm", gpu_memory_utilization=1.5)
-    with pytest.raises(ValueError, match="unknown option.*'max_num_seq'"):
+    with pytest.raises(ValueError, match=r"unknown option.*'max_num_seq'"):
         load_policy(str(tiny_qwen2_policy_dir), backend="vllm", max_num_seq=8)
     with pytest.raises(ValueError, match="engine_args repeats dtype"):
         load_policy(str(tiny_qwen2_policy_dir), backend="vllm", engine_args={"dtype": "float16"})
-    with pytest.raises(ValueError, match="device='cuda'.*runs on 'cpu'"):
+    with pytest.raises(ValueError, match=r"device='cuda'.*runs on 'cpu'"):
         load_policy(str(tiny_qwen2_policy_dir), backend="vllm", device="cuda", **ENGINE)
     with pytest.raises(ValueError, match="max_model_len=2048"):
         stepping.generate(["x" * 100], n=1, temperature=0.0, top_p=1.0, max_tokens=2000, stop=[])

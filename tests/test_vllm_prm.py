@@ -12,11 +12,12 @@ import pytest
 
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine: fast start, no spawn
 
-from vllm_support import require_vllm  # noqa: E402
+from vllm_support import require_vllm
 
 require_vllm()
 
 from prm_fixtures import PAPER_NAMES, load_tiny_prm, tiny_prm_dir  # noqa: E402
+
 from prm_backends import PRMConfigError, load_spec  # noqa: E402
 from prm_backends.inputs import TruncationWarning  # noqa: E402
 
