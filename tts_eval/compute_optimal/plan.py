@@ -389,11 +389,12 @@ def evaluate_budget(sweep: Sweep, budget: int, folds: int = 5, seed: int = 0) ->
 
 def choice_of(option: Option) -> Choice:
     c = option.config
-    return Choice(
-        strategy=c.strategy, n=c.n, beam_size=c.beam_size,
-        aggregation=None if c.voting == MAJORITY_VOTE else c.aggregation,
-        voting=None if not get_strategy(c.strategy).needs_prm else c.voting,
-    )
+    # Validated, not constructed: the sweep's names are plain strings, the table's are Literals.
+    return Choice.model_validate({
+        "strategy": c.strategy, "n": c.n, "beam_size": c.beam_size,
+        "aggregation": None if c.voting == MAJORITY_VOTE else c.aggregation,
+        "voting": None if not get_strategy(c.strategy).needs_prm else c.voting,
+    })
 
 
 def budget_plan(sweep: Sweep, report: BudgetReport) -> BudgetPlan:

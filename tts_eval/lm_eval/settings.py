@@ -20,7 +20,6 @@ from tts_eval.search_options import (
     DEFAULT_TEMPERATURE,
     SearchOptions,
 )
-
 from tts_eval.strategies import STRATEGIES, get_strategy
 from tts_eval.strategies.names import COT
 

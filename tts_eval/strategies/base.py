@@ -145,9 +145,12 @@ class Strategy:
         pass@k; a tree search's final candidates are not such samples)."""
         return self.candidate == "solution"
 
-    def candidate_budget(self, beam_size: int) -> int:
-        """The budget one candidate spends."""
-        return beam_size if self.candidate == "subtree" else 1
+    def candidate_budget(self, beam_size: int | None) -> int:
+        """The budget one candidate spends (``beam_size``: a tree search's, None for the others)."""
+        if self.candidate != "subtree":
+            return 1
+        assert beam_size is not None, "a subtree spends its beam size"
+        return beam_size
 
     @property
     def table_choice(self) -> bool:
