@@ -58,7 +58,7 @@ def test_builtin_tasks_are_lm_evals_own():
 
 def test_the_leaderboard_reads_the_declarations():
     board = leaderboard_benchmarks()
-    assert BOARD_TITLES == tuple(b.title for b in board)
+    assert tuple(b.title for b in board) == BOARD_TITLES
     assert set(KNOWN_TASKS) == {t.name for b in board for t in b.tasks}
     assert {c.key: c.benchmark for c in COLUMNS if c.benchmark} == {b.key: b.title for b in board}
     # Published rows carry accuracies of the benchmarks declared published, under their titles.

@@ -120,7 +120,9 @@ def test_a_family_registered_from_a_module_scores_through_load_prm(toy_family):
 
 
 def test_a_registered_family_gets_the_spec_checks_of_the_shipped_ones(toy_family):
-    assert "'step_end'" in str(pytest.raises(PRMConfigError, load_spec, "skywork-prm-1.5b", family="nope").value)
+    with pytest.raises(PRMConfigError) as unknown:
+        load_spec("skywork-prm-1.5b", family="nope")
+    assert "'step_end'" in str(unknown.value)
     cases = [
         ({"bad_token": None}, "field 'bad_token' is required by family 'step_end' (it reads good_token, bad_token)"),
         ({"step_tag": "ки"}, "field 'step_tag' is not used by family 'step_end'"),
