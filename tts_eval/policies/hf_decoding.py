@@ -6,7 +6,8 @@ take their slots (their KV cache is left-padded to the batch's width and joined 
 batch stays full until the queue is empty. Nothing a row produces depends on the other rows:
 
 * sampling draws row r's k-th token from a uniform number that is a hash of (r's seed, k)
-  (:func:`row_uniforms`), computed for every row at once on the device;
+  (:func:`row_uniforms`), computed on the device for every row and the next
+  ``UNIFORM_BLOCK`` steps at once;
 * stop strings are matched on token ids: an automaton over the bytes of the stop strings
   (:class:`StopMatcher`) advances each row's state by a table lookup per token;
 * EOS, stop and length are recorded per row on the device; the host reads them only when
@@ -35,6 +36,8 @@ COMPACT_FRACTION = 0.25
 # On a GPU the host looks at the finish flags every this many steps (a look waits for the
 # device); rows that finished meanwhile stay in their slots, their counts frozen.
 SYNC_EVERY = 4
+# Sampled steps whose uniforms are hashed in one go (a hash is ~20 small device operations).
+UNIFORM_BLOCK = 32
 _MASK32 = 0xFFFFFFFF
 
 
@@ -110,9 +113,9 @@ def sample(logits: torch.Tensor, temperature: float, top_p: float, u: torch.Tens
     cdf = probs.cumsum(-1)
     threshold = (u.to(cdf.dtype) * cdf[:, -1]).unsqueeze(-1)
     choice = torch.searchsorted(cdf, threshold, right=True)
-    # Rounding can put the threshold at the total mass; fall back to the last token with mass.
-    positions = torch.arange(probs.shape[-1], device=probs.device)
-    last_with_mass = torch.where(probs > 0, positions, 0).amax(-1, keepdim=True)
+    # Rounding can put the threshold at the total mass; fall back to the last token with mass
+    # (where the count of tokens with mass first reaches its maximum).
+    last_with_mass = (probs > 0).cumsum(-1).argmax(-1, keepdim=True)
     choice = torch.minimum(choice, last_with_mass)
     return (order.gather(-1, choice) if order is not None else choice).squeeze(-1)
 
@@ -244,6 +247,20 @@ class Batch:
         self.state = torch.zeros(b, dtype=torch.long, device=device)
         self.reason = torch.zeros(b, dtype=torch.long, device=device)
         self.out = torch.zeros((b, max_tokens + 1), dtype=torch.long, device=device)
+        self._uniforms: torch.Tensor | None = None  # (rows, UNIFORM_BLOCK), from column _used on
+        self._used = 0
+
+    def uniforms(self) -> torch.Tensor:
+        """This step's uniform of every row: the one of (its key, its count). A running row's
+        count grows by one a step, so a block of the next ``UNIFORM_BLOCK`` counts is hashed
+        at once (finished rows' draws are discarded, whatever they are)."""
+        if self._uniforms is None or self._used == UNIFORM_BLOCK:
+            block = torch.arange(UNIFORM_BLOCK, device=self.count.device)
+            # sample() compares them in float32; converted once here.
+            self._uniforms = row_uniforms(self.keys[:, None], self.count[:, None] + block).float()
+            self._used = 0
+        self._used += 1
+        return self._uniforms[:, self._used - 1]
 
     def select(self, keep: torch.Tensor) -> None:
         if self.cache is not None:
@@ -251,6 +268,7 @@ class Batch:
         for name in ("mask", "tokens", "positions", "keys", "count", "state", "reason", "out"):
             setattr(self, name, getattr(self, name)[keep])
         self.rows = [self.rows[i] for i in keep.tolist()]
+        self._uniforms = None
 
     def join(self, other: Batch) -> None:
         """Append ``other``'s rows: both caches left-padded to the wider one."""
@@ -270,6 +288,7 @@ class Batch:
         for name in ("tokens", "positions", "keys", "count", "state", "reason", "out"):
             setattr(self, name, torch.cat([getattr(self, name), getattr(other, name)]))
         self.rows = self.rows + other.rows
+        self._uniforms = None
         # Columns no row attends to any more (left by rows that finished) are dropped.
         used = self.mask.any(0).nonzero()
         first = int(used[0]) if len(used) else self.mask.shape[1]
@@ -332,8 +351,10 @@ def decode(
         start = time.perf_counter()
         if batch is None:
             batch = admit(width)
-        done = batch.reason != RUNNING
-        finished = int(done.sum()) if stats.steps % check_every == 0 else 0
+        finished = 0
+        if stats.steps % check_every == 0:
+            done = batch.reason != RUNNING
+            finished = int(done.sum())
         if finished and (finished == len(batch.rows) or (waiting and finished >= refill_at)
                          or (not waiting and finished >= max(1, int(len(batch.rows) * COMPACT_FRACTION)))):
             slots = done.nonzero().flatten()  # one transfer for all finished rows
@@ -368,17 +389,17 @@ def decode(
         )
         middle = time.perf_counter()
         batch.mask, batch.cache = mask, out.past_key_values
+        tokens = sample(out.logits[:, -1], temperature, top_p, batch.uniforms() if temperature > 0 else None)
+        # Each device operation here costs a kernel launch a step on a GPU: kept few.
         running = batch.reason == RUNNING
-        u = row_uniforms(batch.keys, batch.count) if temperature > 0 else None
-        tokens = sample(out.logits[:, -1], temperature, top_p, u)
-        slots = torch.arange(len(batch.rows), device=device)
-        batch.out[slots, batch.count] = tokens
+        batch.out.scatter_(1, batch.count[:, None], tokens[:, None])
         batch.count += running
-        reason = torch.where(torch.isin(tokens, eos), EOS, RUNNING)
+        # A running row's reason, by priority EOS > stop > length (the last where wins).
+        reason = torch.where(batch.count >= max_tokens, LENGTH, RUNNING)
         if stop is not None:
             batch.state, hit = stop.advance(batch.state, tokens)
-            reason = torch.where((reason == RUNNING) & hit, STOP, reason)
-        reason = torch.where((reason == RUNNING) & (batch.count >= max_tokens), LENGTH, reason)
+            reason = torch.where(hit, STOP, reason)
+        reason = torch.where(torch.isin(tokens, eos), EOS, reason)
         batch.reason = torch.where(running, reason, batch.reason)
         batch.tokens, batch.positions = tokens, batch.positions + 1
         stats.steps += 1
