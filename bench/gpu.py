@@ -172,31 +172,38 @@ class OpCount(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+COUNTED_LENGTHS = (4, 12)  # operators per step do not depend on the length: short runs
+
+
 def step_costs(run: Callable[[int], None], model, lengths: tuple[int, int], device: str) -> tuple[float, ...]:
     """Seconds, operators, launching operators, operators outside ``model``'s forward and host
-    syncs per decoding step of ``run(length)``
-    (which must take exactly ``length`` steps): the difference between runs of the two lengths
-    over the extra steps, which cancels the prefill and per-call costs. A first run warms up
-    (kernels loaded, allocator cache filled), so every path is measured warm."""
+    syncs per decoding step of ``run(length)`` (which must take exactly ``length`` steps): the
+    difference between runs of two lengths over the extra steps, which cancels the prefill and
+    per-call costs. A first run warms up (kernels loaded, allocator cache filled), so every
+    path is measured warm."""
     run(lengths[1])
-    seconds, counts = [], []
+    # On CPU the process's CPU time, the fastest of three: other load on a shared machine only adds.
+    clock = time.perf_counter if device == "cuda" else time.process_time
+    seconds = []
     for length in lengths:
         best = math.inf
-        for _ in range(3):  # the fastest of three: other load on the machine only adds
+        for _ in range(1 if device == "cuda" else 3):
             sync(device)
-            start = time.perf_counter()
+            start = clock()
             run(length)
             sync(device)
-            best = min(best, time.perf_counter() - start)
+            best = min(best, clock() - start)
         seconds.append(best)
+    counts = []
+    for length in COUNTED_LENGTHS:
         with OpCount(model) as count:
             run(length)
         counts.append(count)
-    steps = lengths[1] - lengths[0]
     short, long = counts
-    return ((seconds[1] - seconds[0]) / steps, (long.ops.total() - short.ops.total()) / steps,
-            (long.launching - short.launching) / steps, (long.outside - short.outside) / steps,
-            (long.syncs - short.syncs) / steps)
+    steps, counted = lengths[1] - lengths[0], COUNTED_LENGTHS[1] - COUNTED_LENGTHS[0]
+    return ((seconds[1] - seconds[0]) / steps, (long.ops.total() - short.ops.total()) / counted,
+            (long.launching - short.launching) / counted, (long.outside - short.outside) / counted,
+            (long.syncs - short.syncs) / counted)
 
 
 @contextmanager
@@ -210,9 +217,31 @@ def eos_off(policy):
         policy.eos_ids = saved
 
 
-def per_step_table(policy, prompts: list[str], width: int, lengths: tuple[int, int], device: str) -> dict[str, tuple]:
-    """Per-step costs at ``width`` rows of plain ``generate`` and of the backend, every row to
-    its full length. The stop string of the stop case never occurs (the automaton runs)."""
+def device_busy(run: Callable[[int], None], lengths: tuple[int, int]) -> tuple[float, list[tuple[str, float]]]:
+    """Milliseconds per step the GPU spends in kernels and copies during ``run`` (torch.profiler,
+    the difference of two run lengths), and the five names that take most of it. Busy time far
+    below the step's wall time means the host (Python, launches, syncs) is the bottleneck."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    totals = []
+    for length in lengths:
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            run(length)
+            torch.cuda.synchronize()
+        busy: Counter[str] = Counter()
+        for event in prof.events():
+            if event.device_type == DeviceType.CUDA:
+                busy[event.name[:60]] += event.time_range.elapsed_us()
+        totals.append(busy)
+    steps = lengths[1] - lengths[0]
+    per_step = Counter({k: (totals[1][k] - totals[0][k]) / steps / 1000 for k in totals[1] | totals[0]})
+    return sum(per_step.values()), per_step.most_common(5)
+
+
+def step_runs(policy, prompts: list[str], width: int, device: str) -> dict[str, Callable[[int], None]]:
+    """Runs of plain ``generate`` and of the backend at ``width`` rows, every row to its full
+    length. The stop string of the stop case never occurs (the automaton runs)."""
 
     def plain(greedy: bool) -> Callable[[int], None]:
         return lambda length: plain_generate(policy, prompts, width, length, greedy=greedy, device=device)
@@ -227,14 +256,13 @@ def per_step_table(policy, prompts: list[str], width: int, lengths: tuple[int, i
                 raise RuntimeError(f"the backend took {policy.stats.steps} steps for {length} tokens")
         return run
 
-    cases = {
+    return {
         "plain generate, greedy": plain(True),
         "plain generate, sampled": plain(False),
         "backend, greedy": backend(0.0, []),
         "backend, sampled": backend(0.7, []),
         "backend, sampled + stop": backend(0.7, ["<never a stop>"]),
     }
-    return {name: step_costs(run, policy.model, lengths, device) for name, run in cases.items()}
 
 
 class Timed:
@@ -337,10 +365,12 @@ def main() -> None:
 
         # Per decoding step: the backend against plain generate at the same width.
         lengths = (16, 80) if device == "cuda" else (8, 24)
-        table = per_step_table(policy, prompts, width, lengths, device)
-        print(f"\nper decoding step at width {width} (every row to its full length, warm; the difference of "
-              f"{lengths[0]}- and {lengths[1]}-token runs)")
-        print(f"{'':<24} {'ms':>7} {'ops':>6} {'launching':>9} {'outside forward':>15} {'syncs':>6}")
+        runs = step_runs(policy, prompts, width, device)
+        table = {name: step_costs(run, policy.model, lengths, device) for name, run in runs.items()}
+        print(f"\nper decoding step at width {width} (every row to its full length, warm; ms: the difference of "
+              f"{lengths[0]}- and {lengths[1]}-token runs; operators: of {COUNTED_LENGTHS[0]}- and "
+              f"{COUNTED_LENGTHS[1]}-token runs)")
+        print(f"{'':<24} {'ms' if device == 'cuda' else 'CPU ms':>7} {'ops':>6} {'launching':>9} {'outside forward':>15} {'syncs':>6}")
         for name, (seconds, ops, launching, outside, syncs) in table.items():
             print(f"{name:<24} {1000 * seconds:7.2f} {ops:6.1f} {launching:9.1f} {outside:15.1f} {syncs:6.2f}")
         greedy_plain = table["plain generate, greedy"][0]
@@ -351,6 +381,16 @@ def main() -> None:
         if bon_wall is not None:
             print(f"Best-of-N wall {bon_wall:.1f} s = {bon_wall / (bon_steps * greedy_plain):.2f}x (longest row's "
                   f"{bon_steps} steps x plain step time; target <= 1.5x)")
+        if device == "cuda":
+            print("\nGPU busy per step (kernels and copies; torch.profiler), against the wall time above:")
+            for name in ("plain generate, greedy", "backend, greedy", "backend, sampled"):
+                try:
+                    busy, top = device_busy(runs[name], (8, 24))
+                except Exception as err:  # a diagnostic only: the figures above stand without it
+                    print(f"{name:<24} profiler failed: {err!r}")
+                    continue
+                print(f"{name:<24} {busy:7.2f} ms busy of {1000 * table[name][0]:.2f} ms; most: "
+                      + ", ".join(f"{k} {v:.2f}" for k, v in top))
 
 
 if __name__ == "__main__":
