@@ -147,6 +147,7 @@ class OpCount(TorchDispatchMode):
         self.model, self.in_forward = model, False
 
     def __enter__(self):
+        self.saved = self.model.__dict__.get("forward")  # an instance's own forward (hooks), if any
         inner = self.model.forward
 
         def forward(*args, **kwargs):
@@ -160,7 +161,10 @@ class OpCount(TorchDispatchMode):
         return super().__enter__()
 
     def __exit__(self, *exc):
-        del self.model.forward  # the class's forward again
+        if self.saved is None:
+            del self.model.forward  # the class's forward again
+        else:
+            self.model.forward = self.saved
         return super().__exit__(*exc)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
