@@ -244,8 +244,10 @@ def device_busy(run: Callable[[int], None], lengths: tuple[int, int]) -> tuple[f
 
 
 def step_runs(policy, prompts: list[str], width: int, device: str) -> dict[str, Callable[[int], None]]:
-    """Runs of plain ``generate`` and of the backend at ``width`` rows, every row to its full
-    length. The stop string of the stop case never occurs (the automaton runs)."""
+    """Runs of plain ``generate`` and of the backend on the same ``width`` rows (the prompts in
+    turn, left-padded), every row to its full length. The stop string of the stop case never
+    occurs (the automaton runs)."""
+    rows = [prompts[i % len(prompts)] for i in range(width)]
 
     def plain(greedy: bool) -> Callable[[int], None]:
         return lambda length: plain_generate(policy, prompts, width, length, greedy=greedy, device=device)
@@ -254,7 +256,7 @@ def step_runs(policy, prompts: list[str], width: int, device: str) -> dict[str, 
         def run(length: int) -> None:
             policy.stats = DecodeStats()
             with eos_off(policy):
-                policy.generate(prompts[:1] * width, n=1, temperature=temperature, top_p=1.0, max_tokens=length,
+                policy.generate(rows, n=1, temperature=temperature, top_p=1.0, max_tokens=length,
                                 stop=stop, seed=0)
             if policy.stats.steps != length:
                 raise RuntimeError(f"the backend took {policy.stats.steps} steps for {length} tokens")
