@@ -146,7 +146,7 @@ def token_bytes(tokenizer) -> list[bytes]:
             pieces.append(special[i].encode())
             continue
         text = tokenizer.decode([anchor, i], skip_special_tokens=False, clean_up_tokenization_spaces=False)
-        pieces.append((text[len(head):] if text.startswith(head) else text).encode())
+        pieces.append(text.removeprefix(head).encode())
     return pieces
 
 
@@ -198,7 +198,7 @@ class StopMatcher:
                 state = fail[state]
             return goto[state].get(b, 0)
 
-        alphabet = {b for s in stop for b in s.encode()}
+        alphabet = {b for text in stop for b in text.encode()}
         states = len(goto)
         next_state = torch.zeros((states, len(pieces)), dtype=torch.long)
         hit = torch.zeros((states, len(pieces)), dtype=torch.bool)
