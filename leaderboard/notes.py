@@ -14,7 +14,9 @@ def notes(max_subsets: int) -> list[str]:
         f"there are at most {max_subsets}, and otherwise average {max_subsets} uniformly drawn, seeded "
         "subsets (an unbiased Monte-Carlo estimate).",
         "Tokens per problem: the policy's prompt and generated tokens plus, for setups with a PRM, the "
-        "tokens the PRM read; derived rows scale the run's tokens by k/N. Inference FLOPs = 2 x parameters x "
+        "tokens the PRM read; a derived row counts what a run at k would process: Best-of-N and majority send "
+        "the prompt once whatever k, so only their generated and PRM tokens scale by k/N, while DVTS subtrees "
+        "each send their own prompts, so all of a DVTS run's tokens scale. Inference FLOPs = 2 x parameters x "
         "tokens, policy plus PRM. Pre-training FLOPs = 6 x parameters x training tokens (or as published).",
         "pass@k rows are an oracle (right if any of k independent samples is) and no strategy. A tree search's "
         "candidates are its final beams, not samples of the policy: for DVTS the oracle is shown as 'any final "

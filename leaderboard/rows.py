@@ -2,7 +2,8 @@
 
 - *measured*: a run's own accuracy, as lm-eval graded it, with its recorded compute;
 - *derived*: accuracy at a smaller budget estimated from a run's stored candidates
-  (:mod:`leaderboard.estimators`), with the compute scaled to that budget;
+  (:mod:`tts_eval.estimators`), with the compute a run at that budget would spend
+  (:func:`tts_eval.flops.at_budget`, as the sweep and plan count it);
 - *published*: a figure from the reference file, never measured here.
 
 Runs of one setup on different benchmarks fill one row. Compute per problem: tokens are
@@ -20,6 +21,7 @@ from leaderboard.errors import LeaderboardError
 from leaderboard.estimators import budgets, canonical_candidates, pass_at_k, subsets_used, vote_accuracy
 from leaderboard.reference import ModelBook, ReferenceFile
 from leaderboard.runs import Run, TaskResult
+from tts_eval.flops import TokenCounts, at_budget, flops, unit_share
 from tts_eval.statistics import Interval, accuracy_interval, average_interval, subset_accuracy_interval
 from tts_eval.strategies import get_strategy, traits
 from tts_eval.strategies.names import BEST_OF_N, MAJORITY
@@ -127,11 +129,11 @@ class Row:
         def of(score: Score) -> float | None:
             if score.policy_tokens is None or self.policy_params is None:
                 return None
-            total = 2.0 * self.policy_params * score.policy_tokens
+            total = flops(self.policy_params, score.policy_tokens)
             if self.setup.uses_prm:
                 if score.prm_tokens is None or self.prm_params is None:
                     return None
-                total += 2.0 * self.prm_params * score.prm_tokens
+                total += flops(self.prm_params, score.prm_tokens)
             return total
 
         return self._per_problem(benchmark, of)
@@ -181,7 +183,7 @@ def measured_row(run: Run) -> Row:
     )
     for benchmark, task in run.tasks.items():
         per_problem = {p.problem_id: float(p.correct) for p in task.problems}
-        row.scores[benchmark] = _score(task, per_problem, fraction=1.0, kind=MEASURED, method="run", source_n=run.settings.n,
+        row.scores[benchmark] = _score(task, per_problem, budget=None, kind=MEASURED, method="run", source_n=run.settings.n,
                                        subsets=None)
     return row
 
@@ -196,6 +198,8 @@ def derived_rows(run: Run, *, max_subsets: int, seed: int) -> list[Row]:
         return []
     unit = spec.candidate_budget(s.beam_size)
     count = s.n // unit
+    # Whole solutions are asked for in one request (one prompt); subtrees send their own.
+    one_request = spec.independent_samples
     has_scores = s.prm is not None
     oracle = (PASS_AT_K, PASS_AT_K) if spec.independent_samples else (ANY_FINAL, "any_final@k")
     methods = [(MAJORITY_VOTE, "maj@k"), oracle] + ([("prm_max", "prm_max@k"), ("prm_vote", "prm_vote@k")] if has_scores else [])
@@ -227,7 +231,7 @@ def derived_rows(run: Run, *, max_subsets: int, seed: int) -> list[Row]:
                         source_n=s.n,
                     )
                 rows[key].scores[benchmark] = _score(
-                    task, per_problem, fraction=k / count, kind=DERIVED, method=name, source_n=s.n,
+                    task, per_problem, budget=(k, count, one_request), kind=DERIVED, method=name, source_n=s.n,
                     subsets=subsets_used(count, k, voting, max_subsets),
                 )
     return list(rows.values())
@@ -256,12 +260,13 @@ def _prepared(problem, count: int, task: TaskResult):
 
 
 def _score(
-    task: TaskResult, per_problem: dict[str, float], *, fraction: float, kind: str, method: str, source_n: int | None,
-    subsets: int | None,
+    task: TaskResult, per_problem: dict[str, float], *, budget: tuple[int, int, bool] | None, kind: str, method: str,
+    source_n: int | None, subsets: int | None,
 ) -> Score:
-    """A score from per-problem values; compute is the run's, scaled by ``fraction`` (the
-    share of the run's candidates a smaller budget draws, in expectation). ``subsets``: how
-    many size-k subsets each derived per-problem value averages (None: a measured 0/1)."""
+    """A score from per-problem values; compute is the run's, or with ``budget`` = (k, units,
+    one_request) what a run drawing k of its units would spend (:func:`tts_eval.flops.at_budget`).
+    ``subsets``: how many size-k subsets each derived per-problem value averages (None: a
+    measured 0/1)."""
     problems = task.problems
     values = list(per_problem.values())
     interval = None
@@ -272,14 +277,27 @@ def _score(
         values = [getattr(p, attr) for p in problems]
         if any(v is None for v in values):
             return None
-        return fraction * sum(values) / len(values)
+        return sum(values) / len(values)
+
+    def mean_at_budget(attr: str, measured: str) -> float | None:
+        if budget is None:
+            return mean_tokens(measured)
+        k, units, one_request = budget
+        if any(p.policy_input_tokens is None or p.policy_tokens is None or p.prm_tokens is None for p in problems):
+            return None
+        scaled = [
+            at_budget(TokenCounts(p.policy_input_tokens, p.policy_tokens - p.policy_input_tokens, p.prm_tokens), k, units,
+                      one_request=one_request)
+            for p in problems
+        ]
+        return sum(getattr(t, attr) for t in scaled) / len(scaled)
 
     return Score(
         accuracy=sum(per_problem.values()) / len(per_problem),
         per_problem=per_problem,
         levels={p.problem_id: p.level for p in problems if p.level is not None},
-        policy_tokens=mean_tokens("policy_tokens"),
-        prm_tokens=mean_tokens("prm_tokens"),
+        policy_tokens=mean_at_budget("policy", "policy_tokens"),
+        prm_tokens=mean_at_budget("prm", "prm_tokens"),
         benchmark_size=task.benchmark_size,
         source=str(task.samples_file),
         kind=kind,
@@ -287,8 +305,16 @@ def _score(
         source_n=source_n,
         tokens_note=task.tokens_note,
         interval=interval,
-        prm_scored_tokens=mean_tokens("prm_scored_tokens"),
+        prm_scored_tokens=_scaled(mean_tokens("prm_scored_tokens"), budget),
     )
+
+
+def _scaled(tokens: float | None, budget: tuple[int, int, bool] | None) -> float | None:
+    """The PRM's inputs belong to the units (solutions, subtrees): they scale with them."""
+    if tokens is None or budget is None:
+        return tokens
+    k, units, _ = budget
+    return tokens * unit_share(k, units)
 
 
 # -- merging ------------------------------------------------------------------------------

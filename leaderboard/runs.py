@@ -51,6 +51,7 @@ class ProblemOutcome:
     chosen: int | None = None  # tts runs: the index of the candidate the search answered with
     candidate_correct: list[bool] | None = None  # filled by grade_candidates
     policy_tokens: float | None = None  # input + output
+    policy_input_tokens: float | None = None  # tts runs: the prompts' share of policy_tokens
     prm_tokens: float | None = None  # computed by the PRM (reused prefixes excluded)
     prm_scored_tokens: float | None = None  # of every input the PRM scored
     prompt_text: str | None = None  # other models: what was sent and returned, to count tokens
@@ -346,6 +347,7 @@ def _outcome(row: dict[str, Any], doc: dict[str, Any], reading: TaskReading, whe
         outcome.candidates = result.candidates
         outcome.chosen = search["prediction_index"]
         outcome.policy_tokens = float(result.usage.policy_input_tokens + result.usage.policy_output_tokens)
+        outcome.policy_input_tokens = float(result.usage.policy_input_tokens)
         outcome.prm_tokens = float(result.usage.prm_tokens)
         outcome.prm_scored_tokens = float(result.usage.prm_scored_tokens)
     else:

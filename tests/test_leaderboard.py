@@ -258,7 +258,9 @@ def test_rows_from_runs_of_the_tts_model_and_another_model(handmade_board):
     # (0,1),(0,2),(0,3),(2,x)... right when the first candidate of the pair is (3, pi/2) or both are.
     assert maj2.scores["MATH-500"].per_problem["test/precalculus/807.json"] == pytest.approx(4 / 6)
     assert maj2.scores["MATH-500"].per_problem["test/number_theory/572.json"] == 1.0
-    assert maj2.tokens() == 80.0 and maj2.flops() == 2 * 1e6 * 80  # half the policy tokens, no PRM
+    # A run at 2 sends the one prompt (100 tokens) once and generates half of the 60: 130 policy
+    # tokens, no PRM (tts_eval.flops.at_budget).
+    assert maj2.tokens() == 130.0 and maj2.flops() == 2 * 1e6 * 130
     prm_max1 = _row(board, strategy="best_of_n", voting="prm_max", n=1)
     assert prm_max1.scores["MATH-500"].per_problem["test/algebra/2584.json"] == pytest.approx(2 / 4)
     pass4 = _row(board, strategy="majority", voting="pass@k", n=4)

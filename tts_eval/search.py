@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
+from tts_eval.flops import TokenCounts
 from tts_eval.policies.base import Policy
 from tts_eval.scoring import AGGREGATIONS
 from tts_eval.search_options import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, default
@@ -229,8 +230,7 @@ class _Meter:
     seconds: float = 0.0
 
     def usage(self, policy_params: int, prm_params: int) -> Usage:
-        flops = 2.0 * policy_params * (self.policy_input_tokens + self.policy_output_tokens)
-        flops += 2.0 * prm_params * self.prm_tokens
+        flops = TokenCounts(self.policy_input_tokens, self.policy_output_tokens, self.prm_tokens).flops(policy_params, prm_params)
         return Usage(
             self.policy_input_tokens, self.policy_output_tokens, self.prm_tokens, flops, self.seconds,
             self.prm_scored_tokens,

@@ -59,6 +59,7 @@ from tts_eval.compute_optimal.table import (
     Rule,
     concrete,
 )
+from tts_eval.flops import TokenCounts, at_budget, flops
 from tts_eval.jsonl import read_jsonl
 from tts_eval.scoring import AGGREGATIONS
 from tts_eval.strategies import get_strategy
@@ -105,12 +106,11 @@ class Sweep:
     def probe_flops(self, index: int, k: int) -> tuple[float, float]:
         """What a k-solution probe costs, (policy, PRM) FLOPs: one request's prompt, k
         solutions, their PRM scores (the Best-of-N run's tokens, scaled)."""
-        i, o, r = self.tokens[index]
-        share = k / len(self.samples[index])
-        return 2.0 * self.policy_params * (i + o * share), 2.0 * self.prm_params * r * share
+        tokens = at_budget(TokenCounts(*self.tokens[index]), k, len(self.samples[index]), one_request=True)
+        return tokens.policy_flops(self.policy_params), tokens.prm_flops(self.prm_params)
 
     def prompt_flops(self, index: int) -> float:
-        return 2.0 * self.policy_params * self.tokens[index][0]
+        return flops(self.policy_params, self.tokens[index][0])
 
 
 def _nan(value: float | None) -> float:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from tts_eval.compute_optimal.table import Probe, fit_tree
+from tts_eval.flops import TokenCounts, at_budget
 from tts_eval.jsonl import read_jsonl
 from tts_eval.scoring import AGGREGATIONS, aggregate
 from tts_eval.search_options import (
@@ -360,7 +361,7 @@ def write_outcomes(
         for index, problem in enumerate(problems):
             cells = _Cells(outcomes, settings, seed=(settings.seed, problem.id))
             row = _sampling_outcomes(cells, bon[index], problem, policy_params, prm_params)
-            _tree_outcomes(cells, runs, index, problem)
+            _tree_outcomes(cells, runs, index, problem, policy_params, prm_params)
             _particle_outcomes(cells, runs, index, problem)
             f.write(json.dumps(row) + "\n")
     with open(out_dir / OUTCOMES_FILE, "w", encoding="utf-8") as f:
@@ -396,9 +397,8 @@ def _sampling_outcomes(cells: _Cells, result: SearchResult, problem: SweepProble
     graded = _grade(result, problem.gold)
     u, size = result.usage, len(result.candidates)
     for k in s.sampling_sizes():
-        share = k / size  # the prompt is sent once whatever k; solutions and their scores scale
-        policy_cost = 2.0 * policy_params * (u.policy_input_tokens + u.policy_output_tokens * share)
-        prm_cost = 2.0 * prm_params * u.prm_tokens * share
+        tokens = at_budget(TokenCounts.of(u), k, size, one_request=True)
+        policy_cost, prm_cost = tokens.policy_flops(policy_params), tokens.prm_flops(prm_params)
         if MAJORITY in s.strategies:
             cells.add(Config(MAJORITY, k, None, None, MAJORITY_VOTE), graded, k, policy_cost)
         if BEST_OF_N in s.strategies:
@@ -419,7 +419,9 @@ def _sampling_outcomes(cells: _Cells, result: SearchResult, problem: SweepProble
     }
 
 
-def _tree_outcomes(cells: _Cells, runs: dict[tuple, list[SearchResult]], index: int, problem: SweepProblem) -> None:
+def _tree_outcomes(
+    cells: _Cells, runs: dict[tuple, list[SearchResult]], index: int, problem: SweepProblem, policy_params: int, prm_params: int
+) -> None:
     """Beam search and DVTS at every tree size: DVTS from subsets of its run's subtrees, beam
     search from its own runs (one beam of width n < M is also DVTS with one subtree)."""
     s = cells.settings
@@ -428,8 +430,9 @@ def _tree_outcomes(cells: _Cells, runs: dict[tuple, list[SearchResult]], index: 
             if strategy == DVTS and m == s.beam_size:
                 ((_, largest, _),) = [key for key in runs if key[0] == DVTS]
                 result = runs[(DVTS, largest, m)][index]
-                subtrees = len(result.candidates)
-                k, flops = n // m, result.usage.flops * (n // m) / subtrees
+                k = n // m
+                tokens = at_budget(TokenCounts.of(result.usage), k, len(result.candidates), one_request=False)
+                flops = tokens.flops(policy_params, prm_params)
             else:
                 result = runs[(BEAM_SEARCH, n, m)][index]
                 k, flops = len(result.candidates), result.usage.flops
