@@ -14,18 +14,8 @@ from collections import defaultdict
 
 from leaderboard.rows import Row
 from leaderboard.runs import Run
+from tts_eval.compute_optimal.difficulty import BUCKETS, bucket_of
 from tts_eval.strategies import traits
-
-EASY, MEDIUM, HARD = "easy", "medium", "hard"
-BUCKETS = (EASY, MEDIUM, HARD)
-
-
-def bucket_of(pass_at_1: float) -> str:
-    if pass_at_1 >= 0.5:
-        return EASY
-    if pass_at_1 >= 0.1:
-        return MEDIUM
-    return HARD
 
 
 def pass_at_1(runs: list[Run]) -> dict[tuple[str, str], dict[str, float]]:

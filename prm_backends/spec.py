@@ -13,10 +13,10 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
-from pydantic_core import ErrorDetails
 
 from prm_backends.families import Runtime, family_names, find_family, get_family, known_families_text
 from tts_eval.resources import is_package_reference, package_path
+from tts_eval.validation import describe_errors
 
 F = TypeVar("F", bound=BaseModel)
 
@@ -98,7 +98,7 @@ class PRMSpec(BaseModel):
         try:
             fields = family.fields.model_validate(given)
         except ValidationError as exc:
-            raise ValueError("; ".join(_describe(e) for e in exc.errors())) from None
+            raise ValueError(describe_errors(exc, fields=family.fields.model_fields)) from None
         return {**common, **fields.model_dump()}
 
     @model_validator(mode="after")
@@ -128,23 +128,12 @@ class PRMSpec(BaseModel):
         return PRMConfigError(f"{self._source}: field '{field}': {problem}")
 
 
-def _describe(error: ErrorDetails) -> str:
-    loc = ".".join(str(part) for part in error["loc"])
-    kind = error["type"]
-    if kind == "missing":
-        return f"field '{loc}' is missing; add it"
-    message = error["msg"].removeprefix("Value error, ")
-    if not loc:
-        return message
-    return f"field '{loc}': {message} (got {error.get('input')!r})"
-
-
 def spec_from_dict(data: dict[str, Any], source: str) -> PRMSpec:
     """Validate ``data`` as a spec; ``source`` names where it came from in errors."""
     try:
         spec = PRMSpec.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(_describe(e) for e in exc.errors())
+        problems = describe_errors(exc, fields=PRMSpec.model_fields)
         raise PRMConfigError(f"{source}: {problems}. See docs/prms.md for the fields.") from None
     spec._source = source
     return spec

@@ -31,9 +31,10 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
 from tts_eval.compute_optimal.difficulty import BUCKETS, DifficultyModel
+from tts_eval.validation import describe_errors
 from tts_eval.voting import MAJORITY_VOTE, Voting
 
 DEFAULT_TABLE = "paper"
@@ -372,11 +373,5 @@ def load_table(table: str | Path | PolicyTable | None = None) -> PolicyTable:
     try:
         return PolicyTable.model_validate({**data, "source": str(path)})
     except ValidationError as exc:
-        problems = "; ".join(_describe(e) for e in exc.errors())
+        problems = describe_errors(exc)
         raise TableError(f"{path}: {problems} (see docs/compute-optimal.md for the format)") from None
-
-
-def _describe(error: ErrorDetails) -> str:
-    key = ".".join(str(part) for part in error["loc"])
-    message = error["msg"].removeprefix("Value error, ")
-    return f"field '{key}': {message} (got {error.get('input')!r})"

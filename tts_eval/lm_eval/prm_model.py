@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from tts_eval.lm_eval.harness import HarnessModel
 from tts_eval.processbench import DEFAULT_THRESHOLD, first_error
+from tts_eval.validation import describe_errors
 
 if TYPE_CHECKING:
     from lm_eval.api.instance import Instance
@@ -54,7 +55,7 @@ def parse_prm_model_args(model_args: dict[str, Any]) -> PRMModelArgs:
     try:
         args = PRMModelArgs.model_validate(model_args)
     except ValidationError as exc:
-        problems = "; ".join(f"'{'.'.join(map(str, e['loc']))}': {e['msg']} (got {e.get('input')!r})" for e in exc.errors())
+        problems = describe_errors(exc, label="")
         raise PRMModelArgsError(f"model_args: {problems}") from None
     from prm_backends import load_spec
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator
-from pydantic_core import ErrorDetails
 
 from tts_eval.search_options import (
     DEFAULT_MAX_TOKENS,
@@ -22,6 +21,7 @@ from tts_eval.search_options import (
 )
 from tts_eval.strategies import STRATEGIES, get_strategy
 from tts_eval.strategies.names import COT
+from tts_eval.validation import describe_errors
 
 # Settings that change how fast a run goes, never what it computes: left out of the resume
 # checkpoint's fingerprint, so a run may be resumed with other values.
@@ -182,7 +182,7 @@ def parse_model_args(model_args: dict[str, Any]) -> TTSModelArgs:
     try:
         args = TTSModelArgs.model_validate(model_args)
     except ValidationError as exc:
-        raise ModelArgsError("model_args: " + "; ".join(_describe(e) for e in exc.errors())) from None
+        raise ModelArgsError("model_args: " + describe_errors(exc, label="")) from None
     _check_package_policy(args.policy)
     _check_prm(args)
     _check_search_settings(args)
@@ -190,12 +190,6 @@ def parse_model_args(model_args: dict[str, Any]) -> TTSModelArgs:
     _check_policy_options(args)
     _check_policy_files(args)
     return args
-
-
-def _describe(error: ErrorDetails) -> str:
-    key = ".".join(str(part) for part in error["loc"])
-    message = error["msg"].removeprefix("Value error, ")
-    return f"'{key}': {message} (got {error.get('input')!r})"
 
 
 def _check_search_settings(args: TTSModelArgs) -> None:

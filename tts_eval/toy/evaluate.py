@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tts_eval.compute_optimal.difficulty import bucket_of
 from tts_eval.grading import is_equivalent
 from tts_eval.scoring import AGGREGATIONS
 from tts_eval.toy import PRM_CONFIG, package_reference
@@ -91,7 +92,7 @@ def mean(values: Sequence[float]) -> float:
 def difficulty_buckets(pass_at_1: Sequence[float]) -> list[str]:
     """The paper's buckets from each problem's own Pass@1: easy [0.5, 1], medium [0.1, 0.5),
     hard [0, 0.1)."""
-    return ["easy" if p >= 0.5 else "medium" if p >= 0.1 else "hard" for p in pass_at_1]
+    return [bucket_of(p) for p in pass_at_1]
 
 
 def hardest_third(pass_at_1: Sequence[float], difficulty: Sequence[int]) -> list[bool]:
