@@ -15,11 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prm_backends.base import ContinuationItem, ProcessRewardModel, Scored, ScoreItem
 from prm_backends.families import FamilyFields, PRMFamily, family_names, register_family
 from prm_backends.inputs import TruncationWarning
 from prm_backends.registry import list_prms, load_spec, prm_config_dir
 from prm_backends.spec import PRMConfigError, PRMSpec
+from tts_eval.protocols import ContinuationItem, ProcessRewardModel, Scored, ScoreItem
 
 
 def load_prm(name_or_path: str | Path, **overrides: Any) -> ProcessRewardModel:

@@ -27,10 +27,10 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
-from prm_backends.base import ContinuationItem, Scored, ScoreItem
 from prm_backends.families import family_of
 from prm_backends.inputs import FittedInput, PRMInput, TruncationWarning, fit_input
 from prm_backends.spec import PRMSpec
+from tts_eval.protocols import ContinuationItem, Scored, ScoreItem
 
 # A short solution every PRM must be able to score; building it at load surfaces format
 # problems (a tag the tokenizer merges with its neighbours, a template dropping turns) early.
@@ -101,7 +101,7 @@ def step_prefixes(inp: PRMInput) -> list[list[int]]:
 
 
 class FormatScorer(ABC):
-    """A :class:`~prm_backends.base.ProcessRewardModel` whose head outputs come from
+    """A :class:`~tts_eval.protocols.ProcessRewardModel` whose head outputs come from
     :meth:`head_outputs`."""
 
     runtime: str

@@ -36,7 +36,7 @@ def resolve_device(device: str) -> str:
 
 
 class HFProcessRewardModel(FormatScorer):
-    """A :class:`~prm_backends.base.ProcessRewardModel` run with transformers.
+    """A :class:`~tts_eval.protocols.ProcessRewardModel` run with transformers.
 
     ``prefix_cache_tokens`` caps the key/value states kept for reuse (see
     :mod:`prm_backends.prefix_cache`), in tokens summed over the cached prefixes; 0 turns

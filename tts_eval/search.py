@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm.auto import tqdm
 
 from tts_eval.flops import TokenCounts
-from tts_eval.policies.base import Policy
+from tts_eval.protocols import Policy, ProcessRewardModel
 from tts_eval.scoring import AGGREGATIONS
 from tts_eval.search_options import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, default
 from tts_eval.seeding import derive_seed
@@ -106,7 +106,7 @@ def _validate_particle_options(strategy: str, pf_temperature: float | None, resa
 def search(
     problems: Sequence[Problem],
     policy: Policy,
-    prm=None,
+    prm: ProcessRewardModel | None = None,
     *,
     strategy: str,
     n: int = default("n"),
@@ -129,7 +129,7 @@ def search(
 ) -> list[SearchResult]:
     """Search every problem with ``strategy`` at budget ``n``; one result per problem, in order.
 
-    ``prm`` is a ProcessRewardModel, or a PRM name / YAML path for ``prm_backends.load_prm``.
+    ``prm`` is a loaded PRM (``prm_backends.load_prm``), or None for strategies without one.
     ``stop`` holds extra strings that end a whole solution. Problem i's sampling is seeded by
     ``seed`` and its prompt alone, so its result does not depend on the other problems (up to the
     PRM's float rounding, which can vary by 1e-7 with what a score is batched with and so reorder
@@ -151,10 +151,8 @@ def search(
     """
     if max_problems is not None and max_problems < 1:
         raise ValueError(f"max_problems must be at least 1 (or None: all problems together), got {max_problems}")
-    if isinstance(prm, str):
-        from prm_backends import load_prm
-
-        prm = load_prm(prm)
+    if isinstance(prm, (str, PathLike)):
+        raise TypeError(f"prm={prm!r}: search takes a loaded PRM; pass prm_backends.load_prm({str(prm)!r})")
     voting, aggregation = vote_settings_for(strategy, voting=voting, aggregation=aggregation, recommended=recommended_aggregation(prm))
     if progress is None:
         progress = sys.stderr.isatty()
@@ -238,11 +236,11 @@ class _Meter:
 
 
 class _Engine:
-    def __init__(self, policy: Policy, prm, settings: SearchSettings) -> None:
+    def __init__(self, policy: Policy, prm: ProcessRewardModel | None, settings: SearchSettings) -> None:
         if prm is not None and not callable(getattr(prm, "score_continuations", None)):
             raise TypeError(
                 f"PRM {getattr(prm, 'name', prm)!r} has no score_continuations(items): implement the "
-                "ProcessRewardModel protocol of prm_backends.base (score_batch, score, score_continuations, count_tokens)"
+                "ProcessRewardModel protocol of tts_eval.protocols (score_batch, score, score_continuations, count_tokens)"
             )
         self.policy = policy
         self.prm = prm

@@ -59,7 +59,7 @@ from tts_eval.compute_optimal.table import (
     Rule,
     concrete,
 )
-from tts_eval.flops import TokenCounts, at_budget, flops
+from tts_eval.flops import TokenCounts, at_budget
 from tts_eval.jsonl import read_jsonl
 from tts_eval.scoring import AGGREGATIONS
 from tts_eval.strategies import get_strategy
@@ -110,7 +110,7 @@ class Sweep:
         return tokens.policy_flops(self.policy_params), tokens.prm_flops(self.prm_params)
 
     def prompt_flops(self, index: int) -> float:
-        return flops(self.policy_params, self.tokens[index][0])
+        return TokenCounts(self.tokens[index][0], 0, 0).policy_flops(self.policy_params)
 
 
 def _nan(value: float | None) -> float:

@@ -11,7 +11,8 @@ import importlib.util
 import inspect
 import logging
 
-from tts_eval.policies.base import Policy, per_prompt_seeds
+from tts_eval.policies.base import per_prompt_seeds
+from tts_eval.protocols import Policy
 from tts_eval.resources import is_package_reference, package_path
 
 __all__ = ["BACKENDS", "Policy", "backend_class", "backend_options", "load_policy", "per_prompt_seeds", "resolve_backend"]

@@ -1,46 +1,10 @@
-"""The policy contract every backend (hf, vllm, openai) fulfils."""
+"""What every policy backend (hf, vllm, openai) shares; the contract itself is
+``tts_eval.protocols.Policy``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, overload, runtime_checkable
-
-from tts_eval.types import Completion
-
-
-@runtime_checkable
-class Policy(Protocol):
-    """A language model that writes solutions.
-
-    ``num_parameters`` feeds the FLOPs estimate (2 x parameters x tokens).
-    """
-
-    name: str
-    num_parameters: int
-
-    def format_prompt(self, question: str) -> str:
-        """The question wrapped in the model's chat template (system prompt included) and its
-        generation prompt, as text. Solutions are appended to it as plain text."""
-        ...
-
-    def generate(
-        self,
-        prompts: list[str],
-        *,
-        n: int,
-        temperature: float,
-        top_p: float,
-        max_tokens: int,
-        stop: list[str],
-        seed: int | Sequence[int] | None = None,
-    ) -> list[list[Completion]]:
-        """``n`` completions per prompt, in prompt order.
-
-        ``seed`` is one seed for the whole call or one per prompt; with per-prompt seeds a
-        prompt's completions do not depend on which other prompts share the batch.
-        Temperature 0 is greedy decoding.
-        """
-        ...
+from typing import overload
 
 
 @overload

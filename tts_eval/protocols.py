@@ -1,9 +1,14 @@
-"""The PRM contract every family and runtime fulfils."""
+"""The engine's contracts: the policy every backend (``tts_eval.policies``) and the PRM every
+runtime (``prm_backends``) fulfils, and the items the search hands a PRM. They live with the
+engine, below both kinds of backend, so the search needs neither package."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+from tts_eval.types import Completion
 
 ScoreItem = tuple[str, list[str]]  # (question, steps)
 # (question, steps, known): ``known`` holds the scores of the leading steps, as this PRM gave
@@ -54,4 +59,39 @@ class ProcessRewardModel(Protocol):
 
     def count_tokens(self, items: list[ScoreItem]) -> list[int]:
         """How many input tokens scoring each item feeds the PRM (for compute accounting)."""
+        ...
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """A language model that writes solutions.
+
+    ``num_parameters`` feeds the FLOPs estimate (2 x parameters x tokens).
+    """
+
+    name: str
+    num_parameters: int
+
+    def format_prompt(self, question: str) -> str:
+        """The question wrapped in the model's chat template (system prompt included) and its
+        generation prompt, as text. Solutions are appended to it as plain text."""
+        ...
+
+    def generate(
+        self,
+        prompts: list[str],
+        *,
+        n: int,
+        temperature: float,
+        top_p: float,
+        max_tokens: int,
+        stop: list[str],
+        seed: int | Sequence[int] | None = None,
+    ) -> list[list[Completion]]:
+        """``n`` completions per prompt, in prompt order.
+
+        ``seed`` is one seed for the whole call or one per prompt; with per-prompt seeds a
+        prompt's completions do not depend on which other prompts share the batch.
+        Temperature 0 is greedy decoding.
+        """
         ...
