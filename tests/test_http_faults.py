@@ -13,7 +13,7 @@ import pytest
 from prm_fixtures import PAPER_NAMES, tiny_prm_dir
 
 from prm_backends.registry import load_spec
-from tts_eval.policies.openai import ServerError, ServerPool
+from tts_eval.serving.http import ServerError, ServerPool
 
 TIMEOUT = 2.0
 

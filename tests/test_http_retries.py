@@ -13,8 +13,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from tts_eval import load_policy
-from tts_eval.policies.openai import ServerPool, ServerRequestError, ServerUnavailableError, normalize_base_url
-from tts_eval.policies.vllm import request_seed
+from tts_eval.serving.http import ServerPool, ServerRequestError, ServerUnavailableError, normalize_base_url
+from tts_eval.serving.vllm import request_seed
 
 MODEL = "tiny-policy"
 STEP = "ab\n\n"

@@ -245,7 +245,7 @@ def policy_need(
     """What the policy needs, from its config."""
     from transformers import AutoConfig
 
-    from tts_eval.policies.vllm import checkpoint_parameters
+    from tts_eval.serving.checkpoints import checkpoint_parameters
 
     load: dict[str, Any] = {"revision": options.get("revision"), "trust_remote_code": bool(options.get("trust_remote_code", False))}
     config = _read_config(AutoConfig.from_pretrained, model, "policy", **load)

@@ -3,11 +3,14 @@ ids of prompts and text of generated ids, and the checks of ``generate``'s argum
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
+
+from tts_eval.types import Completion
 
 
 def plain_prompt(question: str, system_prompt: str | None = None, bos_token: str | None = None) -> str:
@@ -83,3 +86,33 @@ def check_sampling(*, n: int, temperature: float, top_p: float, max_tokens: int,
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
     if isinstance(stop, str) or any(not isinstance(s, str) or not s for s in stop):
         raise ValueError(f"stop must be a list of non-empty strings, got {stop!r}")
+
+
+def build_completion(
+    decode: Callable[[list[list[int]]], list[str]],
+    token_ids: list[int] | None,
+    reason: str,
+    prompt_tokens: int,
+    stop: list[str],
+    *,
+    engine_text: str,
+    num_tokens: int | None = None,
+) -> Completion:
+    """A :class:`Completion` whose text is decoded from ``token_ids`` as the ``hf`` backend
+    decodes (EOS left out of the text, the text cut after the first stop string); without
+    token ids, the engine's own text. ``num_tokens`` defaults to the number of token ids."""
+    if token_ids is None:
+        text = engine_text
+    elif reason == "eos":
+        text = decode([token_ids[:-1]])[0]
+    else:
+        text = decode([token_ids])[0]
+        if reason == "stop":
+            end = first_stop_end(text, stop)
+            # The engine found the stop string in its incremental decoding; its text ends there.
+            text = text[:end] if end is not None else engine_text
+    if num_tokens is None:
+        if token_ids is None:
+            raise ValueError("build_completion needs token_ids or num_tokens")
+        num_tokens = len(token_ids)
+    return Completion(text=text, num_tokens=num_tokens, finish_reason=reason, prompt_tokens=prompt_tokens)

@@ -22,66 +22,18 @@ explicit ``kv_cache_memory_bytes``; see ``docs/backends.md``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, PositiveInt, validate_call
 
 from tts_eval.policies.base import per_prompt_seeds
-from tts_eval.policies.text import TokenizerText, check_local_path, check_sampling, first_stop_end
-from tts_eval.seeding import derive_seed
+from tts_eval.policies.text import TokenizerText, build_completion, check_local_path, check_sampling
+from tts_eval.serving.checkpoints import checkpoint_parameters
+from tts_eval.serving.vllm import PrefixCacheStats, check_device, close_engine, on_cpu, request_seed
 from tts_eval.types import Completion
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
-
-# vLLM gives the k-th sample of a request seed ``s`` the seed ``s + k``; request seeds are
-# spread over this range so that two prompts' sample streams never overlap.
-SEED_RANGE = 2**62
-
-
-def request_seed(seed: int) -> int:
-    """The engine seed of a request whose caller-side seed is ``seed``."""
-    return derive_seed("request", seed) % SEED_RANGE
-
-
-@dataclass
-class PrefixCacheStats:
-    """How much of the prompts vLLM served from its prefix cache.
-
-    Per request (a prompt with its ``n`` samples): ``prompt_tokens[i]`` and
-    ``cached_tokens[i]``, the cached prompt tokens vLLM reports for that request (those of
-    one of its samples). Over all samples, as vLLM's scheduler counts them: ``queried_tokens``
-    prompt tokens looked up and ``hit_tokens`` found (the n samples of a prompt each look it
-    up, so the first computes it and the others hit).
-    """
-
-    prompt_tokens: list[int] = field(default_factory=list)
-    cached_tokens: list[int] = field(default_factory=list)
-    queried_tokens: int = 0
-    hit_tokens: int = 0
-
-    @property
-    def total_prompt_tokens(self) -> int:
-        return sum(self.prompt_tokens)
-
-    @property
-    def total_cached_tokens(self) -> int:
-        return sum(self.cached_tokens)
-
-    @property
-    def hit_rate(self) -> float:
-        """Share of looked-up prompt tokens found in the cache, over all samples (0 when none)."""
-        return self.hit_tokens / self.queried_tokens if self.queried_tokens else 0.0
-
-    def __add__(self, other: PrefixCacheStats) -> PrefixCacheStats:
-        return PrefixCacheStats(
-            self.prompt_tokens + other.prompt_tokens,
-            self.cached_tokens + other.cached_tokens,
-            self.queried_tokens + other.queried_tokens,
-            self.hit_tokens + other.hit_tokens,
-        )
-
 
 class VLLMPolicy(TokenizerText):
     """A causal LM on vLLM's offline engine.
@@ -146,7 +98,7 @@ class VLLMPolicy(TokenizerText):
             "trust_remote_code": trust_remote_code,
         }
         settings = {k: v for k, v in settings.items() if v is not None}
-        if _on_cpu() and "enable_chunked_prefill" not in (engine_args or {}):
+        if on_cpu() and "enable_chunked_prefill" not in (engine_args or {}):
             # vLLM 0.32's CPU worker fails ("CPU Generator does not use offset") when chunked
             # prefill splits the prompt of a seeded request: prefill prompts whole on CPU.
             settings["enable_chunked_prefill"] = False
@@ -263,36 +215,6 @@ class VLLMPolicy(TokenizerText):
         return build_completion(self._decode, token_ids, reason, prompt_tokens, stop, engine_text=sample.text)
 
 
-def build_completion(
-    decode: Callable[[list[list[int]]], list[str]],
-    token_ids: list[int] | None,
-    reason: str,
-    prompt_tokens: int,
-    stop: list[str],
-    *,
-    engine_text: str,
-    num_tokens: int | None = None,
-) -> Completion:
-    """A :class:`Completion` whose text is decoded from ``token_ids`` as the ``hf`` backend
-    decodes (EOS left out of the text, the text cut after the first stop string); without
-    token ids, the engine's own text. ``num_tokens`` defaults to the number of token ids."""
-    if token_ids is None:
-        text = engine_text
-    elif reason == "eos":
-        text = decode([token_ids[:-1]])[0]
-    else:
-        text = decode([token_ids])[0]
-        if reason == "stop":
-            end = first_stop_end(text, stop)
-            # The engine found the stop string in its incremental decoding; its text ends there.
-            text = text[:end] if end is not None else engine_text
-    if num_tokens is None:
-        if token_ids is None:
-            raise ValueError("build_completion needs token_ids or num_tokens")
-        num_tokens = len(token_ids)
-    return Completion(text=text, num_tokens=num_tokens, finish_reason=reason, prompt_tokens=prompt_tokens)
-
-
 def finish_reason(vllm_reason: str | None, stop_reason: int | str | None) -> str:
     """Our finish reason from vLLM's: a stop string gives "stop"; the tokenizer's EOS
     (``stop_reason`` None) or one of the checkpoint's EOS ids (an int) gives "eos"."""
@@ -301,46 +223,3 @@ def finish_reason(vllm_reason: str | None, stop_reason: int | str | None) -> str
     if vllm_reason == "stop":
         return "stop" if isinstance(stop_reason, str) else "eos"
     raise RuntimeError(f"vLLM ended a request with finish_reason={vllm_reason!r} (stop_reason={stop_reason!r})")
-
-
-def checkpoint_parameters(model: str, *, revision: str | None = None, trust_remote_code: bool = False) -> int:
-    """The parameter count of the causal LM ``model`` describes, from its config alone (the
-    model is built on the meta device, so no weights are read); the number the ``hf`` backend
-    counts for the same checkpoint."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    config = AutoConfig.from_pretrained(model, revision=revision, trust_remote_code=trust_remote_code)
-    with torch.device("meta"):
-        skeleton = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
-    return sum(p.numel() for p in skeleton.parameters())
-
-
-def close_engine(llm) -> None:
-    """Shut a ``vllm.LLM`` engine down now rather than whenever it is garbage collected."""
-    llm.llm_engine.engine_core.shutdown()
-
-
-def _on_cpu() -> bool:
-    from vllm.platforms import current_platform
-
-    return current_platform.device_type == "cpu"
-
-
-def check_device(device: str | None, what: str) -> None:
-    """Fail unless vLLM runs on the kind of device ``device`` names (None: any)."""
-    if device is None or device == "auto":
-        return
-    from vllm.platforms import current_platform
-
-    kind, _, index = device.partition(":")
-    if kind != current_platform.device_type:
-        raise ValueError(
-            f"{what}: device={device!r}, but this vLLM build runs on {current_platform.device_type!r}; "
-            "drop the device option or install the vLLM build for that device"
-        )
-    if index not in ("", "0"):
-        raise ValueError(
-            f"{what}: device={device!r}: vLLM uses the visible devices from index 0; select the GPU "
-            f"with CUDA_VISIBLE_DEVICES={index} and drop the index"
-        )

@@ -1,0 +1,87 @@
+"""What every use of vLLM shares: the seeds it gives samples, its prefix-cache statistics, the
+device check and the engine's shutdown. The ``vllm`` and ``openai`` policy backends and the
+PRM ``vllm`` runtime use them; vLLM itself is imported only when a function needs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tts_eval.seeding import derive_seed
+
+# vLLM gives the k-th sample of a request seed ``s`` the seed ``s + k``; request seeds are
+# spread over this range so that two prompts' sample streams never overlap.
+SEED_RANGE = 2**62
+
+
+def request_seed(seed: int) -> int:
+    """The engine seed of a request whose caller-side seed is ``seed``."""
+    return derive_seed("request", seed) % SEED_RANGE
+
+
+@dataclass
+class PrefixCacheStats:
+    """How much of the prompts vLLM served from its prefix cache.
+
+    Per request (a prompt with its ``n`` samples): ``prompt_tokens[i]`` and
+    ``cached_tokens[i]``, the cached prompt tokens vLLM reports for that request (those of
+    one of its samples). Over all samples, as vLLM's scheduler counts them: ``queried_tokens``
+    prompt tokens looked up and ``hit_tokens`` found (the n samples of a prompt each look it
+    up, so the first computes it and the others hit).
+    """
+
+    prompt_tokens: list[int] = field(default_factory=list)
+    cached_tokens: list[int] = field(default_factory=list)
+    queried_tokens: int = 0
+    hit_tokens: int = 0
+
+    @property
+    def total_prompt_tokens(self) -> int:
+        return sum(self.prompt_tokens)
+
+    @property
+    def total_cached_tokens(self) -> int:
+        return sum(self.cached_tokens)
+
+    @property
+    def hit_rate(self) -> float:
+        """Share of looked-up prompt tokens found in the cache, over all samples (0 when none)."""
+        return self.hit_tokens / self.queried_tokens if self.queried_tokens else 0.0
+
+    def __add__(self, other: PrefixCacheStats) -> PrefixCacheStats:
+        return PrefixCacheStats(
+            self.prompt_tokens + other.prompt_tokens,
+            self.cached_tokens + other.cached_tokens,
+            self.queried_tokens + other.queried_tokens,
+            self.hit_tokens + other.hit_tokens,
+        )
+
+
+def close_engine(llm) -> None:
+    """Shut a ``vllm.LLM`` engine down now rather than whenever it is garbage collected."""
+    llm.llm_engine.engine_core.shutdown()
+
+
+def on_cpu() -> bool:
+    """Whether this vLLM build runs on CPU."""
+    from vllm.platforms import current_platform
+
+    return current_platform.device_type == "cpu"
+
+
+def check_device(device: str | None, what: str) -> None:
+    """Fail unless vLLM runs on the kind of device ``device`` names (None: any)."""
+    if device is None or device == "auto":
+        return
+    from vllm.platforms import current_platform
+
+    kind, _, index = device.partition(":")
+    if kind != current_platform.device_type:
+        raise ValueError(
+            f"{what}: device={device!r}, but this vLLM build runs on {current_platform.device_type!r}; "
+            "drop the device option or install the vLLM build for that device"
+        )
+    if index not in ("", "0"):
+        raise ValueError(
+            f"{what}: device={device!r}: vLLM uses the visible devices from index 0; select the GPU "
+            f"with CUDA_VISIBLE_DEVICES={index} and drop the index"
+        )
