@@ -30,7 +30,8 @@ import torch
 
 from tts_eval import search
 from tts_eval.compute_optimal import BUCKETS, bucket_of, load_table
-from tts_eval.compute_optimal.plan import (
+from tts_eval.compute_optimal.table import ParamRange, PolicyTable, Rule
+from tts_eval.planning.plan import (
     budget_plan,
     choose_among,
     cross_validate,
@@ -40,8 +41,7 @@ from tts_eval.compute_optimal.plan import (
     single_options,
     table_outcomes,
 )
-from tts_eval.compute_optimal.sweep import SweepProblem, SweepSettings, run_sweep
-from tts_eval.compute_optimal.table import ParamRange, PolicyTable, Rule
+from tts_eval.planning.sweep import SweepProblem, SweepSettings, run_sweep
 from tts_eval.statistics import accuracy_interval, paired_difference, verdict
 from tts_eval.toy import load_test_problems
 from tts_eval.toy.evaluate import as_problems, is_right, load_toy_policy, load_toy_prm

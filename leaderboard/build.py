@@ -18,12 +18,12 @@ from leaderboard.analyses import Analyses, build_analyses
 from leaderboard.comparisons import Comparison, comparisons
 from leaderboard.difficulty import pass_at_1
 from leaderboard.errors import LeaderboardError
-from leaderboard.estimators import DEFAULT_MAX_SUBSETS
 from leaderboard.grading import grade_candidates
 from leaderboard.reference import ModelBook, load_params, load_reference
 from leaderboard.rows import PUBLISHED, Row, apply_model_facts, derived_rows, measured_row, merge_rows, published_rows
 from leaderboard.runs import read_runs
 from leaderboard.tokens import count_tokens_of_other_models
+from tts_eval.estimators import DEFAULT_MAX_SUBSETS
 from tts_eval.strategies import table_order
 
 OUTPUT_MARKER = "leaderboard.json"  # an existing --out folder holding it may be replaced

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 from leaderboard.benchmarks import PAPER_BENCHMARKS
 from leaderboard.errors import LeaderboardError
-from leaderboard.estimators import budgets, canonical_candidates, pass_at_k, subsets_used, vote_accuracy
 from leaderboard.reference import ModelBook, ReferenceFile
 from leaderboard.runs import Run, TaskResult
+from tts_eval.estimators import budgets, canonical_candidates, pass_at_k, subsets_used, vote_accuracy
 from tts_eval.flops import TokenCounts, at_budget, flops, unit_share
 from tts_eval.statistics import Interval, accuracy_interval, average_interval, subset_accuracy_interval
 from tts_eval.strategies import get_strategy, traits

@@ -9,8 +9,8 @@ from dataclasses import asdict
 import pytest
 
 from tts_eval.compute_optimal import load_table
-from tts_eval.compute_optimal.plan import format_report, plan_table
-from tts_eval.compute_optimal.sweep import Config, SweepSettings
+from tts_eval.planning.plan import format_report, plan_table
+from tts_eval.planning.sweep import Config, SweepSettings
 
 PER_BUCKET = 20
 SAMPLES = 16
@@ -94,7 +94,7 @@ def test_plan_picks_the_known_best_per_bucket_and_reports_cross_validated_accura
     assert r16.single_option.config.label() == "best_of_n n=16 last prm_max"
     assert "0.833" in format_report(result)
     # The table against the best single strategy, paired on the same held-out problems.
-    from tts_eval.compute_optimal.plan import versus_single
+    from tts_eval.planning.plan import versus_single
     from tts_eval.statistics import paired_difference, verdict
 
     difference = paired_difference(r16.table.per_problem, r16.single.per_problem)
@@ -164,7 +164,7 @@ def test_bucket_edges_are_fitted_where_a_shrunken_estimate_separates_the_buckets
 
 
 def test_cross_validation_never_scores_a_problem_on_which_it_fitted(tmp_path):
-    from tts_eval.compute_optimal import plan
+    from tts_eval.planning import plan
 
     sweep = plan.read_sweep(write_sweep(tmp_path / "sweep"))
     count = len(sweep.ids)

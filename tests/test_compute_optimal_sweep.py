@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from tts_eval.compute_optimal.plan import plan_table
-from tts_eval.compute_optimal.sweep import SweepError, SweepProblem, SweepSettings, run_sweep
+from tts_eval.planning.plan import plan_table
+from tts_eval.planning.sweep import SweepError, SweepProblem, SweepSettings, run_sweep
 from tts_eval.serialization import result_from_dict
 from tts_eval.strategies.particle_filtering import vote_particles
 from tts_eval.toy import load_test_problems

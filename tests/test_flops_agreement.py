@@ -10,7 +10,7 @@ import pytest
 
 from leaderboard.rows import derived_rows, measured_row
 from leaderboard.runs import ProblemOutcome, Run, RunSettings, TaskResult
-from tts_eval.compute_optimal.sweep import OUTCOMES_FILE, SearchRun, SweepProblem, SweepSettings, write_outcomes
+from tts_eval.planning.sweep import OUTCOMES_FILE, SearchRun, SweepProblem, SweepSettings, write_outcomes
 from tts_eval.types import SearchResult, Trajectory, Usage
 
 POLICY_PARAMS, PRM_PARAMS = 1_000_000, 2_000_000

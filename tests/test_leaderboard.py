@@ -45,7 +45,7 @@ def _random_candidates(rng: random.Random, n: int) -> tuple[list[Trajectory], li
 
 
 def test_estimators_equal_the_mean_vote_over_every_subset():
-    from leaderboard.estimators import canonical_candidates, pass_at_k, vote_accuracy
+    from tts_eval.estimators import canonical_candidates, pass_at_k, vote_accuracy
 
     rng = random.Random(7)
     for trial in range(6):
@@ -63,7 +63,7 @@ def test_estimators_equal_the_mean_vote_over_every_subset():
 
 
 def test_monte_carlo_estimate_is_seeded_and_close_to_the_exact_mean():
-    from leaderboard.estimators import canonical_candidates, vote_accuracy
+    from tts_eval.estimators import canonical_candidates, vote_accuracy
 
     candidates, correct = _random_candidates(random.Random(3), 12)
     canonical = canonical_candidates(candidates)
@@ -75,7 +75,7 @@ def test_monte_carlo_estimate_is_seeded_and_close_to_the_exact_mean():
 
 
 def test_budgets_and_bad_k():
-    from leaderboard.estimators import budgets, pass_at_k
+    from tts_eval.estimators import budgets, pass_at_k
 
     assert budgets(1) == [1] and budgets(4) == [1, 2, 4] and budgets(6) == [1, 2, 4, 6] and budgets(16)[-1] == 16
     assert pass_at_k(4, 0, 4) == 0.0 and pass_at_k(4, 1, 4) == 1.0 and pass_at_k(4, 1, 1) == 0.25

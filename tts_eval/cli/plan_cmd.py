@@ -21,8 +21,8 @@ def plan(
     Per difficulty bucket and budget it picks the best strategy (ties: fewer FLOPs), writes
     the table, and prints the accuracy it reaches on held-out problems beside the best
     single strategy's."""
-    from tts_eval.compute_optimal.plan import PlanError, format_report, plan_table
-    from tts_eval.compute_optimal.sweep import SweepError
+    from tts_eval.planning.plan import PlanError, format_report, plan_table
+    from tts_eval.planning.sweep import SweepError
 
     try:
         result = plan_table(run_dirs, name=name or out.stem, folds=folds, seed=seed)

@@ -60,8 +60,8 @@ def sweep(
     """Run every strategy, budget, aggregation and voting on one policy, PRM and task."""
     from pydantic import ValidationError
 
-    from tts_eval.compute_optimal.sweep import SweepError, SweepSettings, read_problems, run_sweep
     from tts_eval.compute_optimal.table import Probe
+    from tts_eval.planning.sweep import SweepError, SweepSettings, read_problems, run_sweep
 
     try:
         settings = SweepSettings(

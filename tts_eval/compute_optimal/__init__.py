@@ -1,8 +1,8 @@
-"""Compute-optimal test-time scaling: policy tables (which strategy for which difficulty),
-the test-time difficulty estimate, and the sweep and plan that learn a table from data.
+"""Compute-optimal test-time scaling: policy tables (which strategy for which difficulty)
+and the test-time difficulty estimate, with the paper's difficulty buckets.
 
-The strategy itself is ``tts_eval.strategies.compute_optimal``; ``tts_eval.compute_optimal.sweep``
-and ``tts_eval.compute_optimal.plan`` (imported on use) run a grid and fit a table.
+The strategy itself is ``tts_eval.strategies.compute_optimal``; the sweep and plan that learn
+a table from data sit above the search, in ``tts_eval.planning``.
 """
 
 from tts_eval.compute_optimal.difficulty import BUCKETS, DifficultyModel, ProbeFeatures, bucket_of, probe_features

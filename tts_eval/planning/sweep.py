@@ -6,7 +6,7 @@ Work is shared wherever the strategies allow:
 - one Best-of-N run at the largest budget (always made: its samples are also each problem's
   Pass@1 and the probes the difficulty estimate is fitted on) gives majority and Best-of-N at
   every smaller budget: a run at budget k would have drawn k of the stored solutions, so its expected
-  accuracy is the mean over size-k subsets (``leaderboard.estimators``: exact for prm_max,
+  accuracy is the mean over size-k subsets (``tts_eval.estimators``: exact for prm_max,
   every subset or a seeded random sample of them for majority and prm_vote);
 - one DVTS run gives DVTS at every multiple of the beam size (its subtrees are independent);
 - beam search and particle filtering run once per budget they are needed at (a particle
@@ -325,13 +325,13 @@ def _read_run(path: Path, problems: Sequence[SweepProblem]) -> list[SearchResult
 class _Graded:
     """One run's candidates of one problem, with answers canonical and graded."""
 
-    candidates: list  # canonical candidates (leaderboard.estimators.canonical_candidates)
+    candidates: list  # canonical candidates (tts_eval.estimators.canonical_candidates)
     correct: list[bool]
     classes: list[int | None]
 
 
 def _grade(result: SearchResult, gold: str) -> _Graded:
-    from leaderboard.estimators import canonical_candidates
+    from tts_eval.estimators import canonical_candidates
     from tts_eval.grading import is_equivalent
     from tts_eval.voting import group_answers
 
@@ -378,7 +378,7 @@ class _Cells:
     seed: object
 
     def add(self, config: Config, graded: _Graded, k: int, flops: float) -> None:
-        from leaderboard.estimators import vote_accuracy
+        from tts_eval.estimators import vote_accuracy
 
         accuracy = vote_accuracy(graded.candidates, graded.correct, k, config.voting, config.aggregation or "last",
                                  max_subsets=self.settings.max_subsets, seed=self.seed)

@@ -41,14 +41,6 @@ from tts_eval.compute_optimal.difficulty import (
     features,
     fit_difficulty_model,
 )
-from tts_eval.compute_optimal.sweep import (
-    FORMAT_VERSION,
-    OUTCOMES_FILE,
-    PROBLEMS_FILE,
-    SWEEP_FILE,
-    Config,
-    SweepSettings,
-)
 from tts_eval.compute_optimal.table import (
     BudgetPlan,
     Choice,
@@ -61,6 +53,14 @@ from tts_eval.compute_optimal.table import (
 )
 from tts_eval.flops import TokenCounts, at_budget
 from tts_eval.jsonl import read_jsonl
+from tts_eval.planning.sweep import (
+    FORMAT_VERSION,
+    OUTCOMES_FILE,
+    PROBLEMS_FILE,
+    SWEEP_FILE,
+    Config,
+    SweepSettings,
+)
 from tts_eval.scoring import AGGREGATIONS
 from tts_eval.strategies import get_strategy
 from tts_eval.voting import MAJORITY_VOTE
