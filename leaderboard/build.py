@@ -185,9 +185,3 @@ def _move_into_place(staging: Path, out: Path) -> None:
         old.rename(out)
         raise
     shutil.rmtree(old, ignore_errors=True)
-
-
-def benchmarks_present(board: Leaderboard) -> list[str]:
-    from leaderboard.table import shown_benchmarks
-
-    return shown_benchmarks(board.rows)

@@ -34,7 +34,7 @@ from leaderboard.benchmarks import GRADE_NAMES, MATH500
 from leaderboard.difficulty import BUCKETS, accuracy_by_bucket, accuracy_by_level, grades
 from leaderboard.headline import frontier, matchups
 from leaderboard.rows import ANY_FINAL, MEASURED, PASS_AT_K, PUBLISHED, Row, Setup
-from leaderboard.table import best_tts_rows, difficulty_rows, row_title, series_key, tts_candidates
+from leaderboard.table import best_tts_rows, difficulty_rows, row_title, series_key, shown_benchmarks, tts_candidates
 from tts_eval.strategies import is_baseline, table_order, traits
 from tts_eval.voting import MAJORITY_VOTE
 
@@ -82,9 +82,7 @@ class Plot:
 
 
 def write_plots(board, folder: Path) -> list[Plot]:
-    from leaderboard.build import benchmarks_present
-
-    benchmarks = benchmarks_present(board) or [MATH500]
+    benchmarks = shown_benchmarks(board.rows) or [MATH500]
     drawers = [
         (Plot("accuracy_vs_n", "Accuracy vs budget N", "Accuracy against N (log2) per policy, PRM, strategy and voting, shaded: 95% interval; pass@k dotted."), _accuracy_vs_n),
         (Plot("accuracy_vs_flops", "Accuracy vs inference FLOPs", "Accuracy against inference FLOPs per problem (log), shaded: 95% interval; horizontal lines: CoT of larger models."), _accuracy_vs_flops),
@@ -106,9 +104,7 @@ def write_plots(board, folder: Path) -> list[Plot]:
 
 def figures(board) -> dict[str, Figure]:
     """Every plot's figure by name, drawn but not saved (for checks of their layout)."""
-    from leaderboard.build import benchmarks_present
-
-    benchmarks = benchmarks_present(board) or [MATH500]
+    benchmarks = shown_benchmarks(board.rows) or [MATH500]
     drawers = {"accuracy_vs_n": _accuracy_vs_n, "accuracy_vs_flops": _accuracy_vs_flops,
                "accuracy_by_difficulty": _accuracy_by_difficulty, "small_vs_large": _small_vs_large,
                HEADLINE_PLOT: _frontier}
