@@ -193,6 +193,12 @@ def _expected_tts_rows(folder: Path, tasks: dict[str, str]) -> dict[tuple, dict]
                 if k > count:
                     continue
                 share, n = k / count, k * unit
+                # A run at k: Best-of-N asks for its k solutions in one request, so it sends the
+                # prompt once whatever k; DVTS subtrees each send their own prompts.
+                if tts["strategy"] == "best_of_n":
+                    policy_at_k = usage["policy_input_tokens"] + share * usage["policy_output_tokens"]
+                else:
+                    policy_at_k = share * policy_tokens
                 pass_k = sum(any(correct[i] for i in s) for s in combinations(range(count), k)) / math.comb(count, k)
                 derived = [
                     ((plain, "any final candidate correct" if plain == "dvts" else "pass@k", n), pass_k, plain == "dvts"),
@@ -204,7 +210,7 @@ def _expected_tts_rows(folder: Path, tasks: dict[str, str]) -> dict[tuple, dict]
                         # The run's own answer is this vote over all its candidates.
                         assert value == sample["acc"], (key, sample["doc_id"])
                         continue
-                    add(key, benchmark, value, share * policy_tokens, share * prm_tokens, uses_prm)
+                    add(key, benchmark, value, policy_at_k, share * prm_tokens, uses_prm)
     rows = {}
     for key, benchmarks in values.items():
         every = [v for entries in benchmarks.values() for v in entries]

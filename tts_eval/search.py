@@ -129,7 +129,8 @@ def search(
 ) -> list[SearchResult]:
     """Search every problem with ``strategy`` at budget ``n``; one result per problem, in order.
 
-    ``prm`` is a loaded PRM (``prm_backends.load_prm``), or None for strategies without one.
+    ``prm`` is a loaded PRM (``prm_backends.load_prm``), or None for strategies without one
+    (the public ``tts_eval.search`` also loads a PRM name or YAML path).
     ``stop`` holds extra strings that end a whole solution. Problem i's sampling is seeded by
     ``seed`` and its prompt alone, so its result does not depend on the other problems (up to the
     PRM's float rounding, which can vary by 1e-7 with what a score is batched with and so reorder
@@ -152,7 +153,7 @@ def search(
     if max_problems is not None and max_problems < 1:
         raise ValueError(f"max_problems must be at least 1 (or None: all problems together), got {max_problems}")
     if isinstance(prm, (str, PathLike)):
-        raise TypeError(f"prm={prm!r}: search takes a loaded PRM; pass prm_backends.load_prm({str(prm)!r})")
+        raise TypeError(f"prm={prm!r}: the engine takes a loaded PRM; pass prm_backends.load_prm({str(prm)!r}), or call tts_eval.search")
     voting, aggregation = vote_settings_for(strategy, voting=voting, aggregation=aggregation, recommended=recommended_aggregation(prm))
     if progress is None:
         progress = sys.stderr.isatty()
