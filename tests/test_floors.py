@@ -19,7 +19,12 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
         "tts_eval.validation", "tts_eval.statistics", "tts_eval.serialization", "tts_eval.grading",
         "tts_eval.scoring", "tts_eval.voting", "tts_eval.flops", "tts_eval.protocols", "tts_eval.processbench",
     )),
-    ("engine", ("tts_eval.compute_optimal", "tts_eval.strategies", "tts_eval.estimators", "tts_eval.search")),
+    # The strategy contract and registry, the compute-optimal tables that read it, the
+    # strategies (one registers itself per module), the search that runs them.
+    ("engine", (
+        "tts_eval.search_options", "tts_eval.strategies.base", "tts_eval.strategies.registry", "tts_eval.strategies.names",
+        "tts_eval.compute_optimal", "tts_eval.strategies", "tts_eval.estimators", "tts_eval.search",
+    )),
     ("serving", ("tts_eval.serving",)),
     ("backends", ("tts_eval.policies", "prm_backends")),
     ("runs", ("tts_eval.planning", "tts_eval.memory_plan", "tts_eval.preflight")),

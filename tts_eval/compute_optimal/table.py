@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from tts_eval.compute_optimal.difficulty import BUCKETS, DifficultyModel
+from tts_eval.strategies.registry import STRATEGIES
 from tts_eval.validation import describe_errors
 from tts_eval.voting import MAJORITY_VOTE, Voting
 
@@ -72,8 +73,6 @@ class Choice(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Choice:
-        from tts_eval.strategies import STRATEGIES
-
         spec = STRATEGIES[self.strategy]
         if not spec.needs_prm and self.voting not in (None, MAJORITY_VOTE):
             scorer = " or ".join(s.name for s in STRATEGIES.values() if s.table_choice and s.independent_samples and s.needs_prm)
@@ -296,8 +295,6 @@ def concrete(
 
     Unset fields take the run's ``beam_size``, ``aggregation`` and ``voting`` (None: left to
     the run); majority always votes by answer counts."""
-    from tts_eval.strategies import STRATEGIES
-
     spec = STRATEGIES[choice.strategy]
     vote_by = MAJORITY_VOTE if not spec.needs_prm else choice.voting or voting
     aggregate_by = choice.aggregation or aggregation
@@ -315,8 +312,6 @@ def concrete(
 
 def choice_strategies() -> tuple[str, ...]:
     """The strategies a table may choose, in table order."""
-    from tts_eval.strategies import STRATEGIES
-
     return tuple(name for name, spec in STRATEGIES.items() if spec.table_choice)
 
 
