@@ -20,7 +20,7 @@ imported (import it before loading a spec that names the family).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -105,18 +105,25 @@ class PRMFamily:
 
 _FAMILIES: dict[str, PRMFamily] = {}
 _builtins_loaded = False
+# The spec's own field names, which no format field may reuse. prm_backends.spec declares them
+# when it defines the spec (it reads this registry, so this module cannot import it); every
+# family module imports the spec first, directly or through the prm_backends package.
+_SPEC_FIELDS: set[str] = set()
+
+
+def reserve_spec_fields(names: Iterable[str]) -> None:
+    """Declare the spec's field names (``prm_backends.spec`` calls this once)."""
+    _SPEC_FIELDS.update(names)
 
 
 def register_family(family: PRMFamily) -> PRMFamily:
     """Add ``family`` to the registry (a family module calls this once, at import) and return it."""
-    from prm_backends.spec import PRMSpec
-
     if family.head not in HEAD_RUNTIMES:
         raise ValueError(f"PRM family {family.name!r}: unknown head {family.head!r} (known: {', '.join(HEAD_RUNTIMES)})")
     unable = set(family.supported_runtimes) - set(HEAD_RUNTIMES[family.head])
     if unable:
         raise ValueError(f"PRM family {family.name!r}: runtime(s) {sorted(unable)} cannot compute a {family.head!r} head")
-    clash = set(family.fields.model_fields) & set(PRMSpec.model_fields)
+    clash = set(family.fields.model_fields) & _SPEC_FIELDS
     if clash:
         raise ValueError(f"PRM family {family.name!r}: format field(s) {sorted(clash)} are spec fields already; rename them")
     if family.name in _FAMILIES and _FAMILIES[family.name] != family:

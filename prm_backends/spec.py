@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from prm_backends.families import Runtime, family_names, find_family, get_family, known_families_text
+from prm_backends.families import Runtime, family_names, find_family, get_family, known_families_text, reserve_spec_fields
 from tts_eval.resources import is_package_reference, package_path
 from tts_eval.validation import describe_errors
 
@@ -126,6 +126,9 @@ class PRMSpec(BaseModel):
     def error(self, field: str, problem: str) -> PRMConfigError:
         """An error about ``field`` of this spec, naming its file."""
         return PRMConfigError(f"{self._source}: field '{field}': {problem}")
+
+
+reserve_spec_fields(PRMSpec.model_fields)
 
 
 def spec_from_dict(data: dict[str, Any], source: str) -> PRMSpec:

@@ -1,6 +1,7 @@
 """The packages stand on floors: a module imports only from its own floor or the floors below,
 and nothing imports in a circle. Imports inside functions count too (a deferred import is
-still a dependency). docs/architecture.md explains what lives on each floor."""
+still a dependency); those under ``if TYPE_CHECKING:`` do not (annotations only).
+docs/architecture.md explains what lives on each floor."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
         "tts_eval.types", "tts_eval.steps", "tts_eval.seeding", "tts_eval.jsonl", "tts_eval.resources",
         "tts_eval.validation", "tts_eval.statistics", "tts_eval.serialization", "tts_eval.grading",
         "tts_eval.scoring", "tts_eval.voting", "tts_eval.flops", "tts_eval.protocols", "tts_eval.processbench",
+        "tts_eval.benchmarks",
     )),
     # The strategy contract and registry, the compute-optimal tables that read it, the
     # strategies (one registers itself per module), the search that runs them.
@@ -52,7 +54,10 @@ def _imports(modules: dict[str, Path]) -> dict[str, set[str]]:
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         targets: list[str] = []
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for block in [n for n in ast.walk(tree) if isinstance(n, ast.If) and _type_checking(n.test)]:
+            block.body = []  # imports for annotations only: no dependency when the code runs
+        for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 targets += [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -68,6 +73,12 @@ def _imports(modules: dict[str, Path]) -> dict[str, set[str]]:
             if target and target != name:
                 edges[name].add(target)
     return edges
+
+
+def _type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _unit(module: str) -> str | None:
@@ -146,7 +157,10 @@ def test_the_scan_sees_imports_inside_functions_and_finds_upward_imports_and_cyc
     (tmp_path / "tts_eval").mkdir()
     (tmp_path / "tts_eval" / "__init__.py").write_text("")
     (tmp_path / "tts_eval" / "types.py").write_text("def f():\n    from tts_eval.search import search\n")
-    (tmp_path / "tts_eval" / "search.py").write_text("from .types import f\n")
+    (tmp_path / "tts_eval" / "search.py").write_text(
+        "from typing import TYPE_CHECKING\nfrom .types import f\nif TYPE_CHECKING:\n    from tts_eval.cli import app\n"
+    )
+    (tmp_path / "tts_eval" / "cli.py").write_text("")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     modules = _modules()
     edges = _imports(modules)
