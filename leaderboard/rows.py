@@ -283,13 +283,12 @@ def _score(
         if budget is None:
             return mean_tokens(measured)
         k, units, one_request = budget
-        if any(p.policy_input_tokens is None or p.policy_tokens is None or p.prm_tokens is None for p in problems):
-            return None
-        scaled = [
-            at_budget(TokenCounts(p.policy_input_tokens, p.policy_tokens - p.policy_input_tokens, p.prm_tokens), k, units,
-                      one_request=one_request)
-            for p in problems
-        ]
+        scaled = []
+        for p in problems:
+            if p.policy_input_tokens is None or p.policy_tokens is None or p.prm_tokens is None:
+                return None
+            tokens = TokenCounts(p.policy_input_tokens, p.policy_tokens - p.policy_input_tokens, p.prm_tokens)
+            scaled.append(at_budget(tokens, k, units, one_request=one_request))
         return sum(getattr(t, attr) for t in scaled) / len(scaled)
 
     return Score(

@@ -14,7 +14,14 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from prm_backends.families import Runtime, family_names, find_family, get_family, known_families_text, reserve_spec_fields
+from prm_backends.families import (
+    Runtime,
+    family_names,
+    find_family,
+    get_family,
+    known_families_text,
+    reserve_spec_fields,
+)
 from tts_eval.resources import is_package_reference, package_path
 from tts_eval.validation import describe_errors
 

@@ -27,8 +27,8 @@ from prm_fixtures import PAPER_NAMES, load_tiny_prm, tiny_prm_dir  # noqa: E402
 from prm_backends import load_spec  # noqa: E402
 from tts_eval import Problem, load_policy, search  # noqa: E402
 from tts_eval.lm_eval.checkpoint import CheckpointStore  # noqa: E402
-from tts_eval.serving.http import ServerUnavailableError  # noqa: E402
 from tts_eval.serialization import result_to_dict  # noqa: E402
+from tts_eval.serving.http import ServerUnavailableError  # noqa: E402
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 

@@ -35,8 +35,8 @@ def _differences(defaults: dict[str, object]) -> dict[str, tuple[object, object]
 def test_every_interface_takes_the_declared_defaults():
     from tts_eval.cli.search_cmd import search as search_command
     from tts_eval.cli.sweep_cmd import sweep as sweep_command
-    from tts_eval.planning.sweep import SweepSettings
     from tts_eval.lm_eval.settings import TTSModelArgs
+    from tts_eval.planning.sweep import SweepSettings
     from tts_eval.search import search
 
     assert _differences(_defaults(search)) == {"seed": (None, 0)}  # a library call without a seed draws one

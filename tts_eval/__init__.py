@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from os import PathLike
 from typing import Any
@@ -25,7 +26,7 @@ def search(
     if isinstance(prm, (str, PathLike)):
         from prm_backends import load_prm
 
-        prm = load_prm(prm)
+        prm = load_prm(os.fspath(prm))
     return _search(problems, policy, prm, **options)
 
 

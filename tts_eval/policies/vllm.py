@@ -30,7 +30,15 @@ from pydantic import Field, PositiveInt, validate_call
 from tts_eval.policies.base import per_prompt_seeds
 from tts_eval.policies.text import TokenizerText, build_completion, check_local_path, check_sampling
 from tts_eval.serving.checkpoints import checkpoint_parameters
-from tts_eval.serving.vllm import INSTALL_HINT, PrefixCacheStats, check_device, close_engine, engine_kwargs, on_cpu, request_seed
+from tts_eval.serving.vllm import (
+    INSTALL_HINT,
+    PrefixCacheStats,
+    check_device,
+    close_engine,
+    engine_kwargs,
+    on_cpu,
+    request_seed,
+)
 from tts_eval.types import Completion
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
