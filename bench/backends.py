@@ -50,8 +50,13 @@ from tts_eval import Problem, load_policy, search  # noqa: E402
 STRATEGIES = ("best_of_n", "beam_search", "dvts")
 KV_CACHE_BYTES = 256 * 2**20
 MAX_MODEL_LEN = 2048
-VLLM_CPU = {"dtype": "float32", "enforce_eager": True, "kv_cache_memory_bytes": KV_CACHE_BYTES, "block_size": 32,
-            "max_model_len": MAX_MODEL_LEN}
+VLLM_CPU = {
+    "dtype": "float32",
+    "enforce_eager": True,
+    "kv_cache_memory_bytes": KV_CACHE_BYTES,
+    "block_size": 32,
+    "max_model_len": MAX_MODEL_LEN,
+}
 
 
 class Timed:
@@ -95,8 +100,14 @@ def plain_generate_seconds(backend: str, policy, prompts: list[str], n: int, tok
         tok.padding_side = "left"
         batch = tok([p for p in prompts for _ in range(n)], return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.no_grad():
-            policy.model.generate(**batch, do_sample=True, temperature=0.7, max_new_tokens=length,
-                                  min_new_tokens=length, pad_token_id=policy.pad_id)
+            policy.model.generate(
+                **batch,
+                do_sample=True,
+                temperature=0.7,
+                max_new_tokens=length,
+                min_new_tokens=length,
+                pad_token_id=policy.pad_id,
+            )
     elif backend == "vllm":
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
@@ -106,8 +117,18 @@ def plain_generate_seconds(backend: str, policy, prompts: list[str], n: int, tok
         policy.llm.generate([TokensPrompt(prompt_token_ids=i) for i in ids], params, use_tqdm=False)
     else:
         ids = policy.tokenizer(prompts, add_special_tokens=False)["input_ids"]
-        payloads = [{"model": policy.name, "prompt": i, "n": n, "temperature": 0.7, "max_tokens": length,
-                     "ignore_eos": True, "seed": 0} for i in ids]
+        payloads = [
+            {
+                "model": policy.name,
+                "prompt": i,
+                "n": n,
+                "temperature": 0.7,
+                "max_tokens": length,
+                "ignore_eos": True,
+                "seed": 0,
+            }
+            for i in ids
+        ]
         policy.servers.post_all("/v1/completions", payloads)
     return time.perf_counter() - start
 
@@ -155,10 +176,29 @@ def start_server(model: Path, log: Path) -> tuple[subprocess.Popen, str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     # --no-enable-chunked-prefill: vLLM 0.32 on CPU fails when it splits a seeded prompt.
-    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model), "--host", "127.0.0.1",
-               "--port", str(port), "--dtype", "float32", "--max-model-len", str(MAX_MODEL_LEN), "--enforce-eager",
-               "--enable-prefix-caching", "--block-size", "32", "--kv-cache-memory-bytes", str(KV_CACHE_BYTES),
-               "--enable-prompt-tokens-details", "--no-enable-chunked-prefill"]
+    command = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dtype",
+        "float32",
+        "--max-model-len",
+        str(MAX_MODEL_LEN),
+        "--enforce-eager",
+        "--enable-prefix-caching",
+        "--block-size",
+        "32",
+        "--kv-cache-memory-bytes",
+        str(KV_CACHE_BYTES),
+        "--enable-prompt-tokens-details",
+        "--no-enable-chunked-prefill",
+    ]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -196,8 +236,14 @@ def load_backend(backend: str, model_dir: Path, base_url: str | None):
 def load_bench_prm(runtime: str):
     from prm_backends import load_spec
 
-    spec = load_spec(PAPER_NAMES["token_classifier"], model=str(tiny_prm_dir("token_classifier")), device="cpu",
-                     dtype="float32", runtime=runtime, batch_size=64)
+    spec = load_spec(
+        PAPER_NAMES["token_classifier"],
+        model=str(tiny_prm_dir("token_classifier")),
+        device="cpu",
+        dtype="float32",
+        runtime=runtime,
+        batch_size=64,
+    )
     if runtime == "vllm":
         from prm_backends.runtime_vllm import VLLMProcessRewardModel
 
@@ -207,12 +253,22 @@ def load_bench_prm(runtime: str):
     return HFProcessRewardModel(spec)
 
 
-def bench_backend(backend: str, policy, prm, problems: list[Problem], args, base_url: str | None,
-                  server_pid: int | None) -> None:
+def bench_backend(
+    backend: str, policy, prm, problems: list[Problem], args, base_url: str | None, server_pid: int | None
+) -> None:
     # Warm up (first calls compile kernels and allocate caches) on a throw-away problem.
     warm = [Problem("warm up", policy.format_prompt("Warm up: what is 1 + 1?"))]
-    search(warm, policy, prm, strategy="beam_search", n=args.n, beam_size=args.beam_size, max_tokens=64,
-           max_step_tokens=16, seed=1)
+    search(
+        warm,
+        policy,
+        prm,
+        strategy="beam_search",
+        n=args.n,
+        beam_size=args.beam_size,
+        max_tokens=64,
+        max_step_tokens=16,
+        seed=1,
+    )
     walls: dict[str, float] = {}
     cpus: dict[str, float] = {}
     for strategy in STRATEGIES:
@@ -220,8 +276,17 @@ def bench_backend(backend: str, policy, prm, problems: list[Problem], args, base
         timed_policy, timed_prm = Timed(policy), Timed(prm)
         before = prefix_counters(backend, policy, base_url)
         start, cpu_start = time.perf_counter(), cpu_seconds(server_pid)
-        results = search(problems, timed_policy, timed_prm, strategy=strategy, n=args.n, beam_size=args.beam_size,
-                         max_tokens=args.max_tokens, max_step_tokens=args.max_step_tokens, seed=0)
+        results = search(
+            problems,
+            timed_policy,
+            timed_prm,
+            strategy=strategy,
+            n=args.n,
+            beam_size=args.beam_size,
+            max_tokens=args.max_tokens,
+            max_step_tokens=args.max_step_tokens,
+            seed=0,
+        )
         wall = walls[strategy] = time.perf_counter() - start
         cpu = cpus[strategy] = cpu_seconds(server_pid) - cpu_start
         generated = sum(r.usage.policy_output_tokens for r in results)
@@ -260,9 +325,15 @@ def main() -> None:
     data = Path(os.environ.get("TTS_EVAL_DATA_DIR", REPO.parent / "shared" / "data"))
     questions = corpus_from_data(data, limit=args.problems)[0::2]
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = build_causal_lm(Path(tmp) / "policy", byte_tokenizer(), arch="qwen2", hidden_size=args.hidden,
-                                    num_layers=args.layers, num_heads=max(1, args.hidden // 32),
-                                    token_logits={"Ċ": 2.5, "<|im_end|>": 1.0})
+        model_dir = build_causal_lm(
+            Path(tmp) / "policy",
+            byte_tokenizer(),
+            arch="qwen2",
+            hidden_size=args.hidden,
+            num_layers=args.layers,
+            num_heads=max(1, args.hidden // 32),
+            token_logits={"Ċ": 2.5, "<|im_end|>": 1.0},
+        )
         prm = load_bench_prm(args.prm_runtime)
         server = None
         base_url = args.base_url
@@ -270,11 +341,15 @@ def main() -> None:
             print("starting a vLLM server for the openai backend ...", flush=True)
             server, base_url = start_server(model_dir, Path(tmp) / "server.log")
         try:
-            print(f"{args.problems} MATH-500 problems, N={args.n}, M={args.beam_size}, tiny Qwen2 policy "
-                  f"(hidden {args.hidden}, {args.layers} layers), PRM: tiny token classifier on {args.prm_runtime}; "
-                  f"{args.max_tokens} tokens per solution, {args.max_step_tokens} per step")
-            print(f"{'backend':<7} {'strategy':<12} {'wall s':>8} {'cpu s':>7} {'calls':>6} {'policy s':>8} {'prm s':>7} "
-                  f"{'gen tok':>8} {'tok/s':>8} {'vs plain':>9} {'/BoN':>7} {'cpu/BoN':>7} {'cache':>6}")
+            print(
+                f"{args.problems} MATH-500 problems, N={args.n}, M={args.beam_size}, tiny Qwen2 policy "
+                f"(hidden {args.hidden}, {args.layers} layers), PRM: tiny token classifier on {args.prm_runtime}; "
+                f"{args.max_tokens} tokens per solution, {args.max_step_tokens} per step"
+            )
+            print(
+                f"{'backend':<7} {'strategy':<12} {'wall s':>8} {'cpu s':>7} {'calls':>6} {'policy s':>8} {'prm s':>7} "
+                f"{'gen tok':>8} {'tok/s':>8} {'vs plain':>9} {'/BoN':>7} {'cpu/BoN':>7} {'cache':>6}"
+            )
             for backend in backends:
                 policy = load_backend(backend, model_dir, base_url)
                 problems = [Problem(q, policy.format_prompt(q)) for q in questions]

@@ -53,14 +53,20 @@ RUN_AGGREGATION, RUN_VOTING, RUN_BEAM = "last", "majority", 4  # the run's defau
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--problems", type=int, default=160, help="the first K problems of the development half are swept")
+    parser.add_argument(
+        "--problems", type=int, default=160, help="the first K problems of the development half are swept"
+    )
     parser.add_argument("--budgets", default="4,16,64")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-tokens", type=int, default=256, help="tokens per solution (toy solutions are short)")
-    parser.add_argument("--out", type=Path, help="sweep folder, reused when it holds this sweep (default: runs/compute-optimal-K)")
+    parser.add_argument(
+        "--out", type=Path, help="sweep folder, reused when it holds this sweep (default: runs/compute-optimal-K)"
+    )
     parser.add_argument("--write-table", type=Path, help="write the table fitted on all swept problems here")
-    parser.add_argument("--deploy", type=int, default=0, help="also run the fitted table for real on the next H problems")
+    parser.add_argument(
+        "--deploy", type=int, default=0, help="also run the fitted table for real on the next H problems"
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     args.out = args.out or Path("runs") / f"compute-optimal-{args.problems}"
@@ -72,12 +78,20 @@ def main() -> None:
         parser.error(f"--problems + --deploy must fit in the {len(toy)} problems of the development half")
     swept = toy[: args.problems]
     policy, prm = load_toy_policy("small"), load_toy_prm()
-    settings = SweepSettings(budgets=tuple(int(b) for b in args.budgets.split(",")), max_tokens=args.max_tokens,
-                             max_step_tokens=args.max_tokens, seed=args.seed)
-    print(f"{date.today()} on {platform.node() or 'this machine'} ({torch.get_num_threads()} torch thread(s), "
-          f"{platform.processor() or platform.machine()})")
-    print(f"policy {policy.name} ({policy.num_parameters:,} parameters), PRM {prm.name} ({prm.num_parameters:,}); "
-          f"{len(swept)} {TASK} problems; budgets {list(settings.budgets)}; probe = max(2, N/4)")
+    settings = SweepSettings(
+        budgets=tuple(int(b) for b in args.budgets.split(",")),
+        max_tokens=args.max_tokens,
+        max_step_tokens=args.max_tokens,
+        seed=args.seed,
+    )
+    print(
+        f"{date.today()} on {platform.node() or 'this machine'} ({torch.get_num_threads()} torch thread(s), "
+        f"{platform.processor() or platform.machine()})"
+    )
+    print(
+        f"policy {policy.name} ({policy.num_parameters:,} parameters), PRM {prm.name} ({prm.num_parameters:,}); "
+        f"{len(swept)} {TASK} problems; budgets {list(settings.budgets)}; probe = max(2, N/4)"
+    )
     problems = [SweepProblem(str(i), p.question, p.answer) for i, p in enumerate(swept)]
     t0 = time.time()
     run_sweep(problems, policy, prm, settings, args.out, task=TASK, progress=False)
@@ -91,28 +105,52 @@ def main() -> None:
     for budget in settings.budgets:
         report = evaluate_budget(sweep, budget, args.folds, args.seed)
         reports[budget] = report
-        rows.append((budget, "fitted table (cross-validated)", report.table.accuracy, report.table.flops, _choices(report)))
-        rows.append((budget, "best single strategy within N (CV)", report.single.accuracy, report.single.flops,
-                     report.single_option.config.label()))
+        rows.append(
+            (budget, "fitted table (cross-validated)", report.table.accuracy, report.table.flops, _choices(report))
+        )
+        rows.append(
+            (
+                budget,
+                "best single strategy within N (CV)",
+                report.single.accuracy,
+                report.single.flops,
+                report.single_option.config.label(),
+            )
+        )
         plan = paper.resolve(policy_params=policy.num_parameters, prm_name=prm.name, task=TASK, budget=budget)
         outcomes = table_outcomes(sweep, plan, beam_size=RUN_BEAM, aggregation=RUN_AGGREGATION, voting=RUN_VOTING)
-        rows.append((budget, "paper's default table", _mean(a for a, _, _ in outcomes), _mean(f for _, f, _ in outcomes),
-                     " | ".join(c.label() for c in plan.choices.values()) + f" ({RUN_AGGREGATION}, {RUN_VOTING})"))
+        rows.append(
+            (
+                budget,
+                "paper's default table",
+                _mean(a for a, _, _ in outcomes),
+                _mean(f for _, f, _ in outcomes),
+                " | ".join(c.label() for c in plan.choices.values()) + f" ({RUN_AGGREGATION}, {RUN_VOTING})",
+            )
+        )
         for strategy in settings.strategies:
-            options = [o for o in single_options(sweep, budget) if o.config.strategy == strategy and o.config.n == budget]
+            options = [
+                o for o in single_options(sweep, budget) if o.config.strategy == strategy and o.config.n == budget
+            ]
             if not options:
                 continue
             scored = cross_validate(sweep, choose_among(options), args.folds, args.seed)
             best = max(options, key=lambda o: _mean(o.accuracy))
-            rows.append((budget, f"  {strategy}", scored.accuracy, scored.flops, f"best variant on all: {best.config.label()}"))
+            rows.append(
+                (budget, f"  {strategy}", scored.accuracy, scored.flops, f"best variant on all: {best.config.label()}")
+            )
     print(f"{'N':>3}  {'setup':<36} {'accuracy':>8}  {'FLOPs/problem':>13}  what runs")
     for budget, name, accuracy, flops, what in rows:
         print(f"{budget:>3}  {name:<36} {accuracy:>8.3f}  {flops:>13.3g}  {what}")
 
-    print(f"\nTest-time difficulty estimate vs buckets of Pass@1 over {REFERENCE_SAMPLES} other samples "
-          f"(the last {REFERENCE_SAMPLES} of {settings.largest}; estimate fitted on the other folds):")
-    reference = [bucket_of(sum(s["correct"] for s in samples[-REFERENCE_SAMPLES:]) / REFERENCE_SAMPLES)
-                 for samples in sweep.samples]
+    print(
+        f"\nTest-time difficulty estimate vs buckets of Pass@1 over {REFERENCE_SAMPLES} other samples "
+        f"(the last {REFERENCE_SAMPLES} of {settings.largest}; estimate fitted on the other folds):"
+    )
+    reference = [
+        bucket_of(sum(s["correct"] for s in samples[-REFERENCE_SAMPLES:]) / REFERENCE_SAMPLES)
+        for samples in sweep.samples
+    ]
     print(f"  reference buckets: {dict(Counter(reference))}")
     for budget in settings.budgets:
         k = settings.probe_size(budget)
@@ -126,12 +164,16 @@ def main() -> None:
         print(f"  N={budget:>2} (probe {k:>2}): {hits:.3f} of problems in their bucket   [{matrix}]")
 
     if args.write_table or args.deploy:
-        rule = Rule(task=[TASK], prm=[prm.name], policy_params=ParamRange(),
-                    plans=[budget_plan(sweep, reports[b]) for b in settings.budgets])
+        rule = Rule(
+            task=[TASK],
+            prm=[prm.name],
+            policy_params=ParamRange(),
+            plans=[budget_plan(sweep, reports[b]) for b in settings.budgets],
+        )
         table = PolicyTable(
             name="toy",
             description=f"Fitted by bench/compute_optimal.py (tts-eval plan) on {policy.name} + {prm.name}, "
-                        f"{len(swept)} {TASK} problems, {date.today()}",
+            f"{len(swept)} {TASK} problems, {date.today()}",
             rules=[rule],
         )
         if args.write_table:
@@ -153,18 +195,31 @@ def _deploy(held_out, policy, prm, table, reports, settings, args) -> None:
         optimal = search(problems, policy, prm, strategy="compute_optimal", n=budget, table=table, task=TASK, **limits)
         c = reports[budget].single_option.config
         scorer = None if c.strategy == "majority" else prm
-        single = search(problems, policy, scorer, strategy=c.strategy, n=c.n, beam_size=c.beam_size or settings.beam_size,
-                        aggregation=c.aggregation or "last", voting=c.voting, **limits)
+        single = search(
+            problems,
+            policy,
+            scorer,
+            strategy=c.strategy,
+            n=c.n,
+            beam_size=c.beam_size or settings.beam_size,
+            aggregation=c.aggregation or "last",
+            voting=c.voting,
+            **limits,
+        )
         right = {}
         for name, results in (("compute_optimal (fitted table)", optimal), (f"best single: {c.label()}", single)):
             right[name] = [float(is_right(p, r.answer)) for p, r in zip(held_out, results)]
             interval = accuracy_interval(right[name])
             flops = _mean(r.usage.flops for r in results)
-            print(f"  N={budget:>2}  {name:<45} {interval.estimate:.3f} [{interval.low:.3f}, {interval.high:.3f}]  "
-                  f"{flops:.3g} FLOPs/problem")
+            print(
+                f"  N={budget:>2}  {name:<45} {interval.estimate:.3f} [{interval.low:.3f}, {interval.high:.3f}]  "
+                f"{flops:.3g} FLOPs/problem"
+            )
         difference = paired_difference(*right.values())
-        print(f"        table - best single: {100 * difference.estimate:+.1f} points [{100 * difference.low:+.1f}, "
-              f"{100 * difference.high:+.1f}] (paired, 95%): the table {verdict(difference)} the best single strategy")
+        print(
+            f"        table - best single: {100 * difference.estimate:+.1f} points [{100 * difference.low:+.1f}, "
+            f"{100 * difference.high:+.1f}] (paired, 95%): the table {verdict(difference)} the best single strategy"
+        )
         print(f"        ({time.time() - t0:.0f} s)")
 
 

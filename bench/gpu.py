@@ -85,16 +85,28 @@ def build_prm(out: Path, shape, device: str, dtype: torch.dtype) -> Path:
 
     hidden, layers, heads, kv, inter = shape
     tokenizer = byte_tokenizer(special_tokens=PRM_SPECIALS)
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
-                         num_attention_heads=heads, num_key_value_heads=kv, intermediate_size=inter,
-                         max_position_embeddings=4096, architectures=["Qwen2ForProcessRewardModel"],
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        intermediate_size=inter,
+        max_position_embeddings=4096,
+        architectures=["Qwen2ForProcessRewardModel"],
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     with torch.device(device):
         backbone = Qwen2Model(config).to(dtype)
     random_weights(backbone)
     state = {f"model.{k}": v.contiguous() for k, v in backbone.state_dict().items()}
-    for key, size in {"score.0.weight": (hidden, hidden), "score.0.bias": (hidden,),
-                      "score.2.weight": (2, hidden), "score.2.bias": (2,)}.items():
+    for key, size in {
+        "score.0.weight": (hidden, hidden),
+        "score.0.bias": (hidden,),
+        "score.2.weight": (2, hidden),
+        "score.2.bias": (2,),
+    }.items():
         state[key] = (torch.randn(size, device=device) * 0.02).to(dtype)
     out.mkdir(parents=True, exist_ok=True)
     save_file({k: v.cpu() for k, v in state.items()}, out / "model.safetensors", metadata={"format": "pt"})
@@ -112,10 +124,18 @@ def build_policy(out: Path, corpus, shape, device: str, dtype: torch.dtype) -> P
 
     hidden, layers, heads, kv, inter = shape
     tokenizer = char_tokenizer(corpus)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
-                         num_attention_heads=heads, num_key_value_heads=kv, intermediate_size=inter,
-                         max_position_embeddings=4096, tie_word_embeddings=False,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        intermediate_size=inter,
+        max_position_embeddings=4096,
+        tie_word_embeddings=False,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     random_weights(model)
@@ -205,9 +225,13 @@ def step_costs(run: Callable[[int], None], model, lengths: tuple[int, int], devi
         counts.append(count)
     short, long = counts
     steps, counted = lengths[1] - lengths[0], COUNTED_LENGTHS[1] - COUNTED_LENGTHS[0]
-    return ((seconds[1] - seconds[0]) / steps, (long.ops.total() - short.ops.total()) / counted,
-            (long.launching - short.launching) / counted, (long.outside - short.outside) / counted,
-            (long.syncs - short.syncs) / counted)
+    return (
+        (seconds[1] - seconds[0]) / steps,
+        (long.ops.total() - short.ops.total()) / counted,
+        (long.launching - short.launching) / counted,
+        (long.outside - short.outside) / counted,
+        (long.syncs - short.syncs) / counted,
+    )
 
 
 @contextmanager
@@ -256,10 +280,10 @@ def step_runs(policy, prompts: list[str], width: int, device: str) -> dict[str, 
         def run(length: int) -> None:
             policy.stats = DecodeStats()
             with eos_off(policy):
-                policy.generate(rows, n=1, temperature=temperature, top_p=1.0, max_tokens=length,
-                                stop=stop, seed=0)
+                policy.generate(rows, n=1, temperature=temperature, top_p=1.0, max_tokens=length, stop=stop, seed=0)
             if policy.stats.steps != length:
                 raise RuntimeError(f"the backend took {policy.stats.steps} steps for {length} tokens")
+
         return run
 
     return {
@@ -292,14 +316,16 @@ def plain_generate(policy, prompts: list[str], rows: int, length: int, *, greedy
     """Seconds of one ``model.generate`` of ``rows`` rows, every row forced to ``length`` tokens."""
     tok = policy.tokenizer
     tok.padding_side = "left"
-    batch = tok([prompts[i % len(prompts)] for i in range(rows)], return_tensors="pt", padding=True,
-                add_special_tokens=False).to(device)
+    batch = tok(
+        [prompts[i % len(prompts)] for i in range(rows)], return_tensors="pt", padding=True, add_special_tokens=False
+    ).to(device)
     sampling = {} if greedy else {"do_sample": True, "temperature": 0.7}
     sync(device)
     start = time.perf_counter()
     with torch.inference_mode():
-        policy.model.generate(**batch, max_new_tokens=length, min_new_tokens=length, pad_token_id=tok.pad_token_id,
-                              **sampling)
+        policy.model.generate(
+            **batch, max_new_tokens=length, min_new_tokens=length, pad_token_id=tok.pad_token_id, **sampling
+        )
     sync(device)
     return time.perf_counter() - start
 
@@ -332,10 +358,13 @@ def main() -> None:
         prm_dir = build_prm(Path(tmp) / "prm", PRM_SHAPE[kind], device, dtype)
         dtype_name = str(dtype).removeprefix("torch.")
         policy = load_policy(str(policy_dir), backend="hf", device=device, dtype=dtype_name, batch_size=args.batch_size)
-        prm = load_prm("qwen2.5-math-prm-7b", model=str(prm_dir), device=device, dtype=dtype_name,
-                       batch_size=args.prm_batch_size)
-        print(f"policy {policy.num_parameters / 1e9:.2f}B, PRM {prm.num_parameters / 1e9:.2f}B parameters; "
-              f"built and loaded in {time.perf_counter() - start:.0f} s")
+        prm = load_prm(
+            "qwen2.5-math-prm-7b", model=str(prm_dir), device=device, dtype=dtype_name, batch_size=args.prm_batch_size
+        )
+        print(
+            f"policy {policy.num_parameters / 1e9:.2f}B, PRM {prm.num_parameters / 1e9:.2f}B parameters; "
+            f"built and loaded in {time.perf_counter() - start:.0f} s"
+        )
         policy_time, prm_time = Timed(policy, "generate", device), Timed(prm, "score_continuations", device)
         questions = [line for line in corpus[0::2][: args.problems]]
         problems = [Problem(q, policy.format_prompt(q)) for q in questions]
@@ -344,28 +373,43 @@ def main() -> None:
         width = min(rows, args.batch_size)
 
         if not args.per_step_only:
-            print(f"\n{args.problems} MATH-500 problems, N={args.n}, M=4, max_tokens {args.max_tokens}, "
-                  f"max_step_tokens {args.max_step_tokens}, batch_size {args.batch_size}")
-            print(f"{'strategy':<12} {'wall s':>7} {'policy s':>8} {'PRM s':>6} {'generated':>9} {'PRM tok':>8} "
-                  f"{'plain s':>7} {'ratio':>6} {'util':>5} {'PRM tok/s':>9} {'PRM MFU':>7} {'policy MFU':>10}")
+            print(
+                f"\n{args.problems} MATH-500 problems, N={args.n}, M=4, max_tokens {args.max_tokens}, "
+                f"max_step_tokens {args.max_step_tokens}, batch_size {args.batch_size}"
+            )
+            print(
+                f"{'strategy':<12} {'wall s':>7} {'policy s':>8} {'PRM s':>6} {'generated':>9} {'PRM tok':>8} "
+                f"{'plain s':>7} {'ratio':>6} {'util':>5} {'PRM tok/s':>9} {'PRM MFU':>7} {'policy MFU':>10}"
+            )
         bon_wall = bon_steps = None
         for strategy in () if args.per_step_only else ("best_of_n", "beam_search", "dvts"):
             policy.stats = DecodeStats()
             policy_time.seconds = prm_time.seconds = 0.0
             start = time.perf_counter()
-            results = search(problems, policy, prm, strategy=strategy, n=args.n, seed=0, max_tokens=args.max_tokens,
-                             max_step_tokens=args.max_step_tokens)
+            results = search(
+                problems,
+                policy,
+                prm,
+                strategy=strategy,
+                n=args.n,
+                seed=0,
+                max_tokens=args.max_tokens,
+                max_step_tokens=args.max_step_tokens,
+            )
             wall = time.perf_counter() - start
             generated = sum(r.usage.policy_output_tokens for r in results)
             prm_tokens = sum(r.usage.prm_tokens for r in results)
-            plain = plain_generate(policy, prompts, rows, max(1, math.ceil(generated / rows)), greedy=False,
-                                   device=device)
+            plain = plain_generate(
+                policy, prompts, rows, max(1, math.ceil(generated / rows)), greedy=False, device=device
+            )
             s = policy.stats
             prm_mfu = 2 * prm.num_parameters * prm_tokens / max(prm_time.seconds, 1e-9) / ceiling
             policy_mfu = 2 * policy.num_parameters * generated / max(policy_time.seconds, 1e-9) / ceiling
-            print(f"{strategy:<12} {wall:7.1f} {policy_time.seconds:8.1f} {prm_time.seconds:6.1f} {generated:9d} "
-                  f"{prm_tokens:8d} {plain:7.1f} {wall / plain:6.2f} {s.utilisation:5.2f} "
-                  f"{prm_tokens / max(prm_time.seconds, 1e-9):9.0f} {prm_mfu:7.1%} {policy_mfu:10.1%}")
+            print(
+                f"{strategy:<12} {wall:7.1f} {policy_time.seconds:8.1f} {prm_time.seconds:6.1f} {generated:9d} "
+                f"{prm_tokens:8d} {plain:7.1f} {wall / plain:6.2f} {s.utilisation:5.2f} "
+                f"{prm_tokens / max(prm_time.seconds, 1e-9):9.0f} {prm_mfu:7.1%} {policy_mfu:10.1%}"
+            )
             if strategy == "best_of_n":
                 bon_wall, bon_steps = wall, max(t.num_tokens for r in results for t in r.candidates)
 
@@ -373,20 +417,28 @@ def main() -> None:
         lengths = (16, 80) if device == "cuda" else (8, 24)
         runs = step_runs(policy, prompts, width, device)
         table = {name: step_costs(run, policy.model, lengths, device) for name, run in runs.items()}
-        print(f"\nper decoding step at width {width} (every row to its full length, warm; ms: the difference of "
-              f"{lengths[0]}- and {lengths[1]}-token runs; operators: of {COUNTED_LENGTHS[0]}- and "
-              f"{COUNTED_LENGTHS[1]}-token runs)")
-        print(f"{'':<24} {'ms' if device == 'cuda' else 'CPU ms':>7} {'ops':>6} {'launching':>9} {'outside forward':>15} {'syncs':>6}")
+        print(
+            f"\nper decoding step at width {width} (every row to its full length, warm; ms: the difference of "
+            f"{lengths[0]}- and {lengths[1]}-token runs; operators: of {COUNTED_LENGTHS[0]}- and "
+            f"{COUNTED_LENGTHS[1]}-token runs)"
+        )
+        print(
+            f"{'':<24} {'ms' if device == 'cuda' else 'CPU ms':>7} {'ops':>6} {'launching':>9} {'outside forward':>15} {'syncs':>6}"
+        )
         for name, (seconds, ops, launching, outside, syncs) in table.items():
             print(f"{name:<24} {1000 * seconds:7.2f} {ops:6.1f} {launching:9.1f} {outside:15.1f} {syncs:6.2f}")
         greedy_plain = table["plain generate, greedy"][0]
         greedy, sampled = table["backend, greedy"], table["backend, sampled"]
-        print(f"backend greedy / plain greedy: {greedy[0] / greedy_plain:.2f}x time (target <= 1.2x), "
-              f"{greedy[2] / table['plain generate, greedy'][2]:.2f}x launching ops; backend sampled / greedy: "
-              f"{sampled[0] / greedy[0]:.2f}x time (target <= 1x)")
+        print(
+            f"backend greedy / plain greedy: {greedy[0] / greedy_plain:.2f}x time (target <= 1.2x), "
+            f"{greedy[2] / table['plain generate, greedy'][2]:.2f}x launching ops; backend sampled / greedy: "
+            f"{sampled[0] / greedy[0]:.2f}x time (target <= 1x)"
+        )
         if bon_wall is not None:
-            print(f"Best-of-N wall {bon_wall:.1f} s = {bon_wall / (bon_steps * greedy_plain):.2f}x (longest row's "
-                  f"{bon_steps} steps x plain step time; target <= 1.5x)")
+            print(
+                f"Best-of-N wall {bon_wall:.1f} s = {bon_wall / (bon_steps * greedy_plain):.2f}x (longest row's "
+                f"{bon_steps} steps x plain step time; target <= 1.5x)"
+            )
         if device == "cuda":
             print("\nGPU busy per step (kernels and copies; torch.profiler), against the wall time above:")
             for name in ("plain generate, greedy", "backend, greedy", "backend, sampled"):
@@ -395,8 +447,10 @@ def main() -> None:
                 except Exception as err:  # noqa: BLE001 - a diagnostic only: the figures above stand without it
                     print(f"{name:<24} profiler failed: {err!r}")
                     continue
-                print(f"{name:<24} {busy:7.2f} ms busy of {1000 * table[name][0]:.2f} ms; most: "
-                      + ", ".join(f"{k} {v:.2f}" for k, v in top))
+                print(
+                    f"{name:<24} {busy:7.2f} ms busy of {1000 * table[name][0]:.2f} ms; most: "
+                    + ", ".join(f"{k} {v:.2f}" for k, v in top)
+                )
 
 
 if __name__ == "__main__":

@@ -40,9 +40,7 @@ def load_rows() -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def timed(
-    pairs: list[tuple[str, str]], compare: Callable[[str, str], object]
-) -> tuple[list[float], tuple]:
+def timed(pairs: list[tuple[str, str]], compare: Callable[[str, str], object]) -> tuple[list[float], tuple]:
     """Milliseconds per pair, and (ms, gold, pred) of the slowest."""
     times = []
     worst = (0.0, "", "")

@@ -74,8 +74,13 @@ def load_toy_models(backend: str, cache_tokens: int | None):
         options = {} if cache_tokens is None else {"runtime_options": {"prefix_cache_tokens": cache_tokens}}
         return load_toy_policy("small"), load_toy_prm(**options)
     engine = {"kv_cache_memory_bytes": 64 * 2**20, "enforce_eager": True, "block_size": 32}
-    policy = load_toy_policy("small", backend="vllm", dtype="float32", max_model_len=8192 + 512,
-                             **{**engine, "kv_cache_memory_bytes": 128 * 2**20})
+    policy = load_toy_policy(
+        "small",
+        backend="vllm",
+        dtype="float32",
+        max_model_len=8192 + 512,
+        **{**engine, "kv_cache_memory_bytes": 128 * 2**20},
+    )
     return policy, load_toy_prm(runtime="vllm", runtime_options=engine)
 
 
@@ -93,23 +98,39 @@ def bench_search(args) -> None:
     toy = load_test_problems()[args.first : args.first + args.problems]
     problems = as_problems(policy, toy)
     search(problems[:1], policy, scorer, strategy="beam_search", n=4, seed=1)  # warm-up
-    print(f"toy test problems {args.first}-{args.first + len(toy)}, N={args.n}, M={args.beam_size}, seed {args.seed}, "
-          f"min/prm_vote; policy and PRM on {args.backend}{', every candidate scored from scratch' if args.no_reuse else ''}")
+    print(
+        f"toy test problems {args.first}-{args.first + len(toy)}, N={args.n}, M={args.beam_size}, seed {args.seed}, "
+        f"min/prm_vote; policy and PRM on {args.backend}{', every candidate scored from scratch' if args.no_reuse else ''}"
+    )
     print("per problem:")
-    print(f"{'strategy':<12} {'generated':>9} {'PRM computed':>12} {'PRM scored':>10} {'computed/gen':>12} "
-          f"{'scored/gen':>10} {'wall s':>7} {'wall/BoN':>8}")
+    print(
+        f"{'strategy':<12} {'generated':>9} {'PRM computed':>12} {'PRM scored':>10} {'computed/gen':>12} "
+        f"{'scored/gen':>10} {'wall s':>7} {'wall/BoN':>8}"
+    )
     walls = {}
     for strategy in ("best_of_n", "beam_search", "dvts"):
         start = time.perf_counter()
-        results = search(problems, policy, scorer, strategy=strategy, n=args.n, beam_size=args.beam_size,
-                         aggregation="min", voting="prm_vote", seed=args.seed)
+        results = search(
+            problems,
+            policy,
+            scorer,
+            strategy=strategy,
+            n=args.n,
+            beam_size=args.beam_size,
+            aggregation="min",
+            voting="prm_vote",
+            seed=args.seed,
+        )
         wall = walls[strategy] = time.perf_counter() - start
         count = len(results)
         generated = sum(r.usage.policy_output_tokens for r in results) / count
         computed = sum(r.usage.prm_tokens for r in results) / count
         scored = sum(r.usage.prm_scored_tokens for r in results) / count
-        print(f"{strategy:<12} {generated:9.0f} {computed:12.0f} {scored:10.0f} {computed / generated:12.2f} "
-              f"{scored / generated:10.2f} {wall:7.1f} {wall / walls['best_of_n']:8.2f}", flush=True)
+        print(
+            f"{strategy:<12} {generated:9.0f} {computed:12.0f} {scored:10.0f} {computed / generated:12.2f} "
+            f"{scored / generated:10.2f} {wall:7.1f} {wall / walls['best_of_n']:8.2f}",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -120,13 +141,17 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     search_options = parser.add_argument_group("--search: PRM tokens per strategy in the toy world")
     search_options.add_argument("--search", action="store_true")
-    search_options.add_argument("--backend", choices=["hf", "vllm"], default="hf", help="policy backend and PRM runtime")
+    search_options.add_argument(
+        "--backend", choices=["hf", "vllm"], default="hf", help="policy backend and PRM runtime"
+    )
     search_options.add_argument("--first", type=int, default=350, help="index of the first toy test problem")
     search_options.add_argument("--problems", type=int, default=20)
     search_options.add_argument("--n", type=int, default=16)
     search_options.add_argument("--beam-size", type=int, default=4)
     search_options.add_argument("--seed", type=int, default=0)
-    search_options.add_argument("--prefix-cache-tokens", type=int, help="hf: the PRM's cache cap (default: the runtime's)")
+    search_options.add_argument(
+        "--prefix-cache-tokens", type=int, help="hf: the PRM's cache cap (default: the runtime's)"
+    )
     search_options.add_argument("--no-reuse", action="store_true", help="score every candidate from scratch")
     args = parser.parse_args()
     if args.search:
@@ -153,8 +178,10 @@ def main() -> None:
             prm.score_batch(items)
             seconds = time.perf_counter() - start
             base = base or seconds
-            print(f"{family:<18}{batch_size:>6}{tokens:>9}{padded / tokens - 1:>9.0%}{tokens / seconds:>11.0f}"
-                  f"{steps / seconds:>10.0f}{base / seconds:>11.2f}x")
+            print(
+                f"{family:<18}{batch_size:>6}{tokens:>9}{padded / tokens - 1:>9.0%}{tokens / seconds:>11.0f}"
+                f"{steps / seconds:>10.0f}{base / seconds:>11.2f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -51,13 +51,20 @@ def f1_of(pairs: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--problems", type=int, default=100, help=f"first K test problems (at most {DEVELOPMENT_PROBLEMS}, the development half)")
+    parser.add_argument(
+        "--problems",
+        type=int,
+        default=100,
+        help=f"first K test problems (at most {DEVELOPMENT_PROBLEMS}, the development half)",
+    )
     parser.add_argument("--n", type=int, default=16, help="budget N")
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write the measurements here")
-    parser.add_argument("--prms", default=",".join(PRMS), help="comma-separated PRM names (default: the shipped toy PRMs)")
+    parser.add_argument(
+        "--prms", default=",".join(PRMS), help="comma-separated PRM names (default: the shipped toy PRMs)"
+    )
     args = parser.parse_args()
     if not 1 <= args.problems <= DEVELOPMENT_PROBLEMS:
         parser.error(f"--problems must be 1 to {DEVELOPMENT_PROBLEMS}: the rest of the test split is held out")
@@ -68,8 +75,10 @@ def main() -> None:
     toy = load_test_problems()[: args.problems]
     policy = load_toy_policy("small")
     problems = as_problems(policy, toy)
-    print(f"toy ProcessBench: {len(bench_rows)} solutions; Best-of-{args.n} ({PRM_AGGREGATION}/{PRM_VOTING}) on "
-          f"{len(toy)} development problems")
+    print(
+        f"toy ProcessBench: {len(bench_rows)} solutions; Best-of-{args.n} ({PRM_AGGREGATION}/{PRM_VOTING}) on "
+        f"{len(toy)} development problems"
+    )
 
     prms = args.prms.split(",")
     measured, correct_by_prm, results = {}, {}, None
@@ -80,8 +89,16 @@ def main() -> None:
         pairs = np.array([[r["label"], first_error(s, args.threshold)] for r, s in zip(bench_rows, scores)])
         score = processbench_score(pairs[:, 0].tolist(), pairs[:, 1].tolist())
         if results is None:
-            results = search(problems, policy, prm, strategy="best_of_n", n=args.n, aggregation=PRM_AGGREGATION,
-                             voting=PRM_VOTING, seed=args.seed)
+            results = search(
+                problems,
+                policy,
+                prm,
+                strategy="best_of_n",
+                n=args.n,
+                aggregation=PRM_AGGREGATION,
+                voting=PRM_VOTING,
+                seed=args.seed,
+            )
             candidates = [r.candidates for r in results]
         else:  # the same candidates, read by this PRM
             flat = iter(prm.score_batch([(p.question, c.steps) for p, cs in zip(problems, candidates) for c in cs]))
@@ -95,9 +112,17 @@ def main() -> None:
         pass1 = np.mean([np.mean([is_right(p, c.answer) for c in cs]) for p, cs in zip(toy, candidates)])
         measured[name] = {
             "prm": prm.name,
-            "trained_steps": json.loads((Path(load_spec(name).model) / "training.json").read_text())["recipe"]["optimization"]["steps"],
-            "processbench": {"error_acc": score.error_acc, "correct_acc": score.correct_acc, "f1": score.f1,
-                             "f1_interval": interval(pairs, f1_of, rng), "erroneous": score.erroneous, "correct": score.correct},
+            "trained_steps": json.loads((Path(load_spec(name).model) / "training.json").read_text())["recipe"][
+                "optimization"
+            ]["steps"],
+            "processbench": {
+                "error_acc": score.error_acc,
+                "correct_acc": score.correct_acc,
+                "f1": score.f1,
+                "f1_interval": interval(pairs, f1_of, rng),
+                "erroneous": score.erroneous,
+                "correct": score.correct,
+            },
             "best_of_n": {"accuracy": float(correct.mean()), "interval": interval(correct, np.mean, rng)},
             "majority": float(majority),
             "pass_at_1": float(pass1),
@@ -105,15 +130,21 @@ def main() -> None:
         }
 
     print()
-    print(f"| PRM | classification steps | ProcessBench error acc | correct acc | F1 (95% CI) | Best-of-{args.n} acc (95% CI) |")
+    print(
+        f"| PRM | classification steps | ProcessBench error acc | correct acc | F1 (95% CI) | Best-of-{args.n} acc (95% CI) |"
+    )
     print("|---|---|---|---|---|---|")
     for name, m in measured.items():
         pb, bon = m["processbench"], m["best_of_n"]
-        print(f"| {name} | {m['trained_steps']} | {pb['error_acc']:.3f} | {pb['correct_acc']:.3f} | {pb['f1']:.3f} "
-              f"({pb['f1_interval'][0]:.3f}-{pb['f1_interval'][1]:.3f}) | {bon['accuracy']:.3f} "
-              f"({bon['interval'][0]:.3f}-{bon['interval'][1]:.3f}) |")
+        print(
+            f"| {name} | {m['trained_steps']} | {pb['error_acc']:.3f} | {pb['correct_acc']:.3f} | {pb['f1']:.3f} "
+            f"({pb['f1_interval'][0]:.3f}-{pb['f1_interval'][1]:.3f}) | {bon['accuracy']:.3f} "
+            f"({bon['interval'][0]:.3f}-{bon['interval'][1]:.3f}) |"
+        )
     first = measured[prms[0]]
-    print(f"\nsame candidates for every PRM: majority@{args.n} {first['majority']:.3f}, Pass@1 {first['pass_at_1']:.3f}")
+    print(
+        f"\nsame candidates for every PRM: majority@{args.n} {first['majority']:.3f}, Pass@1 {first['pass_at_1']:.3f}"
+    )
 
     by_f1 = sorted(prms, key=lambda n: -measured[n]["processbench"]["f1"])
     differences, verdicts = {}, []
@@ -123,13 +154,28 @@ def main() -> None:
         differences[f"{better} - {worse}"] = {"accuracy": float(diff.mean()), "interval": (low, high)}
         verdict = "agrees" if diff.mean() > 0 else "ties" if diff.mean() == 0 else "disagrees"
         verdicts.append(verdict)
-        print(f"higher F1 {better} vs {worse}: Best-of-N {diff.mean():+.3f} (paired, 95% CI {low:+.3f} to {high:+.3f}): {verdict}")
+        print(
+            f"higher F1 {better} vs {worse}: Best-of-N {diff.mean():+.3f} (paired, 95% CI {low:+.3f} to {high:+.3f}): {verdict}"
+        )
     same = all(v == "agrees" for v in verdicts)
-    print("F1 orders the PRMs as Best-of-N accuracy does" if same else
-          "F1 does NOT order the PRMs strictly as Best-of-N accuracy does (see the pairs above)")
+    print(
+        "F1 orders the PRMs as Best-of-N accuracy does"
+        if same
+        else "F1 does NOT order the PRMs strictly as Best-of-N accuracy does (see the pairs above)"
+    )
     if args.json:
-        args.json.write_text(json.dumps({"settings": vars(args) | {"json": str(args.json)}, "prms": measured,
-                                         "differences": differences, "same_order": same}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "settings": vars(args) | {"json": str(args.json)},
+                    "prms": measured,
+                    "differences": differences,
+                    "same_order": same,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

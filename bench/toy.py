@@ -37,25 +37,42 @@ from tts_eval.toy.evaluate import (
     variant_name,
 )
 
-TREE_VOTINGS = [("last", "prm_max"), ("last", "prm_vote"), ("min", "prm_max"), ("min", "prm_vote"), ("last", "majority")]
+TREE_VOTINGS = [
+    ("last", "prm_max"),
+    ("last", "prm_vote"),
+    ("min", "prm_max"),
+    ("min", "prm_vote"),
+    ("last", "majority"),
+]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--problems", type=int, default=350, help="first K problems of the development half of the test split (balanced by difficulty)")
+    parser.add_argument(
+        "--problems",
+        type=int,
+        default=350,
+        help="first K problems of the development half of the test split (balanced by difficulty)",
+    )
     parser.add_argument("--n", type=int, default=16, help="budget N")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for these tiny models on a busy machine)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 is fastest for these tiny models on a busy machine)"
+    )
     parser.add_argument("--json", type=Path, help="write the table, checks and timings here")
-    parser.add_argument("--models", type=Path, help="a models folder written by `tts-eval toy train` (default: the shipped models)")
+    parser.add_argument(
+        "--models", type=Path, help="a models folder written by `tts-eval toy train` (default: the shipped models)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     toy = load_test_problems("development")[: args.problems]  # never the held-out half: see bench/toy_heldout.py
     small, large = load_toy_policy("small", args.models), load_toy_policy("large", args.models)
     prm = load_toy_prm(args.models)
-    print(f"policies: small {small.num_parameters:,} / large {large.num_parameters:,} parameters "
-          f"({large.num_parameters / small.num_parameters:.1f}x); PRM {prm.num_parameters:,}; {len(toy)} problems, N = {args.n}")
+    print(
+        f"policies: small {small.num_parameters:,} / large {large.num_parameters:,} parameters "
+        f"({large.num_parameters / small.num_parameters:.1f}x); PRM {prm.num_parameters:,}; {len(toy)} problems, N = {args.n}"
+    )
     problems_small, problems_large = as_problems(small, toy), as_problems(large, toy)
     runs, seconds = {}, {}
 
@@ -104,9 +121,14 @@ def main() -> None:
         "2-4 ops": [p.difficulty <= 4 for p in toy],
         "6-8 ops": [p.difficulty >= 6 for p in toy],
     }
-    table = {g: {c: mean([v for v, keep in zip(vals, mask) if keep]) for c, vals in columns.items()} for g, mask in groups.items()}
+    table = {
+        g: {c: mean([v for v, keep in zip(vals, mask) if keep]) for c, vals in columns.items()}
+        for g, mask in groups.items()
+    }
     print()
-    header = "| strategy (small policy unless noted) | " + " | ".join(f"{g} ({sum(m)})" for g, m in groups.items()) + " |"
+    header = (
+        "| strategy (small policy unless noted) | " + " | ".join(f"{g} ({sum(m)})" for g, m in groups.items()) + " |"
+    )
     print(header)
     print("|" + "---|" * (len(groups) + 1))
     for c in columns:
@@ -115,16 +137,20 @@ def main() -> None:
     for name, s in seconds.items():
         u = runs[name]
         tokens = sum(r.usage.policy_output_tokens for r in u)
-        print(f"{name}: {s:.0f}s, {tokens / len(u):.0f} policy output tokens per problem, "
-              f"{sum(r.usage.prm_tokens for r in u) / len(u):.0f} PRM tokens computed "
-              f"(of {sum(r.usage.prm_scored_tokens for r in u) / len(u):.0f} scored) per problem")
+        print(
+            f"{name}: {s:.0f}s, {tokens / len(u):.0f} policy output tokens per problem, "
+            f"{sum(r.usage.prm_tokens for r in u) / len(u):.0f} PRM tokens computed "
+            f"(of {sum(r.usage.prm_scored_tokens for r in u) / len(u):.0f} scored) per problem"
+        )
 
     print()
     intervals = {}
     for c in (c for c in columns if c.startswith(("BoN ", "beam_search ", "dvts ", "particle_filtering "))):
         interval = accuracy_interval(columns[c])  # tts_eval.statistics: the project's one bootstrap
         intervals[c] = [interval.low, interval.high]
-        print(f"{c}: {table['all'][c]:.3f}, 95% bootstrap interval over problems [{intervals[c][0]:.3f}, {intervals[c][1]:.3f}]")
+        print(
+            f"{c}: {table['all'][c]:.3f}, 95% bootstrap interval over problems [{intervals[c][0]:.3f}, {intervals[c][1]:.3f}]"
+        )
 
     best_bon = max((c for c in columns if c.startswith("BoN ")), key=lambda c: table["all"][c])
     best_beam = max((c for c in columns if c.startswith("beam_search ")), key=lambda c: table["all"][c])
@@ -134,18 +160,37 @@ def main() -> None:
     n = args.n
     checks = [
         ("smallest policy greedy in [0.20, 0.55]", 0.20 <= a["greedy"] <= 0.55, f"{a['greedy']:.3f}"),
-        (f"pass@{n} >= 1.6 x Pass@1", a[f"pass@{n} (oracle)"] >= 1.6 * a["Pass@1"], f"{a[f'pass@{n} (oracle)']:.3f} vs 1.6 x {a['Pass@1']:.3f}"),
+        (
+            f"pass@{n} >= 1.6 x Pass@1",
+            a[f"pass@{n} (oracle)"] >= 1.6 * a["Pass@1"],
+            f"{a[f'pass@{n} (oracle)']:.3f} vs 1.6 x {a['Pass@1']:.3f}",
+        ),
         (f"maj@{n} >= Pass@1 + 0.05", a[f"maj@{n}"] >= a["Pass@1"] + 0.05, f"{a[f'maj@{n}']:.3f} vs {a['Pass@1']:.3f}"),
-        (f"best PRM BoN@{n} ({best_bon[4:]}) >= maj@{n} + 0.05", a[best_bon] >= a[f"maj@{n}"] + 0.05, f"{a[best_bon]:.3f} vs {a[f'maj@{n}']:.3f}"),
-        (f"beam search@{n} ({best_beam[12:]}) >= BoN@{n} on the hardest third",
-         table["hardest third"][best_beam] >= table["hardest third"][best_bon],
-         f"{table['hardest third'][best_beam]:.3f} vs {table['hardest third'][best_bon]:.3f}"),
-        (f"small + best TTS@{n} ({best_tts}) > large greedy", a[best_tts] > a["greedy (large)"], f"{a[best_tts]:.3f} vs {a['greedy (large)']:.3f}"),
+        (
+            f"best PRM BoN@{n} ({best_bon[4:]}) >= maj@{n} + 0.05",
+            a[best_bon] >= a[f"maj@{n}"] + 0.05,
+            f"{a[best_bon]:.3f} vs {a[f'maj@{n}']:.3f}",
+        ),
+        (
+            f"beam search@{n} ({best_beam[12:]}) >= BoN@{n} on the hardest third",
+            table["hardest third"][best_beam] >= table["hardest third"][best_bon],
+            f"{table['hardest third'][best_beam]:.3f} vs {table['hardest third'][best_bon]:.3f}",
+        ),
+        (
+            f"small + best TTS@{n} ({best_tts}) > large greedy",
+            a[best_tts] > a["greedy (large)"],
+            f"{a[best_tts]:.3f} vs {a['greedy (large)']:.3f}",
+        ),
     ]
-    strategies = {f"maj@{n}": f"maj@{n}", "best_of_n": best_bon, "beam_search": best_beam,
-                  "dvts": max((c for c in columns if c.startswith("dvts ")), key=lambda c: table["all"][c]),
-                  "particle_filtering": max((c for c in columns if c.startswith("particle_filtering ")),
-                                            key=lambda c: table["all"][c])}
+    strategies = {
+        f"maj@{n}": f"maj@{n}",
+        "best_of_n": best_bon,
+        "beam_search": best_beam,
+        "dvts": max((c for c in columns if c.startswith("dvts ")), key=lambda c: table["all"][c]),
+        "particle_filtering": max(
+            (c for c in columns if c.startswith("particle_filtering ")), key=lambda c: table["all"][c]
+        ),
+    }
     rankings = {}
     for g in ("easy", "hard", "2-4 ops", "6-8 ops"):
         rankings[g] = sorted(strategies, key=lambda s: -table[g][strategies[s]])
@@ -153,15 +198,29 @@ def main() -> None:
     for g, r in rankings.items():
         print(f"ranking on {g}: " + " > ".join(f"{s} ({table[g][strategies[s]]:.3f})" for s in r))
     differs = rankings["easy"] != rankings["hard"]
-    print("the ranking of strategies " + ("differs" if differs else "does NOT differ") + " between the easy and the hard bucket")
+    print(
+        "the ranking of strategies "
+        + ("differs" if differs else "does NOT differ")
+        + " between the easy and the hard bucket"
+    )
     print()
     for name, ok, detail in checks:
         print(f"[{'met' if ok else 'MISSED'}] {name}: {detail}")
 
     if args.json:
-        args.json.write_text(json.dumps({"table": table, "checks": [(c, bool(o), d) for c, o, d in checks],
-                                         "rankings": rankings, "seconds": seconds,
-                                         "intervals": intervals}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "table": table,
+                    "checks": [(c, bool(o), d) for c, o, d in checks],
+                    "rankings": rankings,
+                    "seconds": seconds,
+                    "intervals": intervals,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

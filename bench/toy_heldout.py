@@ -40,8 +40,7 @@ def search_small(chunk: list[int], strategy: str, n: int, seed: int) -> list:
     toy = load_test_problems("heldout")
     small = load_toy_policy("small")
     problems = as_problems(small, [toy[i] for i in chunk])
-    return search(problems, small, load_toy_prm(), strategy=strategy, n=n, beam_size=4, seed=seed,
-                  **READING)
+    return search(problems, small, load_toy_prm(), strategy=strategy, n=n, beam_size=4, seed=seed, **READING)
 
 
 def search_in_workers(count: int, strategy: str, n: int, seed: int, workers: int) -> list:
@@ -68,8 +67,11 @@ def measure(out: Path, n: int, large_n: int, seed: int, limit: int | None, worke
     prm = load_toy_prm()
     reading = {**READING, "seed": seed}
     measured = MeasuredSetups(
-        command="python " + shlex.join(sys.argv), problems=indices, difficulty=[p.difficulty for p in toy],
-        outcomes={}, seconds={},
+        command="python " + shlex.join(sys.argv),
+        problems=indices,
+        difficulty=[p.difficulty for p in toy],
+        outcomes={},
+        seconds={},
     )
     if out.is_file():  # resume: every setup is seeded per problem, so finished ones stand
         earlier = MeasuredSetups.model_validate_json(out.read_text())
@@ -89,7 +91,11 @@ def measure(out: Path, n: int, large_n: int, seed: int, limit: int | None, worke
         if f"{size} CoT" in measured.outcomes:
             continue
         started = time.time()
-        record(f"{size} CoT", right(search(as_problems(policy, toy), policy, strategy="cot", seed=seed, progress=True)), started)
+        record(
+            f"{size} CoT",
+            right(search(as_problems(policy, toy), policy, strategy="cot", seed=seed, progress=True)),
+            started,
+        )
     problems = as_problems(small, toy)
     if f"best_of_n@{n}" not in measured.outcomes:
         started = time.time()

@@ -38,10 +38,20 @@ def main() -> None:
     toy = load_test_problems()[: args.problems]
     policy, prm = load_toy_policy("small"), load_toy_prm()
     start = time.time()
-    results = search(as_problems(policy, toy), policy, prm, strategy="best_of_n", n=args.n, seed=args.seed,
-                     voting="majority", aggregation="min")
+    results = search(
+        as_problems(policy, toy),
+        policy,
+        prm,
+        strategy="best_of_n",
+        n=args.n,
+        seed=args.seed,
+        voting="majority",
+        aggregation="min",
+    )
     seconds = time.time() - start
-    print(f"Best-of-{args.n}, small toy policy + toy PRM, first {len(toy)} test problems, seed {args.seed} ({seconds:.0f} s)")
+    print(
+        f"Best-of-{args.n}, small toy policy + toy PRM, first {len(toy)} test problems, seed {args.seed} ({seconds:.0f} s)"
+    )
     print(f"{'voting':<10} {'aggregation':<12} accuracy")
     readings = [("majority", "-")] + [(v, a) for v in ("prm_vote", "prm_max") for a in AGGREGATIONS]
     for voting, aggregation in readings:

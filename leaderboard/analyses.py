@@ -59,7 +59,11 @@ class RunKey:
             parts.append(policy_label(self.prm))
         parts.append(strategy_name(self.strategy) + (f" (M={self.beam_size})" if self.beam_size else ""))
         if self.voting:
-            parts.append(self.voting if self.aggregation is None or self.voting == MAJORITY_VOTE else f"{self.aggregation}/{self.voting}")
+            parts.append(
+                self.voting
+                if self.aggregation is None or self.voting == MAJORITY_VOTE
+                else f"{self.aggregation}/{self.voting}"
+            )
         parts.append(f"N={self.n}")
         return " · ".join(parts)
 
@@ -253,37 +257,86 @@ def analysis_tables(analyses: Analyses | None) -> list[AnalysisTable]:
         rows = []
         for p in sorted(analyses.quality, key=lambda p: (p.key.benchmark, _without_prm(p.key).title(), p.f1.value)):
             fit = fits.get(_without_prm(p.key))
-            rows.append([p.key.benchmark, p.key.title(with_prm=False), policy_label(p.key.prm or ""), _number(p.f1.value),
-                         p.f1.source, _number(p.accuracy), str(p.problems),
-                         DASH if fit is None else f"{fit.a:.2f}·ln(F1) + {fit.b:.2f}"])
-        tables.append(AnalysisTable(
-            "TTS accuracy vs PRM ProcessBench F1",
-            "Each PRM-guided run's accuracy against its PRM's ProcessBench F1: measured by a prm run where one was "
-            "given (the toy ProcessBench for the toy benchmark), else the spec's published figure (marked "
-            "'published'). Fit: accuracy = a·ln(F1) + b (percent) over the runs that differ only in the PRM "
-            "(the paper: 7.66·ln(F1) + 44.31).",
-            ["Benchmark", "Setup", "PRM", "F1 (%)", "F1 source", "Accuracy (%)", "Problems", "Fit"], rows))
+            rows.append(
+                [
+                    p.key.benchmark,
+                    p.key.title(with_prm=False),
+                    policy_label(p.key.prm or ""),
+                    _number(p.f1.value),
+                    p.f1.source,
+                    _number(p.accuracy),
+                    str(p.problems),
+                    DASH if fit is None else f"{fit.a:.2f}·ln(F1) + {fit.b:.2f}",
+                ]
+            )
+        tables.append(
+            AnalysisTable(
+                "TTS accuracy vs PRM ProcessBench F1",
+                "Each PRM-guided run's accuracy against its PRM's ProcessBench F1: measured by a prm run where one was "
+                "given (the toy ProcessBench for the toy benchmark), else the spec's published figure (marked "
+                "'published'). Fit: accuracy = a·ln(F1) + b (percent) over the runs that differ only in the PRM "
+                "(the paper: 7.66·ln(F1) + 44.31).",
+                ["Benchmark", "Setup", "PRM", "F1 (%)", "F1 source", "Accuracy (%)", "Problems", "Fit"],
+                rows,
+            )
+        )
     if analyses.lengths:
-        rows = [[r.key.benchmark, r.key.title(), str(r.problems), _number(r.tokens), _number(r.steps, 2),
-                 _number(r.tokens_per_step, 2), _number(r.candidate_tokens), _ratio(r.tokens, r.cot_tokens),
-                 _ratio(r.tokens, r.majority_tokens)] for r in analyses.lengths]
-        tables.append(AnalysisTable(
-            "Length bias of the PRMs",
-            "Generated tokens and steps of the solutions each PRM-guided run chose, per solution; 'all candidates': "
-            "every solution the run generated; the ratios compare the chosen solutions with the policy's own "
-            "(its CoT run's and its majority run's chosen solutions) on the same problems.",
-            ["Benchmark", "Setup", "Problems", "Tokens / solution", "Steps / solution", "Tokens / step",
-             "Tokens / candidate (all)", "vs CoT", "vs majority"], rows))
+        rows = [
+            [
+                r.key.benchmark,
+                r.key.title(),
+                str(r.problems),
+                _number(r.tokens),
+                _number(r.steps, 2),
+                _number(r.tokens_per_step, 2),
+                _number(r.candidate_tokens),
+                _ratio(r.tokens, r.cot_tokens),
+                _ratio(r.tokens, r.majority_tokens),
+            ]
+            for r in analyses.lengths
+        ]
+        tables.append(
+            AnalysisTable(
+                "Length bias of the PRMs",
+                "Generated tokens and steps of the solutions each PRM-guided run chose, per solution; 'all candidates': "
+                "every solution the run generated; the ratios compare the chosen solutions with the policy's own "
+                "(its CoT run's and its majority run's chosen solutions) on the same problems.",
+                [
+                    "Benchmark",
+                    "Setup",
+                    "Problems",
+                    "Tokens / solution",
+                    "Steps / solution",
+                    "Tokens / step",
+                    "Tokens / candidate (all)",
+                    "vs CoT",
+                    "vs majority",
+                ],
+                rows,
+            )
+        )
     if analyses.voting:
         names = [column_name(v, a) for v, a in VOTING_COLUMNS]
-        rows = [[r.key.benchmark, r.key.title(), str(r.problems), *(_number(r.accuracy[n]) for n in names), _number(r.spread)]
-                for r in analyses.voting]
-        tables.append(AnalysisTable(
-            "Voting sensitivity",
-            "Accuracy (%) of each PRM-guided run's stored candidates under every aggregation/voting, and the spread "
-            "(max - min, points). Only the final vote changes: beam search and DVTS grew their candidates with the "
-            "run's own aggregation.",
-            ["Benchmark", "Setup", "Problems", *names, "Spread"], rows))
+        rows = [
+            [
+                r.key.benchmark,
+                r.key.title(),
+                str(r.problems),
+                *(_number(r.accuracy[n]) for n in names),
+                _number(r.spread),
+            ]
+            for r in analyses.voting
+        ]
+        tables.append(
+            AnalysisTable(
+                "Voting sensitivity",
+                "Accuracy (%) of each PRM-guided run's stored candidates under every aggregation/voting, and the spread "
+                "(max - min, points). Only the final vote changes: beam search and DVTS grew their candidates with the "
+                "run's own aggregation.",
+                ["Benchmark", "Setup", "Problems", *names, "Spread"],
+                rows,
+            )
+        )
     return tables
 
 
@@ -296,8 +349,15 @@ def analyses_json(analyses: Analyses | None) -> dict | None:
 
     return {
         "tts_vs_prm_quality": [
-            {**key(p.key), "f1": p.f1.value, "f1_source": p.f1.source, "f1_results_file": p.f1.results_file,
-             "accuracy": p.accuracy, "problems": p.problems} for p in analyses.quality
+            {
+                **key(p.key),
+                "f1": p.f1.value,
+                "f1_source": p.f1.source,
+                "f1_results_file": p.f1.results_file,
+                "accuracy": p.accuracy,
+                "problems": p.problems,
+            }
+            for p in analyses.quality
         ],
         "log_fits": [{**key(f.group), "a": f.a, "b": f.b, "points": f.points} for f in analyses.fits],
         "length_bias": [{**key(r.key), **{k: v for k, v in asdict(r).items() if k != "key"}} for r in analyses.lengths],

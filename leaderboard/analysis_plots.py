@@ -24,14 +24,23 @@ from leaderboard.plots import STYLE, Plot
 from tts_eval.strategies.names import MAJORITY
 
 PLOTS = [
-    Plot("tts_vs_prm_quality", "TTS accuracy vs PRM ProcessBench F1",
-         "Accuracy of PRM-guided runs against their PRM's ProcessBench F1 (log scale), with the fitted a·ln(F1) + b per "
-         "setup; hollow markers: published F1, not measured here."),
-    Plot("length_bias", "Length bias of the PRMs",
-         "Generated tokens per chosen solution of each PRM-guided run, beside the policy's own CoT and majority "
-         "solutions on the same problems."),
-    Plot("voting_sensitivity", "Voting sensitivity",
-         "Accuracy of each PRM-guided run's stored candidates under every aggregation/voting (percent)."),
+    Plot(
+        "tts_vs_prm_quality",
+        "TTS accuracy vs PRM ProcessBench F1",
+        "Accuracy of PRM-guided runs against their PRM's ProcessBench F1 (log scale), with the fitted a·ln(F1) + b per "
+        "setup; hollow markers: published F1, not measured here.",
+    ),
+    Plot(
+        "length_bias",
+        "Length bias of the PRMs",
+        "Generated tokens per chosen solution of each PRM-guided run, beside the policy's own CoT and majority "
+        "solutions on the same problems.",
+    ),
+    Plot(
+        "voting_sensitivity",
+        "Voting sensitivity",
+        "Accuracy of each PRM-guided run's stored candidates under every aggregation/voting (percent).",
+    ),
 ]
 
 
@@ -39,8 +48,11 @@ def write_analysis_plots(analyses: Analyses | None, folder: Path) -> list[Plot]:
     """The plots of the analyses that have data (none without analyses)."""
     if analyses is None:
         return []
-    drawers = {"tts_vs_prm_quality": (analyses.quality, _quality), "length_bias": (analyses.lengths, _lengths),
-               "voting_sensitivity": (analyses.voting, _voting)}
+    drawers = {
+        "tts_vs_prm_quality": (analyses.quality, _quality),
+        "length_bias": (analyses.lengths, _lengths),
+        "voting_sensitivity": (analyses.voting, _voting),
+    }
     written = []
     with rc_context(STYLE):
         for plot in PLOTS:
@@ -69,8 +81,13 @@ def _quality(analyses: Analyses) -> Figure:
             color = f"C{i % 10}"
             for p in points:
                 ax.scatter([p.f1.value], [p.accuracy], color=color, facecolors=color if p.f1.measured else "none", s=24)
-                ax.annotate(policy_label(p.key.prm or ""), (p.f1.value, p.accuracy), xytext=(3, 3),
-                            textcoords="offset points", fontsize=6)
+                ax.annotate(
+                    policy_label(p.key.prm or ""),
+                    (p.f1.value, p.accuracy),
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                    fontsize=6,
+                )
             fit = fits.get(group)
             label = group.title(with_prm=False)
             if fit is not None:
@@ -95,7 +112,13 @@ def _lengths(analyses: Analyses) -> Figure:
             reference = (row.key.benchmark, row.key.policy, kind, row.problems)
             if value is not None and reference not in seen_reference:
                 seen_reference.add(reference)
-                entries.append((f"{row.key.benchmark}: {policy_label(row.key.policy)} {kind} ({row.problems} problems)", value, kind))
+                entries.append(
+                    (
+                        f"{row.key.benchmark}: {policy_label(row.key.policy)} {kind} ({row.problems} problems)",
+                        value,
+                        kind,
+                    )
+                )
     figure = Figure(figsize=(7.5, max(2.5, 0.3 * len(entries) + 1.2)), layout="constrained")
     ax = figure.subplots()
     colors = {"prm": "C0", "CoT": "C1", MAJORITY: "C2"}
@@ -117,9 +140,18 @@ def _voting(analyses: Analyses) -> Figure:
     image = ax.imshow(values, cmap="viridis", aspect="auto")
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
-            ax.text(j, i, f"{values[i, j]:.1f}", ha="center", va="center", fontsize=6,
-                    color="white" if values[i, j] < values.mean() else "black")
+            ax.text(
+                j,
+                i,
+                f"{values[i, j]:.1f}",
+                ha="center",
+                va="center",
+                fontsize=6,
+                color="white" if values[i, j] < values.mean() else "black",
+            )
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
-    ax.set_yticks(range(len(rows)), [f"{r.key.benchmark}: {r.key.title()} (spread {r.spread:.1f})" for r in rows], fontsize=6)
+    ax.set_yticks(
+        range(len(rows)), [f"{r.key.benchmark}: {r.key.title()} (spread {r.spread:.1f})" for r in rows], fontsize=6
+    )
     figure.colorbar(image, ax=ax, label="accuracy (%)")
     return figure

@@ -126,8 +126,14 @@ def build_leaderboard(
     out = Path(out)
     _check_out(out)
     board = collect(
-        run_dirs, reference=reference, use_reference=use_reference, all_reference=all_reference, params=params,
-        max_subsets=max_subsets, seed=seed, processbench=processbench,
+        run_dirs,
+        reference=reference,
+        use_reference=use_reference,
+        all_reference=all_reference,
+        params=params,
+        max_subsets=max_subsets,
+        seed=seed,
+        processbench=processbench,
     )
     write_leaderboard(board, out)
     return board

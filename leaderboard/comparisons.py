@@ -99,8 +99,14 @@ def _compute_optimal_vs_best(rows: list[Row], benchmark: str) -> list[tuple[Row,
     for row in rows:
         if not picks_strategies(row.setup.strategy):
             continue
-        singles = [r for r in rows if r.setup.policy == row.setup.policy and r.setup.n == row.setup.n
-                   and not is_baseline(r.setup.strategy) and not picks_strategies(r.setup.strategy)]
+        singles = [
+            r
+            for r in rows
+            if r.setup.policy == row.setup.policy
+            and r.setup.n == row.setup.n
+            and not is_baseline(r.setup.strategy)
+            and not picks_strategies(r.setup.strategy)
+        ]
         if singles:
             pairs.append((row, _best(singles, benchmark)))
     return pairs

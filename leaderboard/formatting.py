@@ -111,4 +111,3 @@ def prm_label(setup: Setup) -> str:
 
 def is_oracle(row: Row) -> bool:
     return row.setup.voting in ORACLES
-

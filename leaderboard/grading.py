@@ -18,7 +18,13 @@ GRADING_THREADS = 4
 def grade_candidates(runs: list[Run]) -> int:
     """Fill ``candidate_correct`` of every problem that stored candidates; returns the number
     of distinct (gold, answer) pairs that could not be graded."""
-    stored = [(p, p.candidates) for run in runs for task in run.tasks.values() for p in task.problems if p.candidates is not None]
+    stored = [
+        (p, p.candidates)
+        for run in runs
+        for task in run.tasks.values()
+        for p in task.problems
+        if p.candidates is not None
+    ]
     pairs = sorted({(p.gold, c.answer) for p, candidates in stored for c in candidates if c.answer is not None})
     with ThreadPoolExecutor(GRADING_THREADS) as pool:
         grades = dict(zip(pairs, pool.map(lambda pair: grade(*pair), pairs)))

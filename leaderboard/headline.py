@@ -42,8 +42,12 @@ def matchups(rows: list[Row], benchmark: str) -> list[Matchup]:
     found = []
     for policy, small in best_tts_rows(rows, benchmark).items():
         cots = [
-            r for r in rows
-            if is_baseline(r.setup.strategy) and r.setup.policy != policy and r.accuracy(benchmark) is not None and _larger(r, small)
+            r
+            for r in rows
+            if is_baseline(r.setup.strategy)
+            and r.setup.policy != policy
+            and r.accuracy(benchmark) is not None
+            and _larger(r, small)
         ]
         cots.sort(key=lambda r: (r.kind == PUBLISHED, -r.known_accuracy(benchmark)))
         found += [Matchup(benchmark, small, cot) for cot in cots]
@@ -95,8 +99,10 @@ class HeadlineBlock:
         42.9 [17.5, 71.4] % on 14 problems (measured)``."""
         params = fmt.parameters(self.small.policy_params)
         size = "" if params == fmt.DASH else f" ({params} parameters)"
-        return f"{row_title(self.small)}{size}: {_accuracy_cell(self.small, self.benchmark).text} % on " \
-               f"{self.small.scores[self.benchmark].problems} problems ({fmt.source_label(self.small)})"
+        return (
+            f"{row_title(self.small)}{size}: {_accuracy_cell(self.small, self.benchmark).text} % on "
+            f"{self.small.scores[self.benchmark].problems} problems ({fmt.source_label(self.small)})"
+        )
 
 
 def _accuracy_cell(row: Row, benchmark: str) -> Cell:
@@ -119,8 +125,12 @@ def headline_blocks(rows: list[Row], benchmark: str) -> list[HeadlineBlock]:
                 "baseline_params": Cell(fmt.parameters(m.large.policy_params), m.large.policy_params),
                 "baseline_accuracy": _accuracy_cell(m.large, benchmark),
                 "setup_accuracy": _accuracy_cell(m.small, benchmark),
-                "difference": Cell(fmt.DASH, None) if compared is None else Cell(fmt.points(compared.difference), 100.0 * compared.difference.estimate),
-                "verdict": Cell(fmt.DASH if compared is None else compared.verdict, None if compared is None else compared.verdict),
+                "difference": Cell(fmt.DASH, None)
+                if compared is None
+                else Cell(fmt.points(compared.difference), 100.0 * compared.difference.estimate),
+                "verdict": Cell(
+                    fmt.DASH if compared is None else compared.verdict, None if compared is None else compared.verdict
+                ),
                 "flops_ratio": Cell(fmt.ratio(m.flops_ratio), m.flops_ratio),
             }
         )

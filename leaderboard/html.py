@@ -25,8 +25,12 @@ TEMPLATE = "leaderboard.html.j2"
 
 
 def render_html(board, plots, folder: Path) -> str:
-    environment = Environment(autoescape=select_autoescape(default=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    template = environment.from_string((resources.files("leaderboard") / "templates" / TEMPLATE).read_text(encoding="utf-8"))
+    environment = Environment(
+        autoescape=select_autoescape(default=True), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
+    template = environment.from_string(
+        (resources.files("leaderboard") / "templates" / TEMPLATE).read_text(encoding="utf-8")
+    )
     shown = shown_benchmarks(board.rows)
     compact, rest = split_rows(board.rows)
     ordered = compact + rest  # the compact rows first, as the Markdown shows them
@@ -43,21 +47,36 @@ def render_html(board, plots, folder: Path) -> str:
                 # "|"-separated: benchmark names hold spaces ("Toy arithmetic")
                 "benchmarks": "|".join(b for b in BENCHMARKS if row.accuracy(b) is not None),
                 "cells": [
-                    {"text": row_cells[c.key].text, "sort": _sort_value(row_cells[c.key].sort), "benchmark": c.benchmark}
+                    {
+                        "text": row_cells[c.key].text,
+                        "sort": _sort_value(row_cells[c.key].sort),
+                        "benchmark": c.benchmark,
+                    }
                     for c in table.columns
                 ],
             }
         )
     images = {
-        p.name: {"title": p.title, "description": p.description, "png": p.png, "svg": p.svg, "data": _svg_data(folder / p.svg)}
+        p.name: {
+            "title": p.title,
+            "description": p.description,
+            "png": p.png,
+            "svg": p.svg,
+            "data": _svg_data(folder / p.svg),
+        }
         for p in plots
     }
     headline = []
     for benchmark in shown:
         blocks, best = headline_blocks(board.rows, benchmark), frontier_table(board.rows, benchmark)
         if blocks or best.rows:
-            headline.append({"benchmark": benchmark, "blocks": [{"lead": b.lead, "table": _plain(b.table)} for b in blocks],
-                             "frontier": _plain(best)})
+            headline.append(
+                {
+                    "benchmark": benchmark,
+                    "blocks": [{"lead": b.lead, "table": _plain(b.table)} for b in blocks],
+                    "frontier": _plain(best),
+                }
+            )
     return template.render(
         headline=headline,
         headline_text=HEADLINE_TEXT,

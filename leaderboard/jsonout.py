@@ -58,9 +58,12 @@ def _row(board, row) -> dict:
                 tokens=row.tokens(benchmark),
                 flops=row.flops(benchmark),
                 tokens_note=score.tokens_note,
-                by_level={str(k): {"accuracy": a, "problems": n} for k, (a, n) in accuracy_by_level(row, benchmark).items()},
+                by_level={
+                    str(k): {"accuracy": a, "problems": n} for k, (a, n) in accuracy_by_level(row, benchmark).items()
+                },
                 by_difficulty={
-                    k: {"accuracy": a, "problems": n} for k, (a, n) in accuracy_by_bucket(row, benchmark, pass1 or {}).items()
+                    k: {"accuracy": a, "problems": n}
+                    for k, (a, n) in accuracy_by_bucket(row, benchmark, pass1 or {}).items()
                 },
             )
         benchmarks[benchmark] = entry
@@ -83,7 +86,10 @@ def _row(board, row) -> dict:
 
 def _interval(interval) -> dict:
     """``ci_low`` / ``ci_high``: the 95% bootstrap interval (null with fewer than 2 problems)."""
-    return {"ci_low": None if interval is None else interval.low, "ci_high": None if interval is None else interval.high}
+    return {
+        "ci_low": None if interval is None else interval.low,
+        "ci_high": None if interval is None else interval.high,
+    }
 
 
 def _comparison(comparison) -> dict:
@@ -115,7 +121,12 @@ def _matchup(m) -> dict:
 
 
 def _frontier_point(row, benchmark: str) -> dict:
-    return {"title": row_title(row), "kind": row.kind, "flops": row.flops(benchmark), "accuracy": row.accuracy(benchmark)}
+    return {
+        "title": row_title(row),
+        "kind": row.kind,
+        "flops": row.flops(benchmark),
+        "accuracy": row.accuracy(benchmark),
+    }
 
 
 def _finite(value):

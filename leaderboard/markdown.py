@@ -39,7 +39,10 @@ def _headline(board, plots) -> list[str]:
         if best.rows:
             lines += [f"Compute-optimal frontier: {FRONTIER_TEXT}", "", render_table(best), ""]
     if len(lines) == 2:
-        return lines + ["No policy with a test-time-scaling run and no run with known FLOPs: nothing to compare yet.", ""]
+        return lines + [
+            "No policy with a test-time-scaling run and no run with known FLOPs: nothing to compare yet.",
+            "",
+        ]
     if frontier_plot is not None:
         lines += [f"![{frontier_plot.title}]({frontier_plot.png})", ""]
     return lines
@@ -47,7 +50,14 @@ def _headline(board, plots) -> list[str]:
 
 def _measured(board, plots) -> list[str]:
     compact, _ = split_rows(board.rows)
-    return ["## Measured results", "", COMPACT_TEXT, "", render_table(row_table(compact, shown_benchmarks(board.rows))), ""]
+    return [
+        "## Measured results",
+        "",
+        COMPACT_TEXT,
+        "",
+        render_table(row_table(compact, shown_benchmarks(board.rows))),
+        "",
+    ]
 
 
 def _difficulty(board, plots) -> list[str]:
@@ -61,7 +71,7 @@ def _comparisons(board, plots) -> list[str]:
         "## Paired comparisons",
         "",
         "Setup minus baseline on the problems both have, in percentage points, with its 95% paired "
-        "bootstrap interval; \"beats\" only when the interval lies above zero.",
+        'bootstrap interval; "beats" only when the interval lies above zero.',
         "",
         _table(COMPARISON_HEADER, [comparison_cells(c) for c in board.comparisons], COMPARISON_NUMERIC),
         "",
@@ -87,8 +97,14 @@ def _rest(board, plots) -> list[str]:
     _, rest = split_rows(board.rows)
     if not rest:
         return []
-    return ["## Derived, other-voting and published rows", "", REST_TEXT, "",
-            render_table(row_table(rest, shown_benchmarks(board.rows))), ""]
+    return [
+        "## Derived, other-voting and published rows",
+        "",
+        REST_TEXT,
+        "",
+        render_table(row_table(rest, shown_benchmarks(board.rows))),
+        "",
+    ]
 
 
 def _notes(board, plots) -> list[str]:
@@ -143,13 +159,25 @@ def _difficulty_sections(board, benchmark: str) -> list[str]:
         lines += [_table(header, body, [False] + [True] * (len(header) - 1)), ""]
     if missing:
         names = ", ".join(policy_label(p) for p in missing)
-        lines += [f"No Pass@1 per problem for {names}: add a sampled (temperature > 0) Best-of-N or majority run of "
-                  f"that policy on {benchmark}.", ""]
+        lines += [
+            f"No Pass@1 per problem for {names}: add a sampled (temperature > 0) Best-of-N or majority run of "
+            f"that policy on {benchmark}.",
+            "",
+        ]
     return lines
 
 
-COMPARISON_HEADER = ["Benchmark", "Comparison", "Setup", "Baseline", "Problems", "Setup (%)", "Baseline (%)",
-                     "Difference (points)", "Verdict"]
+COMPARISON_HEADER = [
+    "Benchmark",
+    "Comparison",
+    "Setup",
+    "Baseline",
+    "Problems",
+    "Setup (%)",
+    "Baseline (%)",
+    "Difference (points)",
+    "Verdict",
+]
 COMPARISON_NUMERIC = [False, False, False, False, True, True, True, True, False]
 
 
@@ -158,10 +186,15 @@ def comparison_cells(comparison) -> list[str]:
     benchmark = comparison.benchmark
     setup, baseline = comparison.setup, comparison.baseline
     return [
-        benchmark, comparison.kind, row_title(setup), row_title(baseline), str(comparison.problems),
+        benchmark,
+        comparison.kind,
+        row_title(setup),
+        row_title(baseline),
+        str(comparison.problems),
         with_interval(setup.accuracy(benchmark), setup.interval(benchmark)),
         with_interval(baseline.accuracy(benchmark), baseline.interval(benchmark)),
-        points(comparison.difference), comparison.verdict,
+        points(comparison.difference),
+        comparison.verdict,
     ]
 
 

@@ -28,9 +28,9 @@ def notes(max_subsets: int) -> list[str]:
         "Brackets hold 95% percentile bootstrap intervals (10,000 seeded resamples): over problems for "
         "measured accuracies; over problems and then each problem's size-k subsets for derived ones; "
         "for an average over benchmarks, each benchmark's problems on their own. Published figures carry none. Paired comparisons resample the "
-        "problems two setups share and give the difference in percentage points; a setup \"beats\" "
-        "another only when that interval lies above zero, \"trails\" when it lies below, and "
-        "\"ties\" otherwise.",
+        'problems two setups share and give the difference in percentage points; a setup "beats" '
+        'another only when that interval lies above zero, "trails" when it lies below, and '
+        '"ties" otherwise.',
     ]
 
 

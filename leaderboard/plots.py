@@ -84,11 +84,46 @@ class Plot:
 def write_plots(board, folder: Path) -> list[Plot]:
     benchmarks = shown_benchmarks(board.rows) or [MATH500]
     drawers = [
-        (Plot("accuracy_vs_n", "Accuracy vs budget N", "Accuracy against N (log2) per policy, PRM, strategy and voting, shaded: 95% interval; pass@k dotted."), _accuracy_vs_n),
-        (Plot("accuracy_vs_flops", "Accuracy vs inference FLOPs", "Accuracy against inference FLOPs per problem (log), shaded: 95% interval; horizontal lines: CoT of larger models."), _accuracy_vs_flops),
-        (Plot("accuracy_by_difficulty", "Accuracy by difficulty", "Accuracy by each task's difficulty grade (MATH level, toy operations) and by the policy's Pass@1 bucket (easy >= 50%, medium 10-50%, hard < 10%)."), _accuracy_by_difficulty),
-        (Plot("small_vs_large", "Small policy + TTS vs large policy + CoT", "Each small policy's best TTS setup against larger policies with CoT (whiskers: 95% interval; hatched: published)."), _small_vs_large),
-        (Plot(HEADLINE_PLOT, "Compute-optimal frontier", "Every measured (filled) and derived (hollow) setup by inference FLOPs per problem; the line: the best setup within each budget, with its 95% intervals; stars: larger policies' CoT."), _frontier),
+        (
+            Plot(
+                "accuracy_vs_n",
+                "Accuracy vs budget N",
+                "Accuracy against N (log2) per policy, PRM, strategy and voting, shaded: 95% interval; pass@k dotted.",
+            ),
+            _accuracy_vs_n,
+        ),
+        (
+            Plot(
+                "accuracy_vs_flops",
+                "Accuracy vs inference FLOPs",
+                "Accuracy against inference FLOPs per problem (log), shaded: 95% interval; horizontal lines: CoT of larger models.",
+            ),
+            _accuracy_vs_flops,
+        ),
+        (
+            Plot(
+                "accuracy_by_difficulty",
+                "Accuracy by difficulty",
+                "Accuracy by each task's difficulty grade (MATH level, toy operations) and by the policy's Pass@1 bucket (easy >= 50%, medium 10-50%, hard < 10%).",
+            ),
+            _accuracy_by_difficulty,
+        ),
+        (
+            Plot(
+                "small_vs_large",
+                "Small policy + TTS vs large policy + CoT",
+                "Each small policy's best TTS setup against larger policies with CoT (whiskers: 95% interval; hatched: published).",
+            ),
+            _small_vs_large,
+        ),
+        (
+            Plot(
+                HEADLINE_PLOT,
+                "Compute-optimal frontier",
+                "Every measured (filled) and derived (hollow) setup by inference FLOPs per problem; the line: the best setup within each budget, with its 95% intervals; stars: larger policies' CoT.",
+            ),
+            _frontier,
+        ),
     ]
     plots = []
     with rc_context(STYLE):
@@ -105,9 +140,13 @@ def write_plots(board, folder: Path) -> list[Plot]:
 def figures(board) -> dict[str, Figure]:
     """Every plot's figure by name, drawn but not saved (for checks of their layout)."""
     benchmarks = shown_benchmarks(board.rows) or [MATH500]
-    drawers = {"accuracy_vs_n": _accuracy_vs_n, "accuracy_vs_flops": _accuracy_vs_flops,
-               "accuracy_by_difficulty": _accuracy_by_difficulty, "small_vs_large": _small_vs_large,
-               HEADLINE_PLOT: _frontier}
+    drawers = {
+        "accuracy_vs_n": _accuracy_vs_n,
+        "accuracy_vs_flops": _accuracy_vs_flops,
+        "accuracy_by_difficulty": _accuracy_by_difficulty,
+        "small_vs_large": _small_vs_large,
+        HEADLINE_PLOT: _frontier,
+    }
     with rc_context(STYLE):
         return {name: draw(board, benchmarks) for name, draw in drawers.items()}
 
@@ -139,15 +178,39 @@ def _draw_curves(ax, curves, benchmark: str) -> None:
         oracle = fmt.is_oracle(rows[0])
         colour = strategy_colour(key.strategy)
         label = row_title(rows[0]).rsplit(" · N=", 1)[0]
-        ax.plot(xs, ys, linestyle=":" if oracle else "-", color=colour, label=label, alpha=0.6 if oracle else 1.0,
-                marker=_marker(rows[0]), markersize=4, markerfacecolor="none", markeredgecolor=colour)
+        ax.plot(
+            xs,
+            ys,
+            linestyle=":" if oracle else "-",
+            color=colour,
+            label=label,
+            alpha=0.6 if oracle else 1.0,
+            marker=_marker(rows[0]),
+            markersize=4,
+            markerfacecolor="none",
+            markeredgecolor=colour,
+        )
         for x, y, row in points:
-            ax.plot([x], [y], linestyle="none", marker=_marker(row), markersize=4, color=colour,
-                    markerfacecolor=_face(row, colour), clip_on=False)
+            ax.plot(
+                [x],
+                [y],
+                linestyle="none",
+                marker=_marker(row),
+                markersize=4,
+                color=colour,
+                markerfacecolor=_face(row, colour),
+                clip_on=False,
+            )
         intervals = [row.interval(benchmark) for row in rows]
         if all(i is not None for i in intervals):
-            ax.fill_between(xs, [100.0 * i.low for i in intervals], [100.0 * i.high for i in intervals],
-                            color=colour, alpha=0.08 if oracle else 0.15, linewidth=0)
+            ax.fill_between(
+                xs,
+                [100.0 * i.low for i in intervals],
+                [100.0 * i.high for i in intervals],
+                color=colour,
+                alpha=0.08 if oracle else 0.15,
+                linewidth=0,
+            )
 
 
 def _panels(benchmarks: list[str], width: float = 6.0, height: float = 4.2) -> tuple[Figure, list]:
@@ -159,7 +222,15 @@ def _panels(benchmarks: list[str], width: float = 6.0, height: float = 4.2) -> t
 def _kind_handles() -> list[Line2D]:
     return [
         Line2D([], [], linestyle="none", marker="o", color="0.3", markerfacecolor="0.3", label="measured"),
-        Line2D([], [], linestyle="none", marker="o", color="0.3", markerfacecolor="white", label="derived (from a larger run)"),
+        Line2D(
+            [],
+            [],
+            linestyle="none",
+            marker="o",
+            color="0.3",
+            markerfacecolor="white",
+            label="derived (from a larger run)",
+        ),
     ]
 
 
@@ -179,8 +250,14 @@ def _figure_legend(figure: Figure, extra: list | None = None) -> None:
         columns = max(1, min(4, len(items), int(figure.get_figwidth() // widest)))
         rows = -(-len(items) // columns)
         figure.set_figheight(figure.get_figheight() + 0.16 * rows)  # the axes keep their height
-        figure.legend([h for _, h in items], [label for label, _ in items], loc="outside lower center",
-                      ncols=columns, fontsize=7, frameon=False)
+        figure.legend(
+            [h for _, h in items],
+            [label for label, _ in items],
+            loc="outside lower center",
+            ncols=columns,
+            fontsize=7,
+            frameon=False,
+        )
 
 
 def _no_data(ax, text: str) -> None:
@@ -217,8 +294,16 @@ def _accuracy_vs_flops(board, benchmarks: list[str]) -> Figure:
             if not published and row.flops(benchmark) is not None:
                 ax.plot([row.flops(benchmark)], [accuracy], marker="*", color="0.2", markersize=8)
             label = f"{fmt.policy_label(row.setup.policy)} CoT" + (" (published)" if published else "")
-            ax.annotate(label, (1.0, accuracy), xycoords=("axes fraction", "data"),
-                        xytext=(-2, 2), textcoords="offset points", ha="right", fontsize=6, color="0.25")
+            ax.annotate(
+                label,
+                (1.0, accuracy),
+                xycoords=("axes fraction", "data"),
+                xytext=(-2, 2),
+                textcoords="offset points",
+                ha="right",
+                fontsize=6,
+                color="0.25",
+            )
         if curves:
             ax.set_xscale("log")
         else:
@@ -267,9 +352,16 @@ def _by_grade(ax, benchmark: str, chosen: list[Row]) -> None:
         by_level = accuracy_by_level(row, benchmark)
         if by_level:
             colour = strategy_colour(row.setup.strategy)
-            ax.plot(list(by_level), [100.0 * a for a, _ in by_level.values()], marker=_marker(row), markersize=4, color=colour,
-                    markerfacecolor=_face(row, colour), label=row_title(row),
-                    clip_on=False)  # points at 0% and 100% stay whole
+            ax.plot(
+                list(by_level),
+                [100.0 * a for a, _ in by_level.values()],
+                marker=_marker(row),
+                markersize=4,
+                color=colour,
+                markerfacecolor=_face(row, colour),
+                label=row_title(row),
+                clip_on=False,
+            )  # points at 0% and 100% stay whole
     if levels:
         ax.set_xticks(levels)
     else:
@@ -292,8 +384,15 @@ def _by_bucket(ax, benchmark: str, chosen: list[Row], pass1_of) -> None:
     for i, (row, by_bucket) in enumerate(bucketed):
         xs = [j + i * width for j, b in enumerate(BUCKETS) if b in by_bucket]
         ys = [100.0 * by_bucket[b][0] for b in BUCKETS if b in by_bucket]
-        ax.bar(xs, ys, width=width, label=row_title(row), color=strategy_colour(row.setup.strategy), edgecolor="white",
-               hatch=VOTING_HATCHES.get(row.setup.voting))
+        ax.bar(
+            xs,
+            ys,
+            width=width,
+            label=row_title(row),
+            color=strategy_colour(row.setup.strategy),
+            edgecolor="white",
+            hatch=VOTING_HATCHES.get(row.setup.voting),
+        )
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(BUCKETS))], [b.capitalize() for b in BUCKETS])
     _percent_axis(ax, benchmark)
     ax.set_title(f"{benchmark}: by the policy's Pass@1 bucket")
@@ -334,17 +433,31 @@ def _small_vs_large(board, benchmarks: list[str]) -> Figure:
             published = row.kind == PUBLISHED
             interval = None if published else row.interval(benchmark)
             whisker = None if interval is None else [[value - 100.0 * interval.low], [100.0 * interval.high - value]]
-            ax.barh(i, value, xerr=whisker, capsize=2, error_kw={"linewidth": 0.8},
-                    color=strategy_colour(row.setup.strategy), alpha=0.45 if published else 0.9, hatch="//" if published else None)
+            ax.barh(
+                i,
+                value,
+                xerr=whisker,
+                capsize=2,
+                error_kw={"linewidth": 0.8},
+                color=strategy_colour(row.setup.strategy),
+                alpha=0.45 if published else 0.9,
+                hatch="//" if published else None,
+            )
             ax.text(value, i, f" {value:.1f}", va="center", fontsize=6)
-        ax.set_yticks(range(len(entries)), [f"{label} [{fmt.parameters(r.policy_params)}]" for label, _, r in entries], fontsize=6)
+        ax.set_yticks(
+            range(len(entries)), [f"{label} [{fmt.parameters(r.policy_params)}]" for label, _, r in entries], fontsize=6
+        )
         ax.set_xlabel(f"{benchmark} accuracy (%)")
         ax.set_title(benchmark)
         ax.set_xlim(0, 100)
         if not entries:
             _no_data(ax, "no rows")
     strategies = sorted({r.setup.strategy for e in per_panel for _, _, r in e}, key=table_order)
-    _figure_legend(figure, _strategy_handles(strategies) + [Patch(facecolor="white", edgecolor="0.3", hatch="//", label="published, not measured here")])
+    _figure_legend(
+        figure,
+        _strategy_handles(strategies)
+        + [Patch(facecolor="white", edgecolor="0.3", hatch="//", label="published, not measured here")],
+    )
     return figure
 
 
@@ -357,26 +470,53 @@ def _frontier(board, benchmarks: list[str]) -> Figure:
         best = frontier(board.rows, benchmark)
         for row in points:
             colour = strategy_colour(row.setup.strategy)
-            ax.plot([row.flops(benchmark)], [100.0 * row.scores[benchmark].accuracy], linestyle="none", marker=_marker(row),
-                    markersize=5, color=colour, markerfacecolor=_face(row, colour), alpha=0.85, clip_on=False)
+            ax.plot(
+                [row.flops(benchmark)],
+                [100.0 * row.scores[benchmark].accuracy],
+                linestyle="none",
+                marker=_marker(row),
+                markersize=5,
+                color=colour,
+                markerfacecolor=_face(row, colour),
+                alpha=0.85,
+                clip_on=False,
+            )
         if best:
             xs = [r.flops(benchmark) for r in best]
             ys = [100.0 * r.scores[benchmark].accuracy for r in best]
             ax.step(xs, ys, where="post", color="black", linewidth=1.2, label="frontier: best within each budget")
             intervals = [i for r in best if (i := r.interval(benchmark)) is not None]
             if len(intervals) == len(best):
-                ax.errorbar(xs, ys, yerr=[[y - 100.0 * i.low for y, i in zip(ys, intervals)],
-                                          [100.0 * i.high - y for y, i in zip(ys, intervals)]],
-                            fmt="none", ecolor="black", elinewidth=0.8, capsize=2, label="95% interval")
+                ax.errorbar(
+                    xs,
+                    ys,
+                    yerr=[
+                        [y - 100.0 * i.low for y, i in zip(ys, intervals)],
+                        [100.0 * i.high - y for y, i in zip(ys, intervals)],
+                    ],
+                    fmt="none",
+                    ecolor="black",
+                    elinewidth=0.8,
+                    capsize=2,
+                    label="95% interval",
+                )
             ax.set_xscale("log")
         else:
             _no_data(ax, "no run with known FLOPs (parameter counts and tokens)")
         large = {m.large.setup.policy: m.large for m in matchups(board.rows, benchmark) if m.large.kind != PUBLISHED}
         for row in large.values():
             if row.flops(benchmark) is not None:
-                ax.plot([row.flops(benchmark)], [100.0 * row.scores[benchmark].accuracy], linestyle="none", marker="*",
-                        markersize=11, color="black", markerfacecolor="gold",
-                        label=f"{fmt.policy_label(row.setup.policy)} CoT (larger policy)", clip_on=False)
+                ax.plot(
+                    [row.flops(benchmark)],
+                    [100.0 * row.scores[benchmark].accuracy],
+                    linestyle="none",
+                    marker="*",
+                    markersize=11,
+                    color="black",
+                    markerfacecolor="gold",
+                    label=f"{fmt.policy_label(row.setup.policy)} CoT (larger policy)",
+                    clip_on=False,
+                )
         ax.set_ylim(0, 100)
         ax.set_xlabel("inference FLOPs per problem (log)")
         ax.set_ylabel(f"{benchmark} accuracy (%)")

@@ -52,7 +52,10 @@ def read_processbench_runs(run_dirs: Iterable[Path]) -> dict[tuple[str, bool], F
                     "give TTS runs as run folders and ProcessBench runs with --processbench"
                 )
             tasks = [t for t in results.get("results", {}) if t == TOY_TASK or t in REAL_TASKS]
-            for toy, chosen in ((True, [t for t in tasks if t == TOY_TASK]), (False, [t for t in tasks if t != TOY_TASK])):
+            for toy, chosen in (
+                (True, [t for t in tasks if t == TOY_TASK]),
+                (False, [t for t in tasks if t != TOY_TASK]),
+            ):
                 if not chosen:
                     continue
                 values = []

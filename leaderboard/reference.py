@@ -57,7 +57,9 @@ class PublishedResult(BaseModel):
         for name, value in (self.model_extra or {}).items():
             if name not in keys:
                 raise ValueError(f"unknown field '{name}' (fields: table, policy, strategy, n, prm, {', '.join(keys)})")
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100
+            ):
                 raise ValueError(f"field '{name}': an accuracy in percent, from 0 to 100 (got {value!r})")
         return self
 
@@ -96,7 +98,9 @@ def load_reference(path: Path | None = None) -> ReferenceFile:
     reference = _load(path, ReferenceFile)
     unknown = sorted({r.policy for r in reference.results} - set(reference.models))
     if unknown:
-        raise LeaderboardError(f"{path}: results name model(s) {', '.join(unknown)} that 'models' does not list; add them there")
+        raise LeaderboardError(
+            f"{path}: results name model(s) {', '.join(unknown)} that 'models' does not list; add them there"
+        )
     return reference
 
 

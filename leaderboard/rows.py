@@ -121,7 +121,9 @@ class Row:
     def tokens(self, benchmark: str | None = None) -> float | None:
         """Tokens per problem (policy + PRM where the setup uses one), on one benchmark or
         over every problem of the row."""
-        return self._per_problem(benchmark, lambda s: _sum_known(s.policy_tokens, s.prm_tokens if self.setup.uses_prm else 0.0))
+        return self._per_problem(
+            benchmark, lambda s: _sum_known(s.policy_tokens, s.prm_tokens if self.setup.uses_prm else 0.0)
+        )
 
     def flops(self, benchmark: str | None = None) -> float | None:
         """Inference FLOPs per problem: 2 x parameters x tokens, policy plus PRM."""
@@ -183,8 +185,9 @@ def measured_row(run: Run) -> Row:
     )
     for benchmark, task in run.tasks.items():
         per_problem = {p.problem_id: float(p.correct) for p in task.problems}
-        row.scores[benchmark] = _score(task, per_problem, budget=None, kind=MEASURED, method="run", source_n=run.settings.n,
-                                       subsets=None)
+        row.scores[benchmark] = _score(
+            task, per_problem, budget=None, kind=MEASURED, method="run", source_n=run.settings.n, subsets=None
+        )
     return row
 
 
@@ -202,7 +205,9 @@ def derived_rows(run: Run, *, max_subsets: int, seed: int) -> list[Row]:
     one_request = spec.independent_samples
     has_scores = s.prm is not None
     oracle = (PASS_AT_K, PASS_AT_K) if spec.independent_samples else (ANY_FINAL, "any_final@k")
-    methods = [(MAJORITY_VOTE, "maj@k"), oracle] + ([("prm_max", "prm_max@k"), ("prm_vote", "prm_vote@k")] if has_scores else [])
+    methods = [(MAJORITY_VOTE, "maj@k"), oracle] + (
+        [("prm_max", "prm_max@k"), ("prm_vote", "prm_vote@k")] if has_scores else []
+    )
     rows: dict[tuple[str, int], Row] = {}
     for benchmark, task in run.tasks.items():
         prepared = [_prepared(p, count, task) for p in task.problems]
@@ -215,8 +220,13 @@ def derived_rows(run: Run, *, max_subsets: int, seed: int) -> list[Row]:
                         value = pass_at_k(count, sum(correct), k)
                     else:
                         value = vote_accuracy(
-                            candidates, correct, k, voting, s.aggregation or "last",
-                            max_subsets=max_subsets, seed=(seed, benchmark, problem.problem_id),
+                            candidates,
+                            correct,
+                            k,
+                            voting,
+                            s.aggregation or "last",
+                            max_subsets=max_subsets,
+                            seed=(seed, benchmark, problem.problem_id),
                         )
                     per_problem[problem.problem_id] = value
                 key = (name, k)
@@ -231,7 +241,12 @@ def derived_rows(run: Run, *, max_subsets: int, seed: int) -> list[Row]:
                         source_n=s.n,
                     )
                 rows[key].scores[benchmark] = _score(
-                    task, per_problem, budget=(k, count, one_request), kind=DERIVED, method=name, source_n=s.n,
+                    task,
+                    per_problem,
+                    budget=(k, count, one_request),
+                    kind=DERIVED,
+                    method=name,
+                    source_n=s.n,
                     subsets=subsets_used(count, k, voting, max_subsets),
                 )
     return list(rows.values())
@@ -241,7 +256,15 @@ def _derived_setup(run: Run, voting: str, n: int) -> Setup:
     s = run.settings
     if not get_strategy(s.strategy).independent_samples:
         # Subtrees were grown with the PRM whatever the final vote.
-        return Setup(s.policy, s.prm, s.strategy, n, voting, s.aggregation if voting in ("prm_max", "prm_vote") else None, s.beam_size)
+        return Setup(
+            s.policy,
+            s.prm,
+            s.strategy,
+            n,
+            voting,
+            s.aggregation if voting in ("prm_max", "prm_vote") else None,
+            s.beam_size,
+        )
     if voting in (MAJORITY_VOTE, PASS_AT_K):
         # Independent samples voted by answer alone: the majority strategy, no PRM spent.
         return Setup(s.policy, None, MAJORITY, n, voting)
@@ -260,8 +283,14 @@ def _prepared(problem, count: int, task: TaskResult):
 
 
 def _score(
-    task: TaskResult, per_problem: dict[str, float], *, budget: tuple[int, int, bool] | None, kind: str, method: str,
-    source_n: int | None, subsets: int | None,
+    task: TaskResult,
+    per_problem: dict[str, float],
+    *,
+    budget: tuple[int, int, bool] | None,
+    kind: str,
+    method: str,
+    source_n: int | None,
+    subsets: int | None,
 ) -> Score:
     """A score from per-problem values; compute is the run's, or with ``budget`` = (k, units,
     one_request) what a run drawing k of its units would spend (:func:`tts_eval.flops.at_budget`).
@@ -332,7 +361,9 @@ def merge_rows(rows: list[Row]) -> list[Row]:
             continue
         target = merged.get(row.setup)
         if target is None:
-            target = merged[row.setup] = Row(setup=row.setup, kind=row.kind, method=row.method, model_source=row.model_source)
+            target = merged[row.setup] = Row(
+                setup=row.setup, kind=row.kind, method=row.method, model_source=row.model_source
+            )
             out.append(target)
         for benchmark, score in row.scores.items():
             held = target.scores.get(benchmark)

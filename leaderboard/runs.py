@@ -106,7 +106,9 @@ def find_results_files(run_dir: Path) -> list[Path]:
     if not run_dir.exists():
         raise LeaderboardError(f"{run_dir}: no such folder; give folders that lm_eval --output_path wrote")
     if not run_dir.is_dir():
-        raise LeaderboardError(f"{run_dir}: not a folder; give the folder that lm_eval --output_path wrote, not a file in it")
+        raise LeaderboardError(
+            f"{run_dir}: not a folder; give the folder that lm_eval --output_path wrote, not a file in it"
+        )
     found = sorted(p for p in run_dir.rglob(RESULTS_GLOB) if p.is_file())
     if not found:
         raise LeaderboardError(
@@ -142,7 +144,9 @@ def read_runs(run_dirs: Iterable[Path]) -> list[Run]:
     for run in runs:
         key = run.results_file.resolve()
         if key in seen:
-            raise LeaderboardError(f"{run.results_file} is given twice (through overlapping folders); give each run folder once")
+            raise LeaderboardError(
+                f"{run.results_file} is given twice (through overlapping folders); give each run folder once"
+            )
         seen[key] = run.results_file
     return runs
 
@@ -154,7 +158,9 @@ def _read_results_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise LeaderboardError(f"{path}: not valid JSON ({err.msg}, line {err.lineno}); the run may not have finished") from None
+        raise LeaderboardError(
+            f"{path}: not valid JSON ({err.msg}, line {err.lineno}); the run may not have finished"
+        ) from None
     if not isinstance(data, dict):
         raise LeaderboardError(f"{path}: not an lm-eval results file (expected a JSON object)")
     version = data.get("lm_eval_version")
@@ -174,7 +180,9 @@ def _read_results_json(path: Path) -> dict[str, Any]:
         )
     for key in ("results", "config"):
         if not isinstance(data.get(key), dict):
-            raise LeaderboardError(f"{path}: field '{key}' is missing or not an object; not a complete lm-eval results file")
+            raise LeaderboardError(
+                f"{path}: field '{key}' is missing or not an object; not a complete lm-eval results file"
+            )
     return data
 
 
@@ -188,7 +196,9 @@ def _settings_of(results: dict[str, Any], path: Path) -> RunSettings:
     if source == TTS_MODEL:
         tts = config.get("tts")
         if not isinstance(tts, dict):
-            raise LeaderboardError(f"{path}: a tts run without config.tts (the search settings); re-run with this tts-eval")
+            raise LeaderboardError(
+                f"{path}: a tts run without config.tts (the search settings); re-run with this tts-eval"
+            )
         missing = [k for k in ("policy", "strategy", "n", "beam_size", "voting", "aggregation") if k not in tts]
         if missing:
             raise LeaderboardError(f"{path}: config.tts lacks {', '.join(missing)}; re-run with this tts-eval")
@@ -213,7 +223,9 @@ def _settings_of(results: dict[str, Any], path: Path) -> RunSettings:
         (model_args[k] for k in ("pretrained", "model", "path", "engine") if model_args.get(k)), None
     )
     if not name:
-        raise LeaderboardError(f"{path}: cannot tell the model's name (no model_name, no pretrained= in config.model_args)")
+        raise LeaderboardError(
+            f"{path}: cannot tell the model's name (no model_name, no pretrained= in config.model_args)"
+        )
     return RunSettings(
         model_source=source,
         policy=str(name),
@@ -258,7 +270,11 @@ def _tasks_of(results: dict[str, Any], path: Path) -> dict[str, TaskReading]:
         raise LeaderboardError(
             f"{path}: task(s) {', '.join(unknown)} are not MATH-500, AIME24 or the toy world; the leaderboard compares "
             f"{known_tasks_text()}. Evaluate other tasks in a separate --output_path and leave it out"
-            + (" (ProcessBench runs of the prm model are given with --processbench)" if any(t.startswith("processbench") for t in unknown) else "")
+            + (
+                " (ProcessBench runs of the prm model are given with --processbench)"
+                if any(t.startswith("processbench") for t in unknown)
+                else ""
+            )
         )
     by_benchmark: dict[str, str] = {}
     for task in tasks:
@@ -315,7 +331,9 @@ def _read_samples(path: Path, reading: TaskReading, expected: int | None) -> lis
         if doc_id in problems:
             raise LeaderboardError(f"{where}: problem doc_id={doc_id} appears twice; the file mixes runs")
         if reading.metric not in row:
-            raise LeaderboardError(f"{where}: no '{reading.metric}' (the task's accuracy); not a {reading.benchmark} samples file")
+            raise LeaderboardError(
+                f"{where}: no '{reading.metric}' (the task's accuracy); not a {reading.benchmark} samples file"
+            )
         problems[doc_id] = _outcome(row, doc, reading, where)
     if expected is not None and len(problems) != int(expected):
         raise LeaderboardError(
@@ -358,13 +376,19 @@ def _outcome(row: dict[str, Any], doc: dict[str, Any], reading: TaskReading, whe
 
 def _search_result(row: dict[str, Any], where: str) -> dict[str, Any]:
     filtered = row.get("filtered_resps")
-    text: Any = filtered[0] if isinstance(filtered, list) and filtered else filtered  # unchecked: json.loads rejects a non-string
+    text: Any = (
+        filtered[0] if isinstance(filtered, list) and filtered else filtered
+    )  # unchecked: json.loads rejects a non-string
     try:
         data = json.loads(text)
     except (TypeError, json.JSONDecodeError):
-        raise LeaderboardError(f"{where}: filtered_resps does not hold a search result; was it written by a tts-eval task?") from None
+        raise LeaderboardError(
+            f"{where}: filtered_resps does not hold a search result; was it written by a tts-eval task?"
+        ) from None
     if not isinstance(data, dict) or "candidates" not in data:
-        raise LeaderboardError(f"{where}: filtered_resps does not hold a search result; was it written by a tts-eval task?")
+        raise LeaderboardError(
+            f"{where}: filtered_resps does not hold a search result; was it written by a tts-eval task?"
+        )
     return data
 
 

@@ -123,8 +123,13 @@ def cells(row: Row, benchmarks: Sequence[str] = BENCHMARKS) -> dict[str, Cell]:
         "strategy": Cell(fmt.strategy_label(s), fmt.strategy_label(s)),
         "voting": Cell(fmt.voting_label(s), fmt.voting_label(s)),
         "n": Cell(fmt.n_label(s), s.n),
-        **{c.key: Cell(fmt.with_interval(accuracy[c.benchmark], row.interval(c.benchmark)), _pct(accuracy[c.benchmark]))
-           for c in COLUMNS if c.benchmark is not None},
+        **{
+            c.key: Cell(
+                fmt.with_interval(accuracy[c.benchmark], row.interval(c.benchmark)), _pct(accuracy[c.benchmark])
+            )
+            for c in COLUMNS
+            if c.benchmark is not None
+        },
         "avg": Cell(fmt.with_interval(row.average(), row.average_interval()), _pct(row.average())),
         "tokens": Cell(fmt.count(row.tokens()), row.tokens()),
         "flops": Cell(fmt.flops(row.flops()), row.flops()),

@@ -64,8 +64,13 @@ class ChatTurnFormat:
                 f"{len(steps)} steps; family 'chat_turn' needs a template that keeps every turn",
             )
         ids, token_positions = tokenize_marked(
-            self.tokenizer, text, marks, add_special_tokens=False, expected_id=self.good_id,
-            spec=self.spec, field="good_token",
+            self.tokenizer,
+            text,
+            marks,
+            add_special_tokens=False,
+            expected_id=self.good_id,
+            spec=self.spec,
+            field="good_token",
         )
         # The logits one position earlier predict the assistant token.
         return PRMInput(ids, [pos - 1 for pos in token_positions])
@@ -77,5 +82,7 @@ class ChatTurnFormat:
 
 
 FAMILY = register_family(
-    PRMFamily(name="chat_turn", fields=ChatTurnFields, format=ChatTurnFormat, head="next_token", load_hf_model=load_causal_lm)
+    PRMFamily(
+        name="chat_turn", fields=ChatTurnFields, format=ChatTurnFormat, head="next_token", load_hf_model=load_causal_lm
+    )
 )

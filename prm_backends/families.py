@@ -119,15 +119,23 @@ def reserve_spec_fields(names: Iterable[str]) -> None:
 def register_family(family: PRMFamily) -> PRMFamily:
     """Add ``family`` to the registry (a family module calls this once, at import) and return it."""
     if family.head not in HEAD_RUNTIMES:
-        raise ValueError(f"PRM family {family.name!r}: unknown head {family.head!r} (known: {', '.join(HEAD_RUNTIMES)})")
+        raise ValueError(
+            f"PRM family {family.name!r}: unknown head {family.head!r} (known: {', '.join(HEAD_RUNTIMES)})"
+        )
     unable = set(family.supported_runtimes) - set(HEAD_RUNTIMES[family.head])
     if unable:
-        raise ValueError(f"PRM family {family.name!r}: runtime(s) {sorted(unable)} cannot compute a {family.head!r} head")
+        raise ValueError(
+            f"PRM family {family.name!r}: runtime(s) {sorted(unable)} cannot compute a {family.head!r} head"
+        )
     clash = set(family.fields.model_fields) & _SPEC_FIELDS
     if clash:
-        raise ValueError(f"PRM family {family.name!r}: format field(s) {sorted(clash)} are spec fields already; rename them")
+        raise ValueError(
+            f"PRM family {family.name!r}: format field(s) {sorted(clash)} are spec fields already; rename them"
+        )
     if family.name in _FAMILIES and _FAMILIES[family.name] != family:
-        raise ValueError(f"PRM family {family.name!r} is registered already (by {_FAMILIES[family.name].format.__module__})")
+        raise ValueError(
+            f"PRM family {family.name!r} is registered already (by {_FAMILIES[family.name].format.__module__})"
+        )
     _FAMILIES[family.name] = family
     return family
 

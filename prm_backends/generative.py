@@ -91,7 +91,9 @@ class GenerativeFormat:
         }
         # One pass, so text filled in is never searched for placeholders again.
         user = _PLACEHOLDER.sub(lambda m: values[m.group(1)], self.fields.judge_prompt)
-        messages = [{"role": "system", "content": self.fields.system_prompt}] if self.fields.system_prompt is not None else []
+        messages = (
+            [{"role": "system", "content": self.fields.system_prompt}] if self.fields.system_prompt is not None else []
+        )
         messages.append({"role": "user", "content": user})
         rendered = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return rendered + (self.fields.response_prefix or "")

@@ -39,13 +39,18 @@ ModelT = TypeVar("ModelT", bound="PreTrainedModel")
 @overload
 def load_checked(model_cls: type[ModelT], spec: PRMSpec, *, device: str, needed: str) -> ModelT: ...
 @overload  # an auto class builds the model class the checkpoint's config names
-def load_checked(model_cls: type[AutoModelForCausalLM], spec: PRMSpec, *, device: str, needed: str) -> PreTrainedModel: ...
+def load_checked(
+    model_cls: type[AutoModelForCausalLM], spec: PRMSpec, *, device: str, needed: str
+) -> PreTrainedModel: ...
 def load_checked(model_cls: Any, spec: PRMSpec, *, device: str, needed: str) -> PreTrainedModel:
     """``model_cls.from_pretrained`` on the spec's checkpoint; an error naming the missing
     weights if the checkpoint lacks any (``needed`` says what they are for)."""
     try:
         model, info = model_cls.from_pretrained(
-            spec.model, revision=spec.revision, dtype=torch_dtype(spec), output_loading_info=True,
+            spec.model,
+            revision=spec.revision,
+            dtype=torch_dtype(spec),
+            output_loading_info=True,
             ignore_mismatched_sizes=True,
         )
     except (OSError, ValueError) as exc:

@@ -138,7 +138,8 @@ class FormatScorer(ABC):
         prompts = [p for f in fitted if f.input is not None for p in f.input.judge_prompts]
         thoughts = iter(self.generate_tokens(prompts, self.format.think_tokens) if prompts else [])
         return [
-            f if f.input is None
+            f
+            if f.input is None
             else replace(f, input=self.format.with_thoughts(f.input, [next(thoughts) for _ in f.input.judge_prompts]))
             for f in fitted
         ]
@@ -176,8 +177,10 @@ class FormatScorer(ABC):
             tails = [tail(inp, r) for inp, r in zip(inputs, firsts)]
             inputs = [f.built for f in self._add_thoughts([FittedInput(t, 1, 1) for t in tails])]
             thoughts = {k: len(done) - len(t) for k, done, t in zip(todo, inputs, tails)}
-            fitted = [replace(f, input=inputs[todo.index(k)]) if k in thoughts and not reused[k] else f
-                      for k, f in enumerate(fitted)]
+            fitted = [
+                replace(f, input=inputs[todo.index(k)]) if k in thoughts and not reused[k] else f
+                for k, f in enumerate(fitted)
+            ]
             firsts = [0] * len(inputs)
         self._last_batch = {(self.spec.max_length, q, tuple(steps)): f for (q, steps, _), f in zip(items, fitted)}
         heads, computed = self.new_head_outputs(inputs, firsts) if todo else ([], [])
@@ -221,7 +224,10 @@ class FormatScorer(ABC):
         parent = self.format.build(question, list(steps[: len(known)]))
         child = fitted.built  # every step fits (checked above)
         end = parent.score_positions[-1] + 1
-        same = child.score_positions[: len(known)] == parent.score_positions and child.input_ids[:end] == parent.input_ids[:end]
+        same = (
+            child.score_positions[: len(known)] == parent.score_positions
+            and child.input_ids[:end] == parent.input_ids[:end]
+        )
         return len(known) if same else 0
 
     def _warn_truncated(self, fitted: list[FittedInput]) -> None:

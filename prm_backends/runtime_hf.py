@@ -57,7 +57,9 @@ class HFProcessRewardModel(FormatScorer):
     def head_outputs(self, inputs: list[PRMInput]) -> list[torch.Tensor]:
         # A generative judge's prompts are sequences of their own, each scored at its end.
         if any(inp.prompts is not None for inp in inputs):
-            rows = iter(self._sequence_outputs([PRMInput(p, [len(p) - 1]) for inp in inputs for p in inp.judge_prompts]))
+            rows = iter(
+                self._sequence_outputs([PRMInput(p, [len(p) - 1]) for inp in inputs for p in inp.judge_prompts])
+            )
             return [torch.cat([next(rows) for _ in inp.judge_prompts]) for inp in inputs]
         return self._sequence_outputs(inputs)
 
@@ -97,12 +99,12 @@ class HFProcessRewardModel(FormatScorer):
             p.rows.update(zip(p.nodes[i][reused[i] :], head))
             p.computed[i] += len(inputs[i])
         self.cache.keep_only({p.key(i, len(inp.score_positions) - 1) for i, inp in enumerate(inputs)})
-        heads = [
-            torch.stack([p.rows[node] for node in path[r:]]) for path, r in zip(p.nodes, reused)
-        ]
+        heads = [torch.stack([p.rows[node] for node in path[r:]]) for path, r in zip(p.nodes, reused)]
         return heads, p.computed
 
-    def _run(self, jobs: Sequence[tuple[KV | None, list[int], list[int], bool]]) -> list[tuple[torch.Tensor, KV | None]]:
+    def _run(
+        self, jobs: Sequence[tuple[KV | None, list[int], list[int], bool]]
+    ) -> list[tuple[torch.Tensor, KV | None]]:
         """Forward passes over ``(cached prefix or None, new token ids, positions to read among
         them, keep the states)`` rows, ``spec.batch_size`` rows each: per row, the head outputs
         at the positions and (if asked) the states of the prefix plus the new tokens."""
@@ -116,7 +118,9 @@ class HFProcessRewardModel(FormatScorer):
         return out
 
     @torch.inference_mode()
-    def _forward(self, batch: list[tuple[KV | None, list[int], list[int], bool]]) -> list[tuple[torch.Tensor, KV | None]]:
+    def _forward(
+        self, batch: list[tuple[KV | None, list[int], list[int], bool]]
+    ) -> list[tuple[torch.Tensor, KV | None]]:
         past = [0 if base is None else base[0][0].shape[1] for base, _, _, _ in batch]
         before, width = max(past), max(len(ids) for _, ids, _, _ in batch)
         left = self.spec.padding_side == "left"
@@ -174,7 +178,9 @@ class HFProcessRewardModel(FormatScorer):
                     break
                 tokens.append(token)
                 out = self.parts.backbone(
-                    input_ids=torch.tensor([[token]], device=self.device), past_key_values=out.past_key_values, use_cache=True
+                    input_ids=torch.tensor([[token]], device=self.device),
+                    past_key_values=out.past_key_values,
+                    use_cache=True,
                 )
             written.append(tokens)
         return written

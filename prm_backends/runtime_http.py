@@ -73,8 +73,12 @@ class HTTPProcessRewardModel(FormatScorer):
         self.served_model = served_model or spec.model
         try:
             self.servers = ServerPool(
-                base_urls, max_concurrency=max_concurrency, timeout=timeout, max_retries=max_retries,
-                backoff=backoff, api_key=api_key,
+                base_urls,
+                max_concurrency=max_concurrency,
+                timeout=timeout,
+                max_retries=max_retries,
+                backoff=backoff,
+                api_key=api_key,
             )
         except ValueError as err:
             raise spec.error("runtime_options", f"base_urls: {err}") from None
@@ -148,8 +152,13 @@ class HTTPProcessRewardModel(FormatScorer):
         chunks = [prompts[i : i + size] for i in range(0, len(prompts), size)]
         payloads = [
             {
-                "model": self.served_model, "prompt": chunk, "max_tokens": max_tokens, "temperature": 0.0,
-                "logprobs": 0, "return_tokens_as_token_ids": True, "skip_special_tokens": False,
+                "model": self.served_model,
+                "prompt": chunk,
+                "max_tokens": max_tokens,
+                "temperature": 0.0,
+                "logprobs": 0,
+                "return_tokens_as_token_ids": True,
+                "skip_special_tokens": False,
                 **({} if eos is None else {"stop_token_ids": [eos]}),
             }
             for chunk in chunks
@@ -162,8 +171,9 @@ class HTTPProcessRewardModel(FormatScorer):
             for choice in choices:
                 pieces = (choice.get("logprobs") or {}).get("tokens")
                 if pieces is None or not all(isinstance(p, str) and p.startswith("token_id:") for p in pieces):
-                    raise ServerError("/v1/completions returned no token ids; the server must be vLLM "
-                                      "(return_tokens_as_token_ids)")
+                    raise ServerError(
+                        "/v1/completions returned no token ids; the server must be vLLM (return_tokens_as_token_ids)"
+                    )
                 tokens = [int(p.removeprefix("token_id:")) for p in pieces]
                 written.append(tokens[:-1] if tokens and tokens[-1] == eos else tokens)
         return written
@@ -217,6 +227,6 @@ def pooled_rows_at_positions(inp: PRMInput, rows: torch.Tensor, tag_id: int) -> 
     raise ServerError(
         f"/pooling returned {rows.shape[0]} rows for an input of {len(inp.input_ids)} tokens with "
         f"{len(tag_positions)} step tags (id {tag_id}); start the server with per-token pooling "
-        "(--pooler-config '{\"tok_pooling_type\": \"ALL\"}') or step pooling on this tag "
+        '(--pooler-config \'{"tok_pooling_type": "ALL"}\') or step pooling on this tag '
         f"(--pooler-config '{{\"step_tag_id\": {tag_id}}}')"
     )

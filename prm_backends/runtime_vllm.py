@@ -160,8 +160,9 @@ class VLLMProcessRewardModel(FormatScorer):
         from vllm.inputs import TokensPrompt
 
         eos = self.tokenizer.eos_token_id
-        params = SamplingParams(max_tokens=max_tokens, temperature=0.0, detokenize=False,
-                                stop_token_ids=[] if eos is None else [eos])
+        params = SamplingParams(
+            max_tokens=max_tokens, temperature=0.0, detokenize=False, stop_token_ids=[] if eos is None else [eos]
+        )
         outputs = self.llm.generate(
             [TokensPrompt(prompt_token_ids=p) for p in prompts],  # type: ignore[typeddict-item]  # NotRequired keys: see tts_eval/policies/vllm.py
             params,

@@ -42,9 +42,12 @@ class PRMSpec(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     name: str = Field(min_length=1, description="Display name, used in results and tables")
-    family: str = Field(description="A registered family: step_tag | chat_turn | value_head | token_classifier | generative | ...")
+    family: str = Field(
+        description="A registered family: step_tag | chat_turn | value_head | token_classifier | generative | ..."
+    )
     model: str = Field(
-        min_length=1, description="Hub id, local checkpoint folder, or pkg://PACKAGE/PATH (a folder shipped in a package)"
+        min_length=1,
+        description="Hub id, local checkpoint folder, or pkg://PACKAGE/PATH (a folder shipped in a package)",
     )
     revision: str | None = Field(default=None, description="Hub revision (branch, tag or commit)")
     runtime: Runtime = "hf"
@@ -158,7 +161,9 @@ def read_spec(path: Path, **overrides: Any) -> PRMSpec:
     except yaml.YAMLError as exc:
         raise PRMConfigError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):
-        raise PRMConfigError(f"{path}: expected a mapping of fields (name: ..., family: ...), got {type(data).__name__}")
+        raise PRMConfigError(
+            f"{path}: expected a mapping of fields (name: ..., family: ...), got {type(data).__name__}"
+        )
     source = str(path)
     given = {k: v for k, v in overrides.items() if v is not None}
     if given:

@@ -50,8 +50,13 @@ class StepTagFormat:
             marks.append((len(text), len(text) + len(self.tag)))
             text += self.tag
         ids, positions = tokenize_marked(
-            self.tokenizer, text, marks, add_special_tokens=True, expected_id=self.tag_id,
-            spec=self.spec, field="step_tag",
+            self.tokenizer,
+            text,
+            marks,
+            add_special_tokens=True,
+            expected_id=self.tag_id,
+            spec=self.spec,
+            field="step_tag",
         )
         return PRMInput(ids, positions)
 
@@ -62,5 +67,7 @@ class StepTagFormat:
 
 
 FAMILY = register_family(
-    PRMFamily(name="step_tag", fields=StepTagFields, format=StepTagFormat, head="next_token", load_hf_model=load_causal_lm)
+    PRMFamily(
+        name="step_tag", fields=StepTagFields, format=StepTagFormat, head="next_token", load_hf_model=load_causal_lm
+    )
 )

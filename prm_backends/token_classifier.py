@@ -100,8 +100,13 @@ class TokenClassifierFormat:
                 "assistant message as is",
             )
         ids, positions = tokenize_marked(
-            self.tokenizer, text, marks, add_special_tokens=False, expected_id=self.tag_id,
-            spec=self.spec, field="step_tag",
+            self.tokenizer,
+            text,
+            marks,
+            add_special_tokens=False,
+            expected_id=self.tag_id,
+            spec=self.spec,
+            field="step_tag",
         )
         return PRMInput(ids, positions)
 

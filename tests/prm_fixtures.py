@@ -97,8 +97,13 @@ def build_step_tag_checkpoint(out_dir: Path) -> Path:
     from transformers import MistralConfig
 
     tokenizer = char_tokenizer(
-        [UNICODE_TEXT], special_tokens=["<s>", "</s>"], extra_tokens=["ки"],
-        eos_token="</s>", pad_token="</s>", bos_token="<s>", chat_template=None,
+        [UNICODE_TEXT],
+        special_tokens=["<s>", "</s>"],
+        extra_tokens=["ки"],
+        eos_token="</s>",
+        pad_token="</s>",
+        bos_token="<s>",
+        chat_template=None,
     )
     _add_bos(tokenizer)
     config = MistralConfig(**_config_kwargs(tokenizer, 32768), architectures=["MistralForCausalLM"])
@@ -110,8 +115,12 @@ def build_chat_turn_checkpoint(out_dir: Path) -> Path:
     from transformers import LlamaConfig
 
     tokenizer = char_tokenizer(
-        [UNICODE_TEXT], special_tokens=LLAMA3_SPECIALS, eos_token="<|eot_id|>",
-        pad_token="<|end_of_text|>", bos_token="<|begin_of_text|>", chat_template=LLAMA3_TEMPLATE,
+        [UNICODE_TEXT],
+        special_tokens=LLAMA3_SPECIALS,
+        eos_token="<|eot_id|>",
+        pad_token="<|end_of_text|>",
+        bos_token="<|begin_of_text|>",
+        chat_template=LLAMA3_TEMPLATE,
     )
     _add_bos(tokenizer)
     config = LlamaConfig(**_config_kwargs(tokenizer, 32768), architectures=["LlamaForCausalLM"])
@@ -236,8 +245,11 @@ def without_weights(family: str, prefix: str) -> Path:
     if not dst.exists():
         shutil.copytree(src, dst)
         state = load_file(src / "model.safetensors")
-        save_file({k: v for k, v in state.items() if not k.startswith(prefix)}, dst / "model.safetensors",
-                  metadata={"format": "pt"})
+        save_file(
+            {k: v for k, v in state.items() if not k.startswith(prefix)},
+            dst / "model.safetensors",
+            metadata={"format": "pt"},
+        )
     return dst
 
 

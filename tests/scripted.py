@@ -63,7 +63,7 @@ class ScriptedPRM:
         self.calls.append([(question, steps) for question, steps, _ in items])
         results = []
         for question, steps, known in items:
-            new = steps[len(known):]
+            new = steps[len(known) :]
             computed = sum(len(s) for s in new) + (0 if known else len(question))
             scores = list(known) + [self.table[step.strip()] for step in new]
             results.append(Scored(scores, computed, self.count_tokens([(question, steps)])[0]))

@@ -31,14 +31,19 @@ PRM_NAME = "Qwen2.5-Math-PRM-7B"
 def test_paper_table_gives_the_papers_findings(params, task, easy, hard, probe):
     plan = load_table().resolve(policy_params=params, prm_name=PRM_NAME, task=task, budget=16)
     assert (plan.choices["easy"].strategy, plan.choices["medium"].strategy, plan.choices["hard"].strategy) == (
-        easy, easy, hard)
+        easy,
+        easy,
+        hard,
+    )
     assert plan.probe_n == probe  # a probe only where the buckets differ: N/4 = 4
 
 
 def test_a_bad_table_is_one_error_naming_file_and_field(tmp_path):
     bad = tmp_path / "bad.yaml"
-    plan = "name: bad\nrules:\n  - plans:\n      - budget: 4\n        easy: {strategy: %s}\n" \
-           "        medium: {strategy: majority}\n        hard: {strategy: majority, n: %d}\n"
+    plan = (
+        "name: bad\nrules:\n  - plans:\n      - budget: 4\n        easy: {strategy: %s}\n"
+        "        medium: {strategy: majority}\n        hard: {strategy: majority, n: %d}\n"
+    )
     bad.write_text(plan % ("cot", 4))
     with pytest.raises(TableError) as err:
         load_table(bad)
@@ -49,15 +54,26 @@ def test_a_bad_table_is_one_error_naming_file_and_field(tmp_path):
         load_table(bad)
     with pytest.raises(TableError, match="unknown policy table 'nope'"):
         load_table("nope")
-    table = PolicyTable.model_validate({"name": "t", "rules": [{"task": "arith*", "plans": [
-        {"budget": 8, **{b: {"strategy": "majority"} for b in ("easy", "medium", "hard")}}]}]})
+    table = PolicyTable.model_validate(
+        {
+            "name": "t",
+            "rules": [
+                {
+                    "task": "arith*",
+                    "plans": [{"budget": 8, **{b: {"strategy": "majority"} for b in ("easy", "medium", "hard")}}],
+                }
+            ],
+        }
+    )
     with pytest.raises(TableError, match="no plan for budget n=4; use n >= 8"):
         table.resolve(policy_params=1, prm_name="p", task="arith_tts", budget=4)
     with pytest.raises(TableError, match="no rule for a policy of 1 parameters, PRM 'p' and task 'gsm8k'"):
         table.resolve(policy_params=1, prm_name="p", task="gsm8k", budget=8)
 
 
-@pytest.mark.parametrize(("left", "beam_size", "expected"), [(12, 4, (12, 4)), (14, 4, (12, 4)), (3, 4, (3, 3)), (2, 2, (2, 2))])
+@pytest.mark.parametrize(
+    ("left", "beam_size", "expected"), [(12, 4, (12, 4)), (14, 4, (12, 4)), (3, 4, (3, 3)), (2, 2, (2, 2))]
+)
 def test_tree_budget_fits_what_the_probe_leaves(left, beam_size, expected):
     assert fit_tree(left, beam_size) == expected
 
@@ -96,12 +112,18 @@ ROUTING_TABLE = {
     "name": "routing",
     "probe": {"fraction": 0.25, "min": 2},
     "difficulty": {"bias": 0.0, "agreement": 1.0, "prm": 0.0},
-    "rules": [{"plans": [{
-        "budget": 8,
-        "easy": {"strategy": "majority"},
-        "medium": {"strategy": "best_of_n", "voting": "prm_vote"},
-        "hard": {"strategy": "beam_search", "beam_size": 2, "aggregation": "last", "voting": "prm_max"},
-    }]}],
+    "rules": [
+        {
+            "plans": [
+                {
+                    "budget": 8,
+                    "easy": {"strategy": "majority"},
+                    "medium": {"strategy": "best_of_n", "voting": "prm_vote"},
+                    "hard": {"strategy": "beam_search", "beam_size": 2, "aggregation": "last", "voting": "prm_max"},
+                }
+            ]
+        }
+    ],
 }
 
 
@@ -109,8 +131,17 @@ def test_probe_routes_each_problem_to_its_buckets_choice_within_the_budget():
     policy, prm = ScriptedPolicy(P, SCRIPT), ScriptedPRM(SCORES)
     problems = [Problem("qa", P + "A|"), Problem("qb", P + "B|")]
     # The run's voting (prm_max over min scores) is replaced by each bucket's.
-    a, b = search(problems, policy, prm, strategy="compute_optimal", n=8, table=PolicyTable.model_validate(ROUTING_TABLE),
-                  voting="prm_max", aggregation="min", seed=0)
+    a, b = search(
+        problems,
+        policy,
+        prm,
+        strategy="compute_optimal",
+        n=8,
+        table=PolicyTable.model_validate(ROUTING_TABLE),
+        voting="prm_max",
+        aggregation="min",
+        seed=0,
+    )
 
     # A: the 2 probe solutions are the first of majority's 8; the other 6 are not scored.
     assert [c.answer for c in a.candidates] == ["1", "1", "2", "1", "1", "2", "1", "1"]
@@ -129,7 +160,7 @@ def test_probe_routes_each_problem_to_its_buckets_choice_within_the_budget():
     # The probe is paid for: A's usage holds all 8 solutions and only the probe's PRM tokens.
     assert a.usage.policy_output_tokens == sum(len(c.text) for c in a.candidates)
     assert a.usage.prm_tokens == 2 * (len("qa") + len("\\boxed{1}"))
-    assert b.usage.policy_output_tokens == len("x\n\n" "y\n\n") + 3 * len("x\n\n" "y\n\n") + 2 * len("\\boxed{7}") * 2
+    assert b.usage.policy_output_tokens == len("x\n\ny\n\n") + 3 * len("x\n\ny\n\n") + 2 * len("\\boxed{7}") * 2
     step = len("qb") + len("x\n\n")  # the scripted PRM counts the question and the steps' characters
     assert b.usage.prm_scored_tokens == 2 * step + 2 * step + 2 * (step + len("\\boxed{7}"))
     # The children inherit their parents' scores: the PRM computes their new step only.
@@ -137,25 +168,57 @@ def test_probe_routes_each_problem_to_its_buckets_choice_within_the_budget():
 
 
 def test_a_plan_with_one_choice_draws_no_probe_and_equals_that_strategy():
-    one_choice = {**ROUTING_TABLE, "rules": [{"plans": [{"budget": 1, **{
-        b: {"strategy": "best_of_n", "voting": "prm_max", "aggregation": "last"} for b in ("easy", "medium", "hard")}}]}]}
+    one_choice = {
+        **ROUTING_TABLE,
+        "rules": [
+            {
+                "plans": [
+                    {
+                        "budget": 1,
+                        **{
+                            b: {"strategy": "best_of_n", "voting": "prm_max", "aggregation": "last"}
+                            for b in ("easy", "medium", "hard")
+                        },
+                    }
+                ]
+            }
+        ],
+    }
     problems = [Problem("qa", P + "A|")]
     policy, prm = ScriptedPolicy(P, SCRIPT), ScriptedPRM(SCORES)
-    (optimal,) = search(problems, policy, prm, strategy="compute_optimal", n=4,
-                        table=PolicyTable.model_validate(one_choice), seed=3)
-    (plain,) = search(problems, ScriptedPolicy(P, SCRIPT), ScriptedPRM(SCORES), strategy="best_of_n", n=4,
-                      voting="prm_max", aggregation="last", seed=3)
+    (optimal,) = search(
+        problems, policy, prm, strategy="compute_optimal", n=4, table=PolicyTable.model_validate(one_choice), seed=3
+    )
+    (plain,) = search(
+        problems,
+        ScriptedPolicy(P, SCRIPT),
+        ScriptedPRM(SCORES),
+        strategy="best_of_n",
+        n=4,
+        voting="prm_max",
+        aggregation="last",
+        seed=3,
+    )
     assert [c.text for c in optimal.candidates] == [c.text for c in plain.candidates]
     assert optimal.answer == plain.answer == "2"
     assert (optimal.usage.policy_output_tokens, optimal.usage.prm_tokens, optimal.usage.flops) == (
-        plain.usage.policy_output_tokens, plain.usage.prm_tokens, plain.usage.flops)
+        plain.usage.policy_output_tokens,
+        plain.usage.prm_tokens,
+        plain.usage.flops,
+    )
     assert [c["n"] for c in policy.calls] == [4]
 
 
 def test_table_is_refused_by_other_strategies():
     with pytest.raises(ValueError, match="table= is only used by strategy=compute_optimal"):
-        search([Problem("qa", P + "A|")], ScriptedPolicy(P, SCRIPT), ScriptedPRM(SCORES), strategy="best_of_n",
-               n=2, table="paper")
+        search(
+            [Problem("qa", P + "A|")],
+            ScriptedPolicy(P, SCRIPT),
+            ScriptedPRM(SCORES),
+            strategy="best_of_n",
+            n=2,
+            table="paper",
+        )
 
 
 def test_lm_eval_model_args_take_a_table_for_compute_optimal_only():

@@ -44,7 +44,9 @@ def routing_edges(values: list[float]) -> tuple[float, float]:
     """(medium_from, easy_from) splitting ``values`` into three groups of at least two, at the
     widest gaps (so that float noise between processes cannot move a value across an edge)."""
     v = sorted(values)
-    splits = [(min(v[i] - v[i - 1], v[j] - v[j - 1]), i, j) for i in range(2, len(v) - 3) for j in range(i + 2, len(v) - 1)]
+    splits = [
+        (min(v[i] - v[i - 1], v[j] - v[j - 1]), i, j) for i in range(2, len(v) - 3) for j in range(i + 2, len(v) - 1)
+    ]
     gap, i, j = max(splits)
     assert gap > 1e-4, f"the probes' estimates do not spread into three groups: {v}"
     return (v[i - 1] + v[i]) / 2, (v[j - 1] + v[j]) / 2
@@ -59,8 +61,12 @@ def test_stock_lm_eval_runs_compute_optimal_on_the_toy_world(tmp_path):
     features = [probe_features(p.candidates, DIFFICULTY["aggregation"]) for p in probes]
     medium_from, easy_from = routing_edges([DifficultyModel(**DIFFICULTY).predict(f) for f in features])
     estimate = DifficultyModel(**DIFFICULTY, medium_from=medium_from, easy_from=easy_from)
-    table = {"name": "routing", "probe": {"n": PROBE}, "difficulty": estimate.model_dump(),
-             "rules": [{"plans": [{"budget": N, **CHOICES}]}]}
+    table = {
+        "name": "routing",
+        "probe": {"n": PROBE},
+        "difficulty": estimate.model_dump(),
+        "rules": [{"plans": [{"budget": N, **CHOICES}]}],
+    }
     table_file = tmp_path / "routing.yaml"
     table_file.write_text(yaml.safe_dump(table))
     buckets_of_pool = [estimate.bucket(f) for f in features]
@@ -69,21 +75,42 @@ def test_stock_lm_eval_runs_compute_optimal_on_the_toy_world(tmp_path):
     buckets = [buckets_of_pool[POOL.index(d)] for d in docs]
     assert sorted(buckets) == sorted(["easy", "medium", "hard"] * 2)
 
-    model_args = (f"policy={model_dir('policy-small')},prm=toy-prm,strategy=compute_optimal,"
-                  f"n={N},table={table_file},max_tokens={LIMITS['max_tokens']},max_step_tokens={LIMITS['max_step_tokens']},"
-                  "seed=0,device=cpu")
+    model_args = (
+        f"policy={model_dir('policy-small')},prm=toy-prm,strategy=compute_optimal,"
+        f"n={N},table={table_file},max_tokens={LIMITS['max_tokens']},max_step_tokens={LIMITS['max_step_tokens']},"
+        "seed=0,device=cpu"
+    )
     # The lm_eval entry point of this interpreter's environment, as a user runs it.
-    command = [str(Path(sys.executable).parent / "lm_eval"), "--model", "tts", "--model_args", model_args,
-               "--tasks", "arith_tts", "--samples", json.dumps({"arith_tts": docs}),
-               "--output_path", str(tmp_path / "out"), "--log_samples"]
+    command = [
+        str(Path(sys.executable).parent / "lm_eval"),
+        "--model",
+        "tts",
+        "--model_args",
+        model_args,
+        "--tasks",
+        "arith_tts",
+        "--samples",
+        json.dumps({"arith_tts": docs}),
+        "--output_path",
+        str(tmp_path / "out"),
+        "--log_samples",
+    ]
     env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
-    cli = subprocess.Popen(command, env={**os.environ, **env}, cwd=tmp_path, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    cli = subprocess.Popen(
+        command, env={**os.environ, **env}, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
     # Meanwhile, the same search in-process.
     chosen = [load_test_problems()[d] for d in docs]
-    expected = search(as_problems(policy, chosen), policy, prm, strategy="compute_optimal", n=N,
-                      table=load_table(table_file), **LIMITS)
+    expected = search(
+        as_problems(policy, chosen),
+        policy,
+        prm,
+        strategy="compute_optimal",
+        n=N,
+        table=load_table(table_file),
+        **LIMITS,
+    )
 
     output, _ = cli.communicate(timeout=600)
     assert cli.returncode == 0, output[-3000:]
@@ -110,6 +137,8 @@ def test_stock_lm_eval_runs_compute_optimal_on_the_toy_world(tmp_path):
         assert got["usage"]["prm_tokens"] > 0  # the probe was scored, and paid for
 
     results = json.loads(next(folder.glob("results_*.json")).read_text())
-    assert results["results"]["arith_tts"]["acc,none"] == pytest.approx(sum(s["acc"] for s in samples.values()) / len(docs))
+    assert results["results"]["arith_tts"]["acc,none"] == pytest.approx(
+        sum(s["acc"] for s in samples.values()) / len(docs)
+    )
     assert results["config"]["tts"]["strategy"] == "compute_optimal"
     assert results["config"]["tts"]["table"] == str(table_file)

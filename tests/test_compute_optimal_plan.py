@@ -43,19 +43,45 @@ def write_sweep(folder, outcome=accuracy, policy_params=1000, task="arith_tts"):
     settings = SweepSettings(budgets=(4, 16), aggregations=("last",), votings=("majority", "prm_max"))
     buckets = [b for b in PASS_AT_1 for _ in range(PER_BUCKET)]
     folder.mkdir(parents=True)
-    header = {"format": 1, "task": task, "policy": f"policy-{policy_params}", "policy_params": policy_params,
-              "prm": "Toy-PRM", "prm_params": 500, "settings": settings.to_json(),
-              "problems": [str(i) for i in range(len(buckets))], "runs": []}
+    header = {
+        "format": 1,
+        "task": task,
+        "policy": f"policy-{policy_params}",
+        "policy_params": policy_params,
+        "prm": "Toy-PRM",
+        "prm_params": 500,
+        "settings": settings.to_json(),
+        "problems": [str(i) for i in range(len(buckets))],
+        "runs": [],
+    }
     (folder / "sweep.json").write_text(json.dumps(header))
     with open(folder / "problems.jsonl", "w") as f:
         for i, bucket in enumerate(buckets):
             # Right samples share answer class 0, wrong ones each have their own; every run of 4
             # samples (a probe) holds the same share of right ones.
             flags = [j % 4 < PASS_AT_1[bucket] * 4 for j in range(SAMPLES)]
-            samples = [{"class": 0 if ok else j + 1, "correct": ok,
-                        "scores": dict.fromkeys(("min", "last", "avg", "prod"), PASS_AT_1[bucket])} for j, ok in enumerate(flags)]
-            f.write(json.dumps({"id": str(i), "gold": "1", "pass_at_1": sum(flags) / SAMPLES, "policy_input_tokens": 10,
-                                "policy_output_tokens": 16 * SAMPLES, "prm_tokens": 20 * SAMPLES, "samples": samples}) + "\n")
+            samples = [
+                {
+                    "class": 0 if ok else j + 1,
+                    "correct": ok,
+                    "scores": dict.fromkeys(("min", "last", "avg", "prod"), PASS_AT_1[bucket]),
+                }
+                for j, ok in enumerate(flags)
+            ]
+            f.write(
+                json.dumps(
+                    {
+                        "id": str(i),
+                        "gold": "1",
+                        "pass_at_1": sum(flags) / SAMPLES,
+                        "policy_input_tokens": 10,
+                        "policy_output_tokens": 16 * SAMPLES,
+                        "prm_tokens": 20 * SAMPLES,
+                        "samples": samples,
+                    }
+                )
+                + "\n"
+            )
     configs = [Config("majority", n, None, None, "majority") for n in settings.sampling_sizes()]
     configs += [Config("best_of_n", n, None, "last", "prm_max") for n in settings.sampling_sizes()]
     configs += [Config(s, n, m, "last", "prm_max") for n, m in settings.tree_sizes() for s in ("beam_search", "dvts")]
@@ -63,8 +89,16 @@ def write_sweep(folder, outcome=accuracy, policy_params=1000, task="arith_tts"):
     with open(folder / "outcomes.jsonl", "w") as f:
         for c in configs:
             cost = {"majority": 100, "best_of_n": 150}.get(c.strategy, 200) * c.n
-            f.write(json.dumps({"config": asdict(c), "accuracy": [outcome(c, b) for b in buckets],
-                                "flops": [float(cost)] * len(buckets)}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "config": asdict(c),
+                        "accuracy": [outcome(c, b) for b in buckets],
+                        "flops": [float(cost)] * len(buckets),
+                    }
+                )
+                + "\n"
+            )
     return folder
 
 
@@ -78,10 +112,16 @@ def test_plan_picks_the_known_best_per_bucket_and_reports_cross_validated_accura
     assert rule.task == ["arith_tts"] and rule.prm == ["Toy-PRM"]
     small, large = rule.plans
     assert (small.budget, small.probe.n, large.budget, large.probe.n) == (4, 2, 16, 4)
-    assert labels(small) == {"easy": "majority n=2", "medium": "best_of_n n=2 last prm_max",
-                             "hard": "beam_search n=2 M=2 last prm_max"}
-    assert labels(large) == {"easy": "majority n=4", "medium": "best_of_n n=16 last prm_max",
-                             "hard": "beam_search n=12 M=4 last prm_max"}
+    assert labels(small) == {
+        "easy": "majority n=2",
+        "medium": "best_of_n n=2 last prm_max",
+        "hard": "beam_search n=2 M=2 last prm_max",
+    }
+    assert labels(large) == {
+        "easy": "majority n=4",
+        "medium": "best_of_n n=16 last prm_max",
+        "hard": "beam_search n=12 M=4 last prm_max",
+    }
 
     (reports,) = result.reports.values()
     r4, r16 = reports
@@ -100,7 +140,10 @@ def test_plan_picks_the_known_best_per_bucket_and_reports_cross_validated_accura
     difference = paired_difference(r16.table.per_problem, r16.single.per_problem)
     assert difference.estimate == pytest.approx(r16.table.accuracy - r16.single.accuracy)
     assert versus_single(r16).startswith(f"{verdict(difference)} ({100 * difference.estimate:+.1f} [")
-    assert versus_single(r16) in format_report(result) and versus_single(r16) == result.table.rules[0].plans[1].notes["vs_best_single"]
+    assert (
+        versus_single(r16) in format_report(result)
+        and versus_single(r16) == result.table.rules[0].plans[1].notes["vs_best_single"]
+    )
 
     # The written table loads and resolves as planned, for larger budgets too.
     path = tmp_path / "table.yaml"
@@ -119,8 +162,10 @@ def _features(score):
 
 
 def test_plan_draws_no_probe_when_one_strategy_is_best_everywhere_and_splits_policy_sizes(tmp_path):
-    sweeps = [write_sweep(tmp_path / "small", dominant, policy_params=1000),
-              write_sweep(tmp_path / "large", accuracy, policy_params=100_000)]
+    sweeps = [
+        write_sweep(tmp_path / "small", dominant, policy_params=1000),
+        write_sweep(tmp_path / "large", accuracy, policy_params=100_000),
+    ]
     result = plan_table(sweeps, name="two", folds=4, seed=1)
     small_rule, large_rule = result.table.rules
     # Policy sizes split at the geometric mean of the two policies.
@@ -189,8 +234,9 @@ def test_cross_validation_never_scores_a_problem_on_which_it_fitted(tmp_path):
         for i in held_out:
             accuracy[i] = float(config.strategy == "dvts")
     for i in held_out:
-        sweep.samples[i] = [{**s, "correct": not s["correct"], "scores": dict.fromkeys(s["scores"], 1.0)}
-                            for s in sweep.samples[i]]
+        sweep.samples[i] = [
+            {**s, "correct": not s["correct"], "scores": dict.fromkeys(s["scores"], 1.0)} for s in sweep.samples[i]
+        ]
         sweep.pass_at_1[i] = 1.0 - sweep.pass_at_1[i]
     assert fitted(train) == before
     assert fitted(list(range(count))) != before  # while a fit that sees them does change

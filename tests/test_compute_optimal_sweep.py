@@ -17,8 +17,15 @@ from tts_eval.voting import vote
 
 pytestmark = pytest.mark.slow
 
-SETTINGS = dict(budgets=(2, 4), beam_size=2, aggregations=("min", "last"), max_tokens=96, max_step_tokens=24,
-                strategies=("majority", "best_of_n", "beam_search", "dvts", "particle_filtering"), pf_temperature=0.5)
+SETTINGS = dict(
+    budgets=(2, 4),
+    beam_size=2,
+    aggregations=("min", "last"),
+    max_tokens=96,
+    max_step_tokens=24,
+    strategies=("majority", "best_of_n", "beam_search", "dvts", "particle_filtering"),
+    pf_temperature=0.5,
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +38,39 @@ def swept(tmp_path_factory):
     from tts_eval.toy.evaluate import load_toy_policy, load_toy_prm
 
     out = tmp_path_factory.mktemp("sweep") / "toy"
-    run = CliRunner().invoke(app, [
-        "sweep", str(TEST_FILE), "--limit", "8", "--out", str(out), "--policy", str(model_dir("policy-small")),
-        "--prm", "toy-prm", "--prm-model", str(model_dir("prm")), "--task", "arith_tts", "--budgets", "2,4",
-        "--beam-size", "2", "--aggregations", "min,last", "--max-tokens", "96", "--max-step-tokens", "24",
-        "--strategies", "majority,best_of_n,beam_search,dvts,particle_filtering", "--pf-temperature", "0.5",
-    ])
+    run = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            str(TEST_FILE),
+            "--limit",
+            "8",
+            "--out",
+            str(out),
+            "--policy",
+            str(model_dir("policy-small")),
+            "--prm",
+            "toy-prm",
+            "--prm-model",
+            str(model_dir("prm")),
+            "--task",
+            "arith_tts",
+            "--budgets",
+            "2,4",
+            "--beam-size",
+            "2",
+            "--aggregations",
+            "min,last",
+            "--max-tokens",
+            "96",
+            "--max-step-tokens",
+            "24",
+            "--strategies",
+            "majority,best_of_n,beam_search,dvts,particle_filtering",
+            "--pf-temperature",
+            "0.5",
+        ],
+    )
     assert run.exit_code == 0, run.output
     assert f"tts-eval plan {out}" in run.output
     toy = load_test_problems()[:8]
@@ -53,9 +87,16 @@ def test_sweep_runs_each_search_once_and_derives_every_configuration(swept):
 
     out, toy, _, policy, _ = swept
     assert sorted(p.name for p in (out / "runs").iterdir()) == [
-        "beam_search-n2-m2.jsonl", "beam_search-n4-m2.jsonl", "best_of_n-n4.jsonl", "dvts-n4-m2.jsonl",
-        "particle_filtering-n2.jsonl", "particle_filtering-n4.jsonl"]
-    runs = {p.stem: [result_from_dict(r["result"]) for r in read(out, f"runs/{p.name}")] for p in (out / "runs").iterdir()}
+        "beam_search-n2-m2.jsonl",
+        "beam_search-n4-m2.jsonl",
+        "best_of_n-n4.jsonl",
+        "dvts-n4-m2.jsonl",
+        "particle_filtering-n2.jsonl",
+        "particle_filtering-n4.jsonl",
+    ]
+    runs = {
+        p.stem: [result_from_dict(r["result"]) for r in read(out, f"runs/{p.name}")] for p in (out / "runs").iterdir()
+    }
     outcomes = {tuple(row["config"].values()): row for row in read(out, "outcomes.jsonl")}
     problems = read(out, "problems.jsonl")
 
@@ -73,13 +114,17 @@ def test_sweep_runs_each_search_once_and_derives_every_configuration(swept):
                 cell = outcomes[("best_of_n", 4, None, aggregation, voting)]
                 assert cell["accuracy"][i] == right(problem, bon, voting, aggregation)
                 assert cell["flops"][i] == pytest.approx(bon.usage.flops)
-            assert outcomes[("best_of_n", 1, None, aggregation, "prm_max")]["accuracy"][i] == pytest.approx(row["pass_at_1"])
+            assert outcomes[("best_of_n", 1, None, aggregation, "prm_max")]["accuracy"][i] == pytest.approx(
+                row["pass_at_1"]
+            )
         # Majority spends no PRM compute; a subset of 2 costs the prompt and half the solutions.
         u = bon.usage
         assert outcomes[("majority", 4, None, None, "majority")]["flops"][i] == pytest.approx(
-            2 * policy.num_parameters * (u.policy_input_tokens + u.policy_output_tokens))
+            2 * policy.num_parameters * (u.policy_input_tokens + u.policy_output_tokens)
+        )
         assert outcomes[("majority", 2, None, None, "majority")]["flops"][i] == pytest.approx(
-            2 * policy.num_parameters * (u.policy_input_tokens + u.policy_output_tokens / 2))
+            2 * policy.num_parameters * (u.policy_input_tokens + u.policy_output_tokens / 2)
+        )
         # Tree searches: beam search from its own runs; DVTS at budget 2 from either of the
         # budget-4 run's two independent subtrees, each one result.
         dvts = runs["dvts-n4-m2"][i]
@@ -87,11 +132,17 @@ def test_sweep_runs_each_search_once_and_derives_every_configuration(swept):
             for n in (2, 4):
                 beam = runs[f"beam_search-n{n}-m2"][i]
                 assert outcomes[("beam_search", n, 2, aggregation, voting)]["accuracy"][i] == right(
-                    problem, beam, voting, aggregation or "last")
-            assert outcomes[("dvts", 4, 2, aggregation, voting)]["accuracy"][i] == right(problem, dvts, voting, aggregation or "last")
+                    problem, beam, voting, aggregation or "last"
+                )
+            assert outcomes[("dvts", 4, 2, aggregation, voting)]["accuracy"][i] == right(
+                problem, dvts, voting, aggregation or "last"
+            )
             assert outcomes[("dvts", 2, 2, aggregation, voting)]["accuracy"][i] == pytest.approx(
-                sum(is_right(problem, c.answer) for c in dvts.candidates) / 2)
-        assert outcomes[("beam_search", 4, 2, None, "majority")]["flops"][i] == pytest.approx(runs["beam_search-n4-m2"][i].usage.flops)
+                sum(is_right(problem, c.answer) for c in dvts.candidates) / 2
+            )
+        assert outcomes[("beam_search", 4, 2, None, "majority")]["flops"][i] == pytest.approx(
+            runs["beam_search-n4-m2"][i].usage.flops
+        )
         # Particle filtering: its own run at each count, voted with its weights (at the sweep's temperature).
         for n in (2, 4):
             particles = runs[f"particle_filtering-n{n}"][i]

@@ -15,18 +15,41 @@ PACKAGES = ("tts_eval", "prm_backends", "leaderboard")
 # Bottom to top. A name covers a module, or a package with everything in it; "tts_eval" is
 # only the package's facade (its __init__), so every other module of it must be placed.
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", (
-        "tts_eval.types", "tts_eval.steps", "tts_eval.seeding", "tts_eval.jsonl", "tts_eval.resources",
-        "tts_eval.validation", "tts_eval.statistics", "tts_eval.serialization", "tts_eval.grading",
-        "tts_eval.scoring", "tts_eval.voting", "tts_eval.flops", "tts_eval.protocols", "tts_eval.processbench",
-        "tts_eval.benchmarks",
-    )),
+    (
+        "core",
+        (
+            "tts_eval.types",
+            "tts_eval.steps",
+            "tts_eval.seeding",
+            "tts_eval.jsonl",
+            "tts_eval.resources",
+            "tts_eval.validation",
+            "tts_eval.statistics",
+            "tts_eval.serialization",
+            "tts_eval.grading",
+            "tts_eval.scoring",
+            "tts_eval.voting",
+            "tts_eval.flops",
+            "tts_eval.protocols",
+            "tts_eval.processbench",
+            "tts_eval.benchmarks",
+        ),
+    ),
     # The strategy contract and registry, the compute-optimal tables that read it, the
     # strategies (one registers itself per module), the search that runs them.
-    ("engine", (
-        "tts_eval.search_options", "tts_eval.strategies.base", "tts_eval.strategies.registry", "tts_eval.strategies.names",
-        "tts_eval.compute_optimal", "tts_eval.strategies", "tts_eval.estimators", "tts_eval.search",
-    )),
+    (
+        "engine",
+        (
+            "tts_eval.search_options",
+            "tts_eval.strategies.base",
+            "tts_eval.strategies.registry",
+            "tts_eval.strategies.names",
+            "tts_eval.compute_optimal",
+            "tts_eval.strategies",
+            "tts_eval.estimators",
+            "tts_eval.search",
+        ),
+    ),
     ("serving", ("tts_eval.serving",)),
     ("backends", ("tts_eval.policies", "prm_backends")),
     ("runs", ("tts_eval.planning", "tts_eval.memory_plan", "tts_eval.preflight")),
@@ -143,12 +166,18 @@ def test_every_module_stands_on_a_floor_and_imports_only_downwards_without_cycle
                 continue
             unit_edges.setdefault(source, set()).add(dest)
             if floor_of[dest] > floor_of[source]:
-                upward.append(f"{module} ({FLOORS[floor_of[source]][0]}) imports {target} ({FLOORS[floor_of[dest]][0]})")
+                upward.append(
+                    f"{module} ({FLOORS[floor_of[source]][0]}) imports {target} ({FLOORS[floor_of[dest]][0]})"
+                )
     assert not upward, "imports up the floors:\n" + "\n".join(sorted(upward))
     assert not _cycles(unit_edges), f"packages importing each other: {_cycles(unit_edges)}"
     # Inside a package too, modules import in one direction. A package's __init__ is its public
     # face and registry (it gathers its modules), so imports of it are left out here.
-    inner = {m: {t for t in ts if modules[t].name != "__init__.py"} for m, ts in edges.items() if modules[m].name != "__init__.py"}
+    inner = {
+        m: {t for t in ts if modules[t].name != "__init__.py"}
+        for m, ts in edges.items()
+        if modules[m].name != "__init__.py"
+    }
     assert not _cycles(inner), f"modules importing each other: {_cycles(inner)}"
 
 

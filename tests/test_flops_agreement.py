@@ -34,18 +34,36 @@ def _result(problem: SweepProblem, answers: list[str], tokens: tuple[int, int, i
 
 def _run(strategy: str, n: int, beam_size: int | None, results: list[SearchResult]) -> Run:
     settings = RunSettings(
-        model_source="tts", policy="org/Policy", prm="prm", strategy=strategy, n=n, beam_size=beam_size,
-        voting="prm_vote", aggregation="last", temperature=0.7, policy_params=POLICY_PARAMS, prm_params=PRM_PARAMS,
+        model_source="tts",
+        policy="org/Policy",
+        prm="prm",
+        strategy=strategy,
+        n=n,
+        beam_size=beam_size,
+        voting="prm_vote",
+        aggregation="last",
+        temperature=0.7,
+        policy_params=POLICY_PARAMS,
+        prm_params=PRM_PARAMS,
     )
     outcomes = []
     for problem, result in zip(PROBLEMS, results):
         u = result.usage
-        outcomes.append(ProblemOutcome(
-            problem_id=problem.id, level=None, gold=problem.gold, correct=result.answer == problem.gold,
-            candidates=result.candidates, chosen=0, candidate_correct=[c.answer == problem.gold for c in result.candidates],
-            policy_tokens=float(u.policy_input_tokens + u.policy_output_tokens), policy_input_tokens=float(u.policy_input_tokens),
-            prm_tokens=float(u.prm_tokens), prm_scored_tokens=float(u.prm_scored_tokens),
-        ))
+        outcomes.append(
+            ProblemOutcome(
+                problem_id=problem.id,
+                level=None,
+                gold=problem.gold,
+                correct=result.answer == problem.gold,
+                candidates=result.candidates,
+                chosen=0,
+                candidate_correct=[c.answer == problem.gold for c in result.candidates],
+                policy_tokens=float(u.policy_input_tokens + u.policy_output_tokens),
+                policy_input_tokens=float(u.policy_input_tokens),
+                prm_tokens=float(u.prm_tokens),
+                prm_scored_tokens=float(u.prm_scored_tokens),
+            )
+        )
     task = TaskResult("math500_tts", "MATH-500", Path(f"{strategy}.jsonl"), outcomes, benchmark_size=None)
     return Run(Path(f"results_{strategy}.json"), settings, {"MATH-500": task})
 
@@ -53,11 +71,22 @@ def _run(strategy: str, n: int, beam_size: int | None, results: list[SearchResul
 def test_sweep_and_leaderboard_count_the_same_flops_for_a_run_at_a_smaller_budget(tmp_path):
     bon = [_result(p, ANSWERS[p.id], BON_TOKENS[p.id]) for p in PROBLEMS]
     dvts = [_result(p, ANSWERS[p.id][:2], DVTS_TOKENS[p.id]) for p in PROBLEMS]  # 2 subtrees of M = 2
-    settings = SweepSettings(budgets=(4,), strategies=("majority", "best_of_n", "dvts"), aggregations=("last",),
-                             votings=("majority", "prm_vote"), beam_size=2)
+    settings = SweepSettings(
+        budgets=(4,),
+        strategies=("majority", "best_of_n", "dvts"),
+        aggregations=("last",),
+        votings=("majority", "prm_vote"),
+        beam_size=2,
+    )
     assert settings.runs() == [SearchRun("best_of_n", 4), SearchRun("dvts", 4, 2)]
-    write_outcomes(tmp_path, PROBLEMS, {SearchRun("best_of_n", 4): bon, SearchRun("dvts", 4, 2): dvts},
-                   settings, POLICY_PARAMS, PRM_PARAMS)
+    write_outcomes(
+        tmp_path,
+        PROBLEMS,
+        {SearchRun("best_of_n", 4): bon, SearchRun("dvts", 4, 2): dvts},
+        settings,
+        POLICY_PARAMS,
+        PRM_PARAMS,
+    )
     sweep = {}
     for line in (tmp_path / OUTCOMES_FILE).read_text().splitlines():
         row = json.loads(line)
@@ -75,13 +104,17 @@ def test_sweep_and_leaderboard_count_the_same_flops_for_a_run_at_a_smaller_budge
         compared += 1
     assert compared == 3 + 3 + 2 * 2  # majority and Best-of-N at 1, 2, 4; DVTS at 2 and 4, two votings
     # At the run's own budget both equal the run's recorded FLOPs.
-    assert board[("best_of_n", 4, "prm_vote", "measured")] == pytest.approx(sweep[("best_of_n", 4, "prm_vote")], rel=1e-12)
+    assert board[("best_of_n", 4, "prm_vote", "measured")] == pytest.approx(
+        sweep[("best_of_n", 4, "prm_vote")], rel=1e-12
+    )
 
     # Independent reference: Best-of-N at 2 sends each prompt once, generates and scores half.
     def bon_at_2(i: int, o: int, r: int) -> float:
         return 2 * POLICY_PARAMS * (i + o / 2) + 2 * PRM_PARAMS * r / 2
 
     assert sweep[("best_of_n", 2, "prm_vote")] == pytest.approx(sum(bon_at_2(*t) for t in BON_TOKENS.values()) / 2)
-    assert sweep[("majority", 1, "majority")] == pytest.approx(sum(2 * POLICY_PARAMS * (i + o / 4) for i, o, _ in BON_TOKENS.values()) / 2)
+    assert sweep[("majority", 1, "majority")] == pytest.approx(
+        sum(2 * POLICY_PARAMS * (i + o / 4) for i, o, _ in BON_TOKENS.values()) / 2
+    )
     # DVTS at 2 is one of its two subtrees: each subtree sent its own requests, so all of it halves.
     assert sweep[("dvts", 2, "prm_vote")] == pytest.approx(sum(r.usage.flops for r in dvts) / 2 / 2)

@@ -188,16 +188,17 @@ EQUIVALENT = [
     ("1 \\pm \\sqrt{19}", "1+\\sqrt{19}, 1-\\sqrt{19}"),
     ("3 \\pm 2 \\sqrt{2}", "3-2\\sqrt{2}, 3+2\\sqrt{2}"),
     # matrices and vectors
-    ("\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}",
-     "\\begin{pmatrix} -\\frac{1}{3} \\\\ \\frac{2}{3} \\\\ \\frac{5}{3} \\end{pmatrix}"),
-    ("\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}",
-     "\\begin{bmatrix} -1 & 0 \\\\ 0 & -1 \\end{bmatrix}"),
-    ("\\begin{pmatrix} -2 \\\\ -14 \\\\ -7 \\end{pmatrix}",
-     "\\begin{pmatrix}-2\\\\-14\\\\-7\\end{pmatrix}"),
-    ("\\begin{pmatrix} 1/5 \\\\ -18/5 \\end{pmatrix}",
-     "\\begin{pmatrix} 0.2 \\\\ -3.6 \\end{pmatrix}"),
-    ("\\begin{pmatrix} 16/49 \\\\ 48/49 \\\\ 24/49 \\end{pmatrix}",
-     "\\begin{pmatrix} \\dfrac{16}{49} \\\\ \\dfrac{48}{49} \\\\ \\dfrac{24}{49} \\end{pmatrix}"),
+    (
+        "\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}",
+        "\\begin{pmatrix} -\\frac{1}{3} \\\\ \\frac{2}{3} \\\\ \\frac{5}{3} \\end{pmatrix}",
+    ),
+    ("\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}", "\\begin{bmatrix} -1 & 0 \\\\ 0 & -1 \\end{bmatrix}"),
+    ("\\begin{pmatrix} -2 \\\\ -14 \\\\ -7 \\end{pmatrix}", "\\begin{pmatrix}-2\\\\-14\\\\-7\\end{pmatrix}"),
+    ("\\begin{pmatrix} 1/5 \\\\ -18/5 \\end{pmatrix}", "\\begin{pmatrix} 0.2 \\\\ -3.6 \\end{pmatrix}"),
+    (
+        "\\begin{pmatrix} 16/49 \\\\ 48/49 \\\\ 24/49 \\end{pmatrix}",
+        "\\begin{pmatrix} \\dfrac{16}{49} \\\\ \\dfrac{48}{49} \\\\ \\dfrac{24}{49} \\end{pmatrix}",
+    ),
     # numbers in other bases
     ("52_8", "52_{8}"),
     ("52_8", "52"),
@@ -298,10 +299,8 @@ DIFFERENT = [
     ("1,-2", "1,2"),
     ("1 \\pm \\sqrt{19}", "1-\\sqrt{19}"),
     ("\\{1\\pm\\sqrt{5},-2\\}", "1+\\sqrt{5}, 1-\\sqrt{5}"),
-    ("\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}",
-     "\\begin{pmatrix} -1 & 0 \\\\ 0 & 1 \\end{pmatrix}"),
-    ("\\begin{pmatrix} -2 \\\\ -14 \\\\ -7 \\end{pmatrix}",
-     "\\begin{pmatrix} -14 \\\\ -2 \\\\ -7 \\end{pmatrix}"),
+    ("\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}", "\\begin{pmatrix} -1 & 0 \\\\ 0 & 1 \\end{pmatrix}"),
+    ("\\begin{pmatrix} -2 \\\\ -14 \\\\ -7 \\end{pmatrix}", "\\begin{pmatrix} -14 \\\\ -2 \\\\ -7 \\end{pmatrix}"),
     ("\\begin{pmatrix} -2 \\\\ -14 \\\\ -7 \\end{pmatrix}", "(-2, -14, -7, 1)"),
     ("\\text{Evelyn}", "\\text{Navin}"),
     ("\\text{even}", "\\text{odd}"),
@@ -431,9 +430,7 @@ def test_answer_key_agrees_with_the_symbolic_checker(checker: CheckerPool) -> No
     math-verify on its own (no fast path, no cache) must agree."""
     equal_keys = [(g, p) for g, p in EQUIVALENT if answer_key(g) == answer_key(p)]
     assert len(equal_keys) >= 40  # the key does real work
-    disagreements = [
-        (g, p) for g, p in equal_keys if _checker_says(checker, g, p) is not Outcome.EQUAL
-    ]
+    disagreements = [(g, p) for g, p in equal_keys if _checker_says(checker, g, p) is not Outcome.EQUAL]
     assert disagreements == []
     # The one rule beyond math-verify: the name of a single answer variable is ignored.
     assert answer_key("x = 5") == answer_key("y=5") == "5"
@@ -488,17 +485,13 @@ def test_math500_neighbouring_answers_are_told_apart(data_dir: Path, checker: Ch
     (the few rows with the same answer), so the checker has no false positives on real
     answer styles."""
     golds = [row["answer"] for row in _rows(data_dir / "math500" / "test.jsonl")]
-    verdicts = {
-        (a, b): is_equivalent(a, b) for a, b in zip(golds, golds[1:] + golds[:1], strict=True)
-    }
+    verdicts = {(a, b): is_equivalent(a, b) for a, b in zip(golds, golds[1:] + golds[:1], strict=True)}
     wrong = {(a, b): v for (a, b), v in verdicts.items() if v != (answer_key(a) == answer_key(b))}
     assert not wrong
     assert 0 < sum(verdicts.values()) < 10
 
 
-def test_aime24_gold_matches_every_box_of_its_solutions(
-    data_dir: Path, checker: CheckerPool
-) -> None:
+def test_aime24_gold_matches_every_box_of_its_solutions(data_dir: Path, checker: CheckerPool) -> None:
     rows = _rows(data_dir / "aime24" / "test.jsonl")
     assert len(rows) == 30
     misses = {}
@@ -570,9 +563,7 @@ def test_timeout_must_be_a_positive_number(timeout) -> None:
         ("x" + " <" * 20_000, "1"),
     ],
 )
-def test_hostile_input_returns_within_the_timeout(
-    checker: CheckerPool, gold: str, pred: str
-) -> None:
+def test_hostile_input_returns_within_the_timeout(checker: CheckerPool, gold: str, pred: str) -> None:
     start = time.monotonic()
     assert is_equivalent(gold, pred, timeout=HOSTILE_TIMEOUT) is False
     assert time.monotonic() - start <= HOSTILE_TIMEOUT + 1
@@ -581,10 +572,50 @@ def test_hostile_input_returns_within_the_timeout(
 
 
 _LATEX_PIECES = [
-    "\\frac", "\\sqrt", "\\boxed", "\\text", "\\left(", "\\right)", "\\begin{pmatrix}",
-    "\\end{pmatrix}", "\\\\", "&", "{", "}", "(", ")", "[", "]", "^", "_", "=", ",", ".",
-    "-", "+", "!", "%", "\\%", "$", "\\$", "\\pi", "\\infty", "\\pm", "\\cup", "\\circ",
-    "i", "x", "y", "0", "1", "2", "9", "10", " ", "\\,", "\\!",
+    "\\frac",
+    "\\sqrt",
+    "\\boxed",
+    "\\text",
+    "\\left(",
+    "\\right)",
+    "\\begin{pmatrix}",
+    "\\end{pmatrix}",
+    "\\\\",
+    "&",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    "^",
+    "_",
+    "=",
+    ",",
+    ".",
+    "-",
+    "+",
+    "!",
+    "%",
+    "\\%",
+    "$",
+    "\\$",
+    "\\pi",
+    "\\infty",
+    "\\pm",
+    "\\cup",
+    "\\circ",
+    "i",
+    "x",
+    "y",
+    "0",
+    "1",
+    "2",
+    "9",
+    "10",
+    " ",
+    "\\,",
+    "\\!",
 ]
 _answers = st.one_of(
     st.text(max_size=80),
@@ -644,9 +675,7 @@ def test_threads_get_correct_results(checker: CheckerPool) -> None:
     assert failures == []
 
 
-def test_a_checker_that_cannot_start_is_a_clear_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_checker_that_cannot_start_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     broken = tmp_path / "broken_check.py"
     broken.write_text('print(\'{"error": "ModuleNotFoundError: math_verify"}\')\n')
     monkeypatch.setattr(checkers, "_SCRIPT", broken)
@@ -687,14 +716,18 @@ def _kill_checkers(monkeypatch: pytest.MonkeyPatch, where: str, times: int) -> l
             checker.process.wait()
 
     if where == "start":
+
         def patched(self, *args, **kwargs):
             original(self, *args, **kwargs)
             kill(self)
+
         monkeypatch.setattr(checkers._Checker, "__init__", patched)
     else:
+
         def patched(self, *args, **kwargs):
             kill(self)
             return original(self, *args, **kwargs)
+
         monkeypatch.setattr(checkers._Checker, "compare", patched)
     return killed
 
@@ -747,8 +780,13 @@ _huge_integers = st.integers(4_301, 4_800).flatmap(lambda d: st.integers(10 ** (
 
 
 @given(number=_huge_integers, negative=st.booleans(), kill=st.booleans())
-@settings(max_examples=6, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=6,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 def test_fuzz_huge_integers_with_checkers_killed_meanwhile(
     checker: CheckerPool, number: int, negative: bool, kill: bool
 ) -> None:

@@ -50,9 +50,24 @@ class VLLMServer:
         self.log = log
         # --no-enable-chunked-prefill: vLLM 0.32 on CPU fails when it splits a seeded prompt.
         command = [
-            sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model,
-            "--host", "127.0.0.1", "--port", str(self.port), "--dtype", "float32", "--max-model-len", "1024",
-            "--enforce-eager", "--kv-cache-memory-bytes", str(64 * 2**20), "--no-enable-chunked-prefill", *extra,
+            sys.executable,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            self.model,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dtype",
+            "float32",
+            "--max-model-len",
+            "1024",
+            "--enforce-eager",
+            "--kv-cache-memory-bytes",
+            str(64 * 2**20),
+            "--no-enable-chunked-prefill",
+            *extra,
         ]
         with open(log, "wb") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -95,8 +110,14 @@ def servers(tmp_path_factory):
     classifier = tiny_prm_dir("token_classifier")
     tag_id = AutoTokenizer.from_pretrained(classifier).convert_tokens_to_ids("<extra_0>")
     started = {
-        "lm": VLLMServer(tiny_prm_dir("step_tag"), logs / "lm.log", "--enable-prefix-caching", "--block-size", "32",
-                         "--enable-prompt-tokens-details"),
+        "lm": VLLMServer(
+            tiny_prm_dir("step_tag"),
+            logs / "lm.log",
+            "--enable-prefix-caching",
+            "--block-size",
+            "32",
+            "--enable-prompt-tokens-details",
+        ),
         "pooling": VLLMServer(classifier, logs / "pooling.log", "--pooler-config", f'{{"step_tag_id": {tag_id}}}'),
     }
     try:
@@ -121,8 +142,9 @@ def pooling_server(servers):
 def http_prm(family: str, server, **overrides):
     from prm_backends.runtime_http import HTTPProcessRewardModel
 
-    spec = load_spec(PAPER_NAMES[family], model=str(tiny_prm_dir(family)), runtime="http", device="cpu",
-                     dtype="float32", **overrides)
+    spec = load_spec(
+        PAPER_NAMES[family], model=str(tiny_prm_dir(family)), runtime="http", device="cpu", dtype="float32", **overrides
+    )
     return HTTPProcessRewardModel(spec, base_urls=[server.url], **FAST_RETRIES)
 
 
@@ -132,7 +154,10 @@ def openai_policy(server):
 
 ITEMS = [
     ("What is $2+3$?", ["$2 + 3 = 5$, so the answer is $\\boxed{5}$."]),
-    ("Solve $x^2 - 5x + 6 = 0$.", ["We factor.\n\n", "$(x - 2)(x - 3) = 0$.\n\n", "So $x = 2$ or $x = 3$.\n\n", "$\\boxed{3}$"]),
+    (
+        "Solve $x^2 - 5x + 6 = 0$.",
+        ["We factor.\n\n", "$(x - 2)(x - 3) = 0$.\n\n", "So $x = 2$ or $x = 3$.\n\n", "$\\boxed{3}$"],
+    ),
     ("Is π ≤ 4?", ["π ≈ 3.14 — less than 4.\n\n", "So yes: π ≤ 4, 你好, ки.\n\n", "$\\boxed{\\text{yes}}$"]),
 ]
 
@@ -168,11 +193,18 @@ def test_openai_greedy_equals_hf_and_samples_equal_in_process_vllm(lm_server, ma
     got = search(problems, policy, strategy="cot", max_tokens=80)
     assert [r.prediction.text for r in got] == [r.prediction.text for r in expected]
     assert [(r.usage.policy_input_tokens, r.usage.policy_output_tokens) for r in got] == [
-        (r.usage.policy_input_tokens, r.usage.policy_output_tokens) for r in expected]
+        (r.usage.policy_input_tokens, r.usage.policy_output_tokens) for r in expected
+    ]
 
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    in_process = load_policy(lm_server.model, backend="vllm", dtype="float32", enforce_eager=True,
-                             kv_cache_memory_bytes=32 * 2**20, max_model_len=1024)
+    in_process = load_policy(
+        lm_server.model,
+        backend="vllm",
+        dtype="float32",
+        enforce_eager=True,
+        kv_cache_memory_bytes=32 * 2**20,
+        max_model_len=1024,
+    )
     prompts = [p.prompt for p in problems]
     args = dict(n=4, temperature=0.8, top_p=0.95, max_tokens=30, stop=["\n\n"], seed=[3, 4, 5])
     try:
@@ -198,15 +230,24 @@ def test_a_served_run_keeps_its_key_secret_resumes_elsewhere_and_outlives_a_kill
     out = tmp_path / "runs"
 
     def model_args(url: str, key: str) -> dict:
-        return {"policy": lm_server.model, "backend": "openai", "base_urls": url, "api_key": key,
-                "max_tokens": 24, "max_step_tokens": 24, **FAST_RETRIES}
+        return {
+            "policy": lm_server.model,
+            "backend": "openai",
+            "base_urls": url,
+            "api_key": key,
+            "max_tokens": 24,
+            "max_step_tokens": 24,
+            **FAST_RETRIES,
+        }
 
     def killed(rows):
         raise KeyboardInterrupt  # the process dies while the first samples file is written
 
     monkeypatch.setattr(tracker_module, "sanitize_list", killed)
     with pytest.raises(KeyboardInterrupt):
-        run_evaluation(model_args(f"{lm_server.url}/v1", keys[0]), ["arith_tts"], output_path=out, log_samples=True, limit=2)
+        run_evaluation(
+            model_args(f"{lm_server.url}/v1", keys[0]), ["arith_tts"], output_path=out, log_samples=True, limit=2
+        )
     monkeypatch.undo()
     assert not list(out.glob("*/results_*.json")) and not list(out.glob("*/samples_*.jsonl"))
     capfd.readouterr()

@@ -94,7 +94,9 @@ def test_a_drip_feeding_server_cannot_hold_a_call_past_its_timeout(server, drip_
 def test_a_json_list_where_an_object_belongs_is_named(server):
     server.models = [{"id": "m"}]
     pool = ServerPool([server.url], timeout=TIMEOUT, max_retries=0)
-    with pytest.raises(ServerError, match=rf"^{server.url}/v1/models answered with a JSON list where an object is expected"):
+    with pytest.raises(
+        ServerError, match=rf"^{server.url}/v1/models answered with a JSON list where an object is expected"
+    ):
         pool.request("GET", "/v1/models", url=server.url)
     pool.close()
 
@@ -124,5 +126,9 @@ def test_unusable_pooling_rows_fail_naming_the_server(server, http_prm, row, mes
     with pytest.raises(ServerError, match=rf"^{server.url}{message}"):
         http_prm.score("What is 1 + 1?", ["1 + 1 = 2.\n\n", "So \\boxed{2}."])
     # The same server with usable rows: scores, each a probability.
-    server.pooling = lambda inputs: {"data": [{"index": i, "data": [[0.0, 1.0]] * len(ids)} for i, ids in enumerate(inputs)]}
-    assert http_prm.score("What is 1 + 1?", ["1 + 1 = 2.\n\n", "So \\boxed{2}."]) == pytest.approx([1 / (1 + math.exp(-1))] * 2)
+    server.pooling = lambda inputs: {
+        "data": [{"index": i, "data": [[0.0, 1.0]] * len(ids)} for i, ids in enumerate(inputs)]
+    }
+    assert http_prm.score("What is 1 + 1?", ["1 + 1 = 2.\n\n", "So \\boxed{2}."]) == pytest.approx(
+        [1 / (1 + math.exp(-1))] * 2
+    )

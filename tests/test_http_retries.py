@@ -75,7 +75,10 @@ class FakeServer:
             choice.update(token_ids=ids, stop_reason="\n\n")
         choices = [{**choice, "index": k} for k in range(body["n"])]
         prompt_tokens = len(body["prompt"])
-        return {"choices": choices, "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(ids) * body["n"]}}
+        return {
+            "choices": choices,
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(ids) * body["n"]},
+        }
 
     def close(self) -> None:
         self.httpd.shutdown()
@@ -102,7 +105,9 @@ def serve(tokenizer):
 
 def policy_for(tiny_qwen2_policy_dir, *servers, **options):
     settings = {"backoff": 0.01, "max_retries": 4, "tokenizer": str(tiny_qwen2_policy_dir), **options}
-    return load_policy(MODEL, backend="openai", base_urls=[s if isinstance(s, str) else s.url for s in servers], **settings)
+    return load_policy(
+        MODEL, backend="openai", base_urls=[s if isinstance(s, str) else s.url for s in servers], **settings
+    )
 
 
 SAMPLING = {"temperature": 0.7, "top_p": 0.9, "max_tokens": 32, "stop": ["\n\n"]}
@@ -130,7 +135,9 @@ def test_drops_503_and_429_are_retried_until_an_answer(serve, tiny_qwen2_policy_
 def test_a_client_error_fails_at_once_with_the_servers_message(serve, tiny_qwen2_policy_dir):
     server = serve([400])
     policy = policy_for(tiny_qwen2_policy_dir, server)
-    with pytest.raises(ServerRequestError, match=rf"{server.url}/v1/completions rejected .* HTTP 400: scripted failure 400"):
+    with pytest.raises(
+        ServerRequestError, match=rf"{server.url}/v1/completions rejected .* HTTP 400: scripted failure 400"
+    ):
         policy.generate(["x"], n=1, **SAMPLING)
     assert len(server.requests) == 1
 

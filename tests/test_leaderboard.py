@@ -88,7 +88,13 @@ def test_budgets_and_bad_k():
 
 def _trajectory(answer: str | None, score: float, tokens: int = 10) -> Trajectory:
     text = "Step.\n\n" + (f"\\boxed{{{answer}}}" if answer is not None else "no answer")
-    return Trajectory(steps=["Step.\n\n", text[len("Step.\n\n") :]], step_scores=[0.5, score], finished=True, num_tokens=tokens, answer=answer)
+    return Trajectory(
+        steps=["Step.\n\n", text[len("Step.\n\n") :]],
+        step_scores=[0.5, score],
+        finished=True,
+        num_tokens=tokens,
+        answer=answer,
+    )
 
 
 def _tts_sample(doc_id: int, doc: dict, candidates: list[Trajectory], voting: str, usage: Usage) -> dict:
@@ -143,11 +149,18 @@ def write_run(output_path: Path, model: str, model_args: dict, samples: dict[str
 
     tracker = EvaluationTracker(output_path=str(output_path))
     tracker.general_config_tracker.log_experiment_args(
-        model_source=model, model_args=model_args, system_instruction=None, chat_template=None, fewshot_as_multiturn=False
+        model_source=model,
+        model_args=model_args,
+        system_instruction=None,
+        chat_template=None,
+        fewshot_as_multiturn=False,
     )
     metric = {t: next(m for m in ("acc", "exact_match", "math_verify") if m in rows[0]) for t, rows in samples.items()}
     results = {
-        "results": {t: {"alias": t, f"{metric[t]},none": sum(r[metric[t]] for r in rows) / len(rows)} for t, rows in samples.items()},
+        "results": {
+            t: {"alias": t, f"{metric[t]},none": sum(r[metric[t]] for r in rows) / len(rows)}
+            for t, rows in samples.items()
+        },
         "group_subtasks": {t: [] for t in samples},
         "configs": {t: {"task": t, "output_type": "generate_until"} for t in samples},
         "versions": {t: 1.0 for t in samples},
@@ -167,7 +180,9 @@ def write_run(output_path: Path, model: str, model_args: dict, samples: dict[str
     return folder
 
 
-def _tts_config(policy: str, strategy: str, n: int, voting: str, *, beam_size: int = 4, prm: str | None = "tiny-prm") -> dict:
+def _tts_config(
+    policy: str, strategy: str, n: int, voting: str, *, beam_size: int = 4, prm: str | None = "tiny-prm"
+) -> dict:
     return {
         "model_num_parameters": 1_000_000,
         "prm_num_parameters": 2_000_000 if prm else None,
@@ -185,14 +200,19 @@ BON_CANDIDATES = [
     [("\\frac{14}{3}", 0.1), ("\\frac{14}{3}", 0.2), ("5", 0.95), ("4", 0.3)],
     [("9", 0.6), ("9", 0.5), ("9", 0.7), ("9", 0.4)],
 ]
-AIME_CANDIDATES = [[("204", 0.2), ("12", 0.9), ("204", 0.3), ("13", 0.1)], [("1", 0.5), ("2", 0.5), ("3", 0.5), ("4", 0.5)]]
+AIME_CANDIDATES = [
+    [("204", 0.2), ("12", 0.9), ("204", 0.3), ("13", 0.1)],
+    [("1", 0.5), ("2", 0.5), ("3", 0.5), ("4", 0.5)],
+]
 
 
 @pytest.fixture(scope="module")
 def handmade_runs(tmp_path_factory, math500_rows, data_dir) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("handmade-runs")
     math = math500_rows(4)
-    aime = [json.loads(line) for line in (data_dir / "aime24" / "test.jsonl").read_text(encoding="utf-8").splitlines()[:2]]
+    aime = [
+        json.loads(line) for line in (data_dir / "aime24" / "test.jsonl").read_text(encoding="utf-8").splitlines()[:2]
+    ]
     for doc in aime:
         doc["answer"] = str(doc["answer"])
     usage = Usage(policy_input_tokens=100, policy_output_tokens=60, prm_tokens=300, flops=0.0, prm_scored_tokens=900)
@@ -247,7 +267,12 @@ def test_rows_from_runs_of_the_tts_model_and_another_model(handmade_board):
     assert bon.kind == "measured" and bon.setup.policy == "org/Tiny-Policy" and bon.setup.prm == "tiny-prm"
     # prm_vote over all four: problem 0 groups (3, pi/2) twice (0.9 + 0.4) -> right; problem 1
     # p+q (0.7 + 0.6) beats p - q -> wrong; problem 2 14/3 (0.3) < 5 (0.95) -> wrong; 9 -> right.
-    assert bon.scores["MATH-500"].per_problem == {"test/precalculus/807.json": 1.0, "test/intermediate_algebra/1994.json": 0.0, "test/algebra/2584.json": 0.0, "test/number_theory/572.json": 1.0}
+    assert bon.scores["MATH-500"].per_problem == {
+        "test/precalculus/807.json": 1.0,
+        "test/intermediate_algebra/1994.json": 0.0,
+        "test/algebra/2584.json": 0.0,
+        "test/number_theory/572.json": 1.0,
+    }
     assert bon.accuracy("MATH-500") == 0.5 and bon.accuracy("AIME24") == 0.0 and bon.average() == 0.25
     # Tokens and FLOPs per problem: 160 policy + 300 PRM tokens; 2 x (1e6 x 160 + 2e6 x 300).
     assert bon.tokens() == 460.0 and bon.flops() == 2 * (1e6 * 160 + 2e6 * 300)
@@ -303,15 +328,39 @@ def test_outputs_are_complete_and_self_contained(handmade_board):
     _, out = handmade_board
     names = sorted(p.name for p in out.iterdir())
     # The PRM analyses' plots too, but not TTS vs PRM quality: tiny-prm has no ProcessBench F1.
-    plots = ["accuracy_by_difficulty", "accuracy_vs_flops", "accuracy_vs_n", "frontier", "small_vs_large", "length_bias", "voting_sensitivity"]
-    assert names == sorted(["leaderboard.html", "leaderboard.json", "leaderboard.md", *(f"{p}.{e}" for p in plots for e in ("png", "svg"))])
+    plots = [
+        "accuracy_by_difficulty",
+        "accuracy_vs_flops",
+        "accuracy_vs_n",
+        "frontier",
+        "small_vs_large",
+        "length_bias",
+        "voting_sensitivity",
+    ]
+    assert names == sorted(
+        ["leaderboard.html", "leaderboard.json", "leaderboard.md", *(f"{p}.{e}" for p in plots for e in ("png", "svg"))]
+    )
     data = json.loads((out / "leaderboard.json").read_text(encoding="utf-8"))
-    bon = next(r for r in data["rows"] if r["setup"]["strategy"] == "best_of_n" and r["setup"]["voting"] == "prm_vote" and r["setup"]["n"] == 4)
+    bon = next(
+        r
+        for r in data["rows"]
+        if r["setup"]["strategy"] == "best_of_n" and r["setup"]["voting"] == "prm_vote" and r["setup"]["n"] == 4
+    )
     # The PRM computed 300 tokens per problem of the 900 its inputs held (it reused prefixes).
-    assert (bon["benchmarks"]["MATH-500"]["prm_tokens"], bon["benchmarks"]["MATH-500"]["prm_scored_tokens"]) == (300, 900)
-    assert bon["benchmarks"]["MATH-500"]["by_level"] == {"2": {"accuracy": 1.0, "problems": 1}, "3": {"accuracy": 0.5, "problems": 2}, "5": {"accuracy": 0.0, "problems": 1}}
+    assert (bon["benchmarks"]["MATH-500"]["prm_tokens"], bon["benchmarks"]["MATH-500"]["prm_scored_tokens"]) == (
+        300,
+        900,
+    )
+    assert bon["benchmarks"]["MATH-500"]["by_level"] == {
+        "2": {"accuracy": 1.0, "problems": 1},
+        "3": {"accuracy": 0.5, "problems": 2},
+        "5": {"accuracy": 0.0, "problems": 1},
+    }
     # Pass@1 from the Best-of-N run's candidates: 0.5, 0.25, 0.5, 1.0 -> easy, medium, easy, easy.
-    assert bon["benchmarks"]["MATH-500"]["by_difficulty"] == {"easy": {"accuracy": 2 / 3, "problems": 3}, "medium": {"accuracy": 0.0, "problems": 1}}
+    assert bon["benchmarks"]["MATH-500"]["by_difficulty"] == {
+        "easy": {"accuracy": 2 / 3, "problems": 3},
+        "medium": {"accuracy": 0.0, "problems": 1},
+    }
     html = (out / "leaderboard.html").read_text(encoding="utf-8")
     assert "http://" not in html and "https://" not in html
 
@@ -332,8 +381,11 @@ def test_every_measured_and_derived_accuracy_has_its_interval_and_comparisons_ar
                 assert "ci_low" not in entry
             else:
                 assert entry["ci_low"] <= entry["accuracy"] <= entry["ci_high"], (row["title"], benchmark)
-    aime = next(r for r in data["rows"] if r["setup"]["strategy"] == "best_of_n" and r["setup"]["voting"] == "prm_vote"
-                and r["setup"]["n"] == 4)["benchmarks"]["AIME24"]
+    aime = next(
+        r
+        for r in data["rows"]
+        if r["setup"]["strategy"] == "best_of_n" and r["setup"]["voting"] == "prm_vote" and r["setup"]["n"] == 4
+    )["benchmarks"]["AIME24"]
     assert (aime["accuracy"], aime["ci_low"], aime["ci_high"]) == (0.0, 0.0, 0.0)  # every resample misses
     # The average over MATH-500 (1, 0, 0, 1) and AIME24 (0, 0): half of MATH-500's interval.
     assert bon.average_interval() == Interval(0.25, 0.0, 0.5)
@@ -416,8 +468,12 @@ def _bad_inputs():
     ]
 
 
-@pytest.mark.parametrize("damage, message", _bad_inputs(), ids=lambda v: getattr(v, "__name__", None) if callable(v) else None)
-def test_bad_input_gives_one_clear_error_and_leaves_out_untouched(handmade_runs, handmade_board, tmp_path, damage, message):
+@pytest.mark.parametrize(
+    "damage, message", _bad_inputs(), ids=lambda v: getattr(v, "__name__", None) if callable(v) else None
+)
+def test_bad_input_gives_one_clear_error_and_leaves_out_untouched(
+    handmade_runs, handmade_board, tmp_path, damage, message
+):
     import typer
     from typer.testing import CliRunner
 
@@ -498,8 +554,10 @@ def test_html_headline_fold_toggle_sorting_filters_and_narrow_screen_in_headless
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
 
     def viewport(width: int, height: int) -> None:
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                               {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
 
     def no_page_overflow() -> bool:
         return driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
@@ -522,7 +580,10 @@ def test_html_headline_fold_toggle_sorting_filters_and_narrow_screen_in_headless
         images = driver.find_elements(By.CSS_SELECTOR, "figure img")
         assert len(images) == 7  # five of the leaderboard, two of the PRM analyses
         assert len(driver.find_elements(By.CSS_SELECTOR, "table.analysis")) == 2  # length bias, voting sensitivity
-        assert all(driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img) for img in images)
+        assert all(
+            driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img)
+            for img in images
+        )
 
         # Derived, other-voting and published rows are folded until the toggle opens them.
         compact, rest = split_rows(board.rows)
@@ -586,12 +647,24 @@ def test_tree_search_rows_have_no_pass_at_1_of_their_own_and_take_buckets_from_a
     assert "| DVTS (M=2) | any final candidate correct | 4 |" in md and "| DVTS (M=2) | pass@k" not in md
     # DVTS's buckets are the Best-of-N run's (same policy, same problems): 3 easy, 1 medium.
     data = json.loads((out / "leaderboard.json").read_text(encoding="utf-8"))
-    dvts = next(r for r in data["rows"] if r["setup"]["strategy"] == "dvts" and r["setup"]["voting"] == "prm_max" and r["setup"]["n"] == 4)
-    assert {b: v["problems"] for b, v in dvts["benchmarks"]["MATH-500"]["by_difficulty"].items()} == {"easy": 3, "medium": 1}
+    dvts = next(
+        r
+        for r in data["rows"]
+        if r["setup"]["strategy"] == "dvts" and r["setup"]["voting"] == "prm_max" and r["setup"]["n"] == 4
+    )
+    assert {b: v["problems"] for b, v in dvts["benchmarks"]["MATH-500"]["by_difficulty"].items()} == {
+        "easy": 3,
+        "medium": 1,
+    }
 
 
 # Gold answers 2, 37, 5, 64 (2 to 5 operations).
-TOY_CANDIDATES = [[("2", 0.9), ("3", 0.2)], [("37", 0.8), ("37", 0.6)], [("4", 0.7), ("5", 0.3)], [("1", 0.1), ("1", 0.2)]]
+TOY_CANDIDATES = [
+    [("2", 0.9), ("3", 0.2)],
+    [("37", 0.8), ("37", 0.6)],
+    [("4", 0.7), ("5", 0.3)],
+    [("1", 0.1), ("1", 0.2)],
+]
 
 
 @pytest.fixture(scope="module")
@@ -601,7 +674,10 @@ def toy_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("toy-runs") / "runs"
     docs = [{"problem": p.question, "answer": p.answer, "difficulty": p.difficulty} for p in load_test_problems()[:4]]
     usage = Usage(policy_input_tokens=50, policy_output_tokens=30, prm_tokens=80, flops=0.0)
-    rows = [_tts_sample(i, d, [_trajectory(a, s) for a, s in TOY_CANDIDATES[i]], "prm_vote", usage) for i, d in enumerate(docs)]
+    rows = [
+        _tts_sample(i, d, [_trajectory(a, s) for a, s in TOY_CANDIDATES[i]], "prm_vote", usage)
+        for i, d in enumerate(docs)
+    ]
     write_run(root / "nested" / "bon", "tts", {"policy": "toy"}, {"arith_tts": rows},
               config=_tts_config("toy", "best_of_n", 2, "prm_vote"), original=700)  # fmt: skip
     return root
@@ -666,7 +742,9 @@ def test_grading_failures_are_counted_and_judged_wrong(monkeypatch):
         os.kill(self.process.pid, signal.SIGKILL)
 
     answers = ["\\frac{1}{2}", "1/2", "0.500001", "1/2", None]  # "1/2" twice: one pair
-    problem = SimpleNamespace(gold="\\frac12", candidates=[SimpleNamespace(answer=a) for a in answers], candidate_correct=None)
+    problem = SimpleNamespace(
+        gold="\\frac12", candidates=[SimpleNamespace(answer=a) for a in answers], candidate_correct=None
+    )
     run = SimpleNamespace(tasks={"math500_tts": SimpleNamespace(problems=[problem])})
     checkers.shutdown()
     monkeypatch.setattr(checkers._Checker, "__init__", killed)

@@ -27,8 +27,15 @@ def _evaluate_prm(prm: str, out: Path) -> None:
     from lm_eval.tasks import TaskManager
 
     tracker = EvaluationTracker(output_path=str(out))
-    results = lm_eval.simple_evaluate(model="prm", model_args={"prm": prm}, tasks=["processbench_toy"], limit=PB_SAMPLES,
-                                      log_samples=True, evaluation_tracker=tracker, task_manager=TaskManager(include_defaults=False))
+    results = lm_eval.simple_evaluate(
+        model="prm",
+        model_args={"prm": prm},
+        tasks=["processbench_toy"],
+        limit=PB_SAMPLES,
+        log_samples=True,
+        evaluation_tracker=tracker,
+        task_manager=TaskManager(include_defaults=False),
+    )
     samples = results.pop("samples")
     tracker.save_results_aggregated(results=results, samples=samples)
     tracker.save_results_samples(task_name="processbench_toy", samples=samples["processbench_toy"])
@@ -42,13 +49,21 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     settings = {
         "cot": {"strategy": "cot"},
         "majority": {"strategy": "majority", "n": N},
-        **{f"bon-{prm}": {"strategy": "best_of_n", "n": N, "prm": prm, "aggregation": "min", "voting": "prm_vote"} for prm in PRMS},
+        **{
+            f"bon-{prm}": {"strategy": "best_of_n", "n": N, "prm": prm, "aggregation": "min", "voting": "prm_vote"}
+            for prm in PRMS
+        },
     }
     folders = {}
     for name, args in settings.items():
         folders[name] = root / name
-        run_evaluation({"policy": SMALL, "seed": 0, **args}, ["arith_tts"], output_path=folders[name], log_samples=True,
-                       limit=PROBLEMS)
+        run_evaluation(
+            {"policy": SMALL, "seed": 0, **args},
+            ["arith_tts"],
+            output_path=folders[name],
+            log_samples=True,
+            limit=PROBLEMS,
+        )
     for prm in PRMS:
         _evaluate_prm(prm, root / "processbench" / prm)
     folders["processbench"] = root / "processbench"
@@ -109,7 +124,10 @@ def _vote(candidates: list[dict], voting: str, aggregation: str) -> int:
 def _f1(folder: Path) -> float:
     from tts_eval.processbench import processbench_score
 
-    pairs = [(s["doc"]["label"], json.loads(s["filtered_resps"][0])["prediction"]) for s in _samples(folder, "processbench_toy")]
+    pairs = [
+        (s["doc"]["label"], json.loads(s["filtered_resps"][0])["prediction"])
+        for s in _samples(folder, "processbench_toy")
+    ]
     scores = [json.loads(s["filtered_resps"][0])["step_scores"] for s in _samples(folder, "processbench_toy")]
     assert all(p == next((i for i, x in enumerate(sc) if x < 0.5), -1) for (_, p), sc in zip(pairs, scores))
     return 100 * processbench_score(*zip(*pairs)).f1
@@ -154,8 +172,12 @@ def test_length_bias_against_the_policys_own_solutions(runs, board):
         assert row["problems"] == PROBLEMS
         assert row["tokens"] == pytest.approx(np.mean([c["num_tokens"] for c in chosen]))
         assert row["steps"] == pytest.approx(np.mean([len(c["steps"]) for c in chosen]))
-        assert row["tokens_per_step"] == pytest.approx(sum(c["num_tokens"] for c in chosen) / sum(len(c["steps"]) for c in chosen))
-        assert row["candidate_tokens"] == pytest.approx(np.mean([c["num_tokens"] for _, r in searches for c in r["candidates"]]))
+        assert row["tokens_per_step"] == pytest.approx(
+            sum(c["num_tokens"] for c in chosen) / sum(len(c["steps"]) for c in chosen)
+        )
+        assert row["candidate_tokens"] == pytest.approx(
+            np.mean([c["num_tokens"] for _, r in searches for c in r["candidates"]])
+        )
         assert row["cot_tokens"] == pytest.approx(cot) and row["majority_tokens"] == pytest.approx(majority)
 
 
@@ -165,11 +187,15 @@ def test_voting_sensitivity_from_the_stored_candidates(runs, board):
     for prm in PRMS:
         searches = _searches(runs[f"bon-{prm}"])
         row = rows[_results(runs[f"bon-{prm}"])["config"]["tts"]["prm_name"]]
-        columns = [("majority", "last", "majority")] + [(f"{a}/{v}", a, v) for a in AGGREGATIONS for v in ("prm_max", "prm_vote")]
+        columns = [("majority", "last", "majority")] + [
+            (f"{a}/{v}", a, v) for a in AGGREGATIONS for v in ("prm_max", "prm_vote")
+        ]
         expected = {}
         for name, aggregation, voting in columns:
-            right = [_same(r["candidates"][_vote(r["candidates"], voting, aggregation)]["answer"], doc["answer"])
-                     for doc, r in searches]
+            right = [
+                _same(r["candidates"][_vote(r["candidates"], voting, aggregation)]["answer"], doc["answer"])
+                for doc, r in searches
+            ]
             expected[name] = 100 * np.mean(right)
         assert row["accuracy"] == pytest.approx(expected)
         assert row["spread"] == pytest.approx(max(expected.values()) - min(expected.values()))

@@ -36,7 +36,13 @@ SMALL_ANSWERS = {
     "}": {EOS: 1.0},
 }
 # Greedy decoding writes \boxed{42}: right on MATH-500's sixth problem.
-LARGE_ANSWERS = {"{": {"4": 0.6, "9": 0.4}, "4": {"2": 0.7, "}": 0.3}, "2": {"}": 1.0}, "9": {"}": 1.0}, "}": {EOS: 1.0}}
+LARGE_ANSWERS = {
+    "{": {"4": 0.6, "9": 0.4},
+    "4": {"2": 0.7, "}": 0.3},
+    "2": {"}": 1.0},
+    "9": {"}": 1.0},
+    "}": {EOS: 1.0},
+}
 LIMIT = 6
 PRM_NAME = "qwen2.5-math-prm-7b"
 
@@ -105,7 +111,10 @@ def run_folders(tmp_path_factory, data_dir: Path) -> dict[str, Path]:
     base = {"policy": str(small), "device": "cpu", "max_tokens": 24, "seed": 0}
     with_prm = {**base, "prm": PRM_NAME, "prm_model": str(prm)}
     runs = {
-        "best_of_n": ({**with_prm, "strategy": "best_of_n", "n": 4, "voting": "prm_vote"}, ["math500_tts", "aime24_tts"]),
+        "best_of_n": (
+            {**with_prm, "strategy": "best_of_n", "n": 4, "voting": "prm_vote"},
+            ["math500_tts", "aime24_tts"],
+        ),
         "dvts": ({**with_prm, "strategy": "dvts", "n": 4, "beam_size": 2, "voting": "prm_max"}, ["math500_tts"]),
         "cot": ({**base, "strategy": "cot"}, ["math500_tts", "aime24_tts"]),
     }
@@ -154,7 +163,14 @@ def _subset_mean(candidates, correct, k, voting, aggregation) -> float:
     subsets = list(combinations(range(len(candidates)), k))
     wins = 0
     for subset in subsets:
-        trajectories = [Trajectory(steps=candidates[i]["steps"], step_scores=[math.nan if s is None else s for s in candidates[i]["step_scores"]], answer=candidates[i]["answer"]) for i in subset]
+        trajectories = [
+            Trajectory(
+                steps=candidates[i]["steps"],
+                step_scores=[math.nan if s is None else s for s in candidates[i]["step_scores"]],
+                answer=candidates[i]["answer"],
+            )
+            for i in subset
+        ]
         wins += correct[subset[vote(trajectories, voting, aggregation)]]
     return wins / len(subsets)
 
@@ -201,9 +217,20 @@ def _expected_tts_rows(folder: Path, tasks: dict[str, str]) -> dict[tuple, dict]
                     policy_at_k = share * policy_tokens
                 pass_k = sum(any(correct[i] for i in s) for s in combinations(range(count), k)) / math.comb(count, k)
                 derived = [
-                    ((plain, "any final candidate correct" if plain == "dvts" else "pass@k", n), pass_k, plain == "dvts"),
-                    ((plain, "majority", n), _subset_mean(candidates, correct, k, "majority", tts["aggregation"]), plain == "dvts"),
-                    *(((scored, v, n), _subset_mean(candidates, correct, k, v, tts["aggregation"]), True) for v in ("prm_max", "prm_vote")),
+                    (
+                        (plain, "any final candidate correct" if plain == "dvts" else "pass@k", n),
+                        pass_k,
+                        plain == "dvts",
+                    ),
+                    (
+                        (plain, "majority", n),
+                        _subset_mean(candidates, correct, k, "majority", tts["aggregation"]),
+                        plain == "dvts",
+                    ),
+                    *(
+                        ((scored, v, n), _subset_mean(candidates, correct, k, v, tts["aggregation"]), True)
+                        for v in ("prm_max", "prm_vote")
+                    ),
                 ]
                 for key, value, uses_prm in derived:
                     if key == measured_key:
@@ -218,7 +245,8 @@ def _expected_tts_rows(folder: Path, tasks: dict[str, str]) -> dict[tuple, dict]
         rows[key] = {
             **{b: 100.0 * sum(v[0] for v in entries) / len(entries) for b, entries in benchmarks.items()},
             "tokens": sum(v[1] + (v[2] if uses_prm else 0) for v in every) / len(every),
-            "flops": sum(2 * policy_params * v[1] + (2 * prm_params * v[2] if uses_prm else 0) for v in every) / len(every),
+            "flops": sum(2 * policy_params * v[1] + (2 * prm_params * v[2] if uses_prm else 0) for v in every)
+            / len(every),
             "problems": {b: len(entries) for b, entries in benchmarks.items()},
         }
     return rows
@@ -275,7 +303,10 @@ def test_every_markdown_number_matches_the_samples(run_folders, board_dir):
     measured_keys = {("best_of_n", "prm_vote", 4), ("dvts", "prm_max", 4), ("cot", None, 1)}
     small_params = _config(run_folders["cot"])["model_num_parameters"]
     ours = [r for r in md_rows if r["Policy"] == small]
-    assert len(ours) == len(expected_rows), (sorted(expected_rows), [(r["Strategy"], r["Voting"], r["N"]) for r in ours])
+    assert len(ours) == len(expected_rows), (
+        sorted(expected_rows),
+        [(r["Strategy"], r["Voting"], r["N"]) for r in ours],
+    )
     for (strategy, voting, n), expected in expected_rows.items():
         matches = [
             r for r in ours
@@ -286,7 +317,14 @@ def test_every_markdown_number_matches_the_samples(run_folders, board_dir):
         (row,) = matches
         for benchmark in ("MATH-500", "AIME24"):
             if benchmark in expected:
-                assert _close(row[f"{benchmark} (%)"], expected[benchmark]), (strategy, voting, n, benchmark, row, expected)
+                assert _close(row[f"{benchmark} (%)"], expected[benchmark]), (
+                    strategy,
+                    voting,
+                    n,
+                    benchmark,
+                    row,
+                    expected,
+                )
             else:
                 assert row[f"{benchmark} (%)"] == "—"
         if "MATH-500" in expected and "AIME24" in expected:
@@ -295,7 +333,9 @@ def test_every_markdown_number_matches_the_samples(run_folders, board_dir):
             assert row["Avg. (%)"] == "—"
         assert _close_params(row["Params"], small_params) and row.get("Pre-training FLOPs", "—") == "—"
         measured = (strategy, voting, n) in measured_keys
-        method = {"majority": "maj", "any final candidate correct": "any_final"}.get(voting, (voting or "").replace("@k", ""))
+        method = {"majority": "maj", "any final candidate correct": "any_final"}.get(
+            voting, (voting or "").replace("@k", "")
+        )
         assert row["Source"] == ("measured" if measured else f"{method}@{n} of N=4 run")
         assert _close(row["Tokens/problem"], expected["tokens"])
         assert _close_flops(row["FLOPs/problem"], expected["flops"])
@@ -322,7 +362,10 @@ def test_the_hf_baseline_row(run_folders, board_dir):
             prompt = s["arguments"]["gen_args_0"]["arg_0"]
             response = s["resps"][0][0]
             assert response.startswith("\\boxed{")
-            tokens.append(len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) + len(tokenizer(response, add_special_tokens=False)["input_ids"]))
+            tokens.append(
+                len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+                + len(tokenizer(response, add_special_tokens=False)["input_ids"])
+            )
     assert accuracy["MATH-500"] == pytest.approx(100.0 / LIMIT)  # \boxed{42} on the sixth problem
     assert row["Strategy"] == "CoT" and row["Source"] == "measured"
     assert _close(row["MATH-500 (%)"], accuracy["MATH-500"]) and _close(row["AIME24 (%)"], accuracy["AIME24"])

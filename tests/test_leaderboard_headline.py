@@ -29,10 +29,17 @@ def toy_board(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("toy-headline")
     folders = {}
-    plan = (DemoRun("large", "cot", 1), DemoRun("small", "cot", 1), DemoRun("small", "best_of_n", 4), DemoRun("small", "dvts", 4))
+    plan = (
+        DemoRun("large", "cot", 1),
+        DemoRun("small", "cot", 1),
+        DemoRun("small", "best_of_n", 4),
+        DemoRun("small", "dvts", 4),
+    )
     for run in plan:
         folders[run.label] = root / "runs" / run.label
-        run_evaluation(model_args(run, beam_size=2, seed=0), [TASK], output_path=folders[run.label], log_samples=True, limit=LIMIT)
+        run_evaluation(
+            model_args(run, beam_size=2, seed=0), [TASK], output_path=folders[run.label], log_samples=True, limit=LIMIT
+        )
     board = build_leaderboard([root / "runs"], root / "board")
     return folders, board, root / "board"
 
@@ -48,7 +55,11 @@ def _expected(folders: dict[str, Path]) -> tuple[str, dict[tuple, dict]]:
     for label, folder in folders.items():
         policy = f"policy-{label.split('-')[0]}"
         for (strategy, voting, n), values in _expected_tts_rows(folder, {TASK: benchmark}).items():
-            rows[(policy, strategy, voting, n)] = {"accuracy": values[benchmark], "flops": values["flops"], "folder": folder}
+            rows[(policy, strategy, voting, n)] = {
+                "accuracy": values[benchmark],
+                "flops": values["flops"],
+                "folder": folder,
+            }
     return benchmark, rows
 
 
@@ -112,7 +123,11 @@ def test_headline_and_frontier_numbers_match_the_samples(toy_board):
     small = {k: v for k, v in candidates.items() if k[0] == "policy-small" and k[1] != "cot"}
     # The best small-policy setup: most accurate, then cheapest (equal pairs are the same row).
     top = max(small.values(), key=lambda v: (round(v["accuracy"], 9), -v["flops"]))
-    best_keys = [k for k, v in small.items() if math.isclose(v["accuracy"], top["accuracy"]) and math.isclose(v["flops"], top["flops"])]
+    best_keys = [
+        k
+        for k, v in small.items()
+        if math.isclose(v["accuracy"], top["accuracy"]) and math.isclose(v["flops"], top["flops"])
+    ]
     large = rows[("policy-large", "cot", None, 1)]
 
     lines = (out / "leaderboard.md").read_text(encoding="utf-8").splitlines()
@@ -154,13 +169,19 @@ def test_headline_and_frontier_numbers_match_the_samples(toy_board):
     table = _markdown_table(lines, frontier_at + 1)
     assert len(table) == len(expected) >= 2
     for row, (_key, values) in zip(table, expected):
-        ties = [k for k, v in candidates.items() if math.isclose(v["flops"], values["flops"]) and math.isclose(v["accuracy"], values["accuracy"])]
+        ties = [
+            k
+            for k, v in candidates.items()
+            if math.isclose(v["flops"], values["flops"]) and math.isclose(v["accuracy"], values["accuracy"])
+        ]
         assert any(_matches(row["Best setup within this budget"], k) for k in ties), (row, ties)
         assert float(row["FLOPs/problem"]) == pytest.approx(values["flops"], rel=5e-3)
         assert _percent(row["Accuracy (%)"]) == pytest.approx(values["accuracy"], abs=0.05)
         assert "[" in row["Accuracy (%)"]  # with its interval
     # The best setup of all is on the frontier, last, unless a cheaper one equals it.
-    assert _percent(table[-1]["Accuracy (%)"]) == pytest.approx(max(v["accuracy"] for v in candidates.values()), abs=0.05)
+    assert _percent(table[-1]["Accuracy (%)"]) == pytest.approx(
+        max(v["accuracy"] for v in candidates.values()), abs=0.05
+    )
 
 
 def test_plot_legends_lie_outside_every_axes_and_nothing_is_cut(toy_board):
@@ -182,11 +203,19 @@ def test_plot_legends_lie_outside_every_axes_and_nothing_is_cut(toy_board):
             box = legend.get_window_extent(renderer)
             for ax in figure.axes:
                 assert not box.overlaps(ax.get_window_extent(renderer)), (name, "legend over an axes")
-            assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1 and page.y0 - 1 <= box.y0 and box.y1 <= page.y1 + 1, name
+            assert (
+                page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1 and page.y0 - 1 <= box.y0 and box.y1 <= page.y1 + 1
+            ), name
         for ax in figure.axes:  # tick labels, axis labels and titles stay inside the figure
             box = ax.get_tightbbox(renderer)
-            assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1 and page.y0 - 1 <= box.y0 and box.y1 <= page.y1 + 1, name
+            assert (
+                page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1 and page.y0 - 1 <= box.y0 and box.y1 <= page.y1 + 1
+            ), name
     # One colour per strategy in every plot: Best-of-N's curve and its frontier points alike.
-    colours = {tuple(line.get_color()) if not isinstance(line.get_color(), str) else line.get_color()
-               for ax in drawn["accuracy_vs_n"].axes for line in ax.get_lines() if "Best-of-N" in line.get_label()}
+    colours = {
+        tuple(line.get_color()) if not isinstance(line.get_color(), str) else line.get_color()
+        for ax in drawn["accuracy_vs_n"].axes
+        for line in ax.get_lines()
+        if "Best-of-N" in line.get_label()
+    }
     assert colours == {strategy_colour("best_of_n")}

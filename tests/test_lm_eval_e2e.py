@@ -34,9 +34,19 @@ pytestmark = pytest.mark.slow
 # The bigram table: after a token, the next one is drawn evenly from its successors.
 ANSWERING_CHAIN = {
     "\n": ("H", "\n", "\\"),
-    "H": ("m",), "m": (".",), ".": ("\n",),
-    "\\": ("b",), "b": ("o",), "o": ("x",), "x": ("e",), "e": ("d",), "d": ("{",),
-    "{": ("9", "2"), "9": ("}",), "2": ("5", "}"), "5": ("}",),
+    "H": ("m",),
+    "m": (".",),
+    ".": ("\n",),
+    "\\": ("b",),
+    "b": ("o",),
+    "o": ("x",),
+    "x": ("e",),
+    "e": ("d",),
+    "d": ("{",),
+    "{": ("9", "2"),
+    "9": ("}",),
+    "2": ("5", "}"),
+    "5": ("}",),
     "}": ("<|im_end|>",),
 }
 POSSIBLE_ANSWERS = {"9", "25", "2"}
@@ -52,7 +62,9 @@ STRATEGIES = {
     "beam_search": (f"strategy=beam_search,n={N},beam_size={BEAM},prm={PRM}", N // BEAM, "lm_eval"),
     "dvts": (f"strategy=dvts,n={N},beam_size={BEAM},prm={PRM},voting=prm_vote,aggregation=prod", N // BEAM, "lm_eval"),
     "particle_filtering": (
-        f"strategy=particle_filtering,n={N},prm={PRM},voting=prm_vote,pf_temperature=0.5,resampling=multinomial", N, "lm_eval"
+        f"strategy=particle_filtering,n={N},prm={PRM},voting=prm_vote,pf_temperature=0.5,resampling=multinomial",
+        N,
+        "lm_eval",
     ),
 }
 METRICS = ("acc", "maj_acc", "pass_at_n", "candidate_acc", "policy_tokens", "prm_tokens", "flops")
@@ -69,9 +81,17 @@ def build_answering_policy(out_dir: Path, data_dir: Path) -> Path:
     tokenizer = char_tokenizer(corpus_from_data(data_dir))
     hidden = 64
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=False,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        tie_word_embeddings=False,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
     )
     model = LlamaForCausalLM(config)
     token_id = tokenizer.convert_tokens_to_ids
@@ -116,24 +136,58 @@ def cli_runs(models, tmp_path_factory, data_dir: Path) -> dict[str, tuple[subpro
     env = offline_env() | {"TTS_EVAL_DATA_DIR": str(data_dir)}
     samples = json.dumps({"math500_tts": list(range(MATH500_DOCS)), "aime24_tts": list(range(AIME24_DOCS))})
     bin_dir = Path(sys.executable).parent
-    launchers = {"lm_eval": [str(bin_dir / "lm_eval")], "lm-eval": [str(bin_dir / "lm-eval")],
-                 "python -m lm_eval": [sys.executable, "-m", "lm_eval"]}
+    launchers = {
+        "lm_eval": [str(bin_dir / "lm_eval")],
+        "lm-eval": [str(bin_dir / "lm-eval")],
+        "python -m lm_eval": [sys.executable, "-m", "lm_eval"],
+    }
     procs = {}
     for strategy, (args, _, launcher) in STRATEGIES.items():
         model_args = f"policy={policy},{args},max_tokens=48,max_step_tokens=16,dtype=float32,device=cpu"
         if "prm=" in args:
             model_args += f",prm_model={prm}"
         out = root / strategy
-        command = [*launchers[launcher], "--model", "tts", "--model_args", model_args,
-                   "--tasks", "math500_tts,aime24_tts", "--samples", samples,
-                   "--output_path", str(out), "--log_samples"]
-        procs[strategy] = (subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.PIPE,
-                                            stderr=subprocess.STDOUT, text=True), out)
+        command = [
+            *launchers[launcher],
+            "--model",
+            "tts",
+            "--model_args",
+            model_args,
+            "--tasks",
+            "math500_tts,aime24_tts",
+            "--samples",
+            samples,
+            "--output_path",
+            str(out),
+            "--log_samples",
+        ]
+        procs[strategy] = (
+            subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
+            out,
+        )
     # A bad setting is reported before any model loads (n must be a multiple of beam_size).
     bad_args = f"policy={policy},strategy=beam_search,n=6,beam_size=4,prm={PRM},prm_model={prm}"
-    procs["bad_input"] = (subprocess.Popen(
-        [launchers["lm_eval"][0], "--model", "tts", "--model_args", bad_args, "--tasks", "math500_tts", "--limit", "1"],
-        env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), root / "bad_input")
+    procs["bad_input"] = (
+        subprocess.Popen(
+            [
+                launchers["lm_eval"][0],
+                "--model",
+                "tts",
+                "--model_args",
+                bad_args,
+                "--tasks",
+                "math500_tts",
+                "--limit",
+                "1",
+            ],
+            env=env,
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ),
+        root / "bad_input",
+    )
     runs = {}
     for strategy, (proc, out) in procs.items():
         output, _ = proc.communicate(timeout=900)
@@ -218,7 +272,10 @@ def test_stock_cli_results_agree_with_samples(strategy, cli_runs, models):
 def test_stock_cli_reports_bad_model_args_before_loading(cli_runs):
     run, _ = cli_runs["bad_input"]
     assert run.returncode != 0
-    assert "Error: model_args: strategy=beam_search needs n to be a multiple of beam_size (got n=6, beam_size=4)" in run.stdout
+    assert (
+        "Error: model_args: strategy=beam_search needs n to be a multiple of beam_size (got n=6, beam_size=4)"
+        in run.stdout
+    )
     assert "Traceback" not in run.stdout  # one line, as a command-line error
     assert "Loading weights" not in run.stdout
 
@@ -263,13 +320,27 @@ def test_killed_run_resumes_with_nothing_lost_or_recomputed(models, tmp_path, da
     problems = 8  # --limit 4 on each task
 
     def command(out: Path) -> list[str]:
-        return [str(Path(sys.executable).parent / "tts-eval"), "run", "--model_args", model_args,
-                "--tasks", "math500_tts,aime24_tts", "--limit", "4", "--log_samples", "--output_path", str(out)]
+        return [
+            str(Path(sys.executable).parent / "tts-eval"),
+            "run",
+            "--model_args",
+            model_args,
+            "--tasks",
+            "math500_tts,aime24_tts",
+            "--limit",
+            "4",
+            "--log_samples",
+            "--output_path",
+            str(out),
+        ]
 
     env = offline_env() | {"TTS_EVAL_DATA_DIR": str(data_dir)}
-    reference = subprocess.Popen(command(tmp_path / "reference"), env=env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True)
-    killed = subprocess.Popen(command(tmp_path / "resumed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    reference = subprocess.Popen(
+        command(tmp_path / "reference"), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    killed = subprocess.Popen(
+        command(tmp_path / "resumed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     checkpoints = tmp_path / "resumed" / sanitize_model_name(str(policy)) / "tts_checkpoints"
     deadline = time.monotonic() + 600
     while finished_problems(checkpoints) < 2:
@@ -308,8 +379,16 @@ def test_killed_run_resumes_with_nothing_lost_or_recomputed(models, tmp_path, da
 def tts_model(models):
     from tts_eval.lm_eval.model import TTSLM
 
-    return TTSLM(policy=str(models[0]), strategy="majority", n=2, max_tokens=40, system_prompt="Be brief.",
-                 checkpoint=False, device="cpu", dtype="float32")
+    return TTSLM(
+        policy=str(models[0]),
+        strategy="majority",
+        n=2,
+        max_tokens=40,
+        system_prompt="Be brief.",
+        checkpoint=False,
+        device="cpu",
+        dtype="float32",
+    )
 
 
 def request(context: str, doc: dict, **gen_kwargs):
@@ -333,7 +412,9 @@ def test_prompts_bare_problems_in_the_policy_template_and_keeps_other_contexts(t
 
     # --apply_chat_template: a 0-shot problem gets exactly its own prompt; a system message wins.
     assert tts_model.apply_chat_template([{"role": "user", "content": question}]) == own
-    templated = tts_model.apply_chat_template([{"role": "system", "content": "Sys"}, {"role": "user", "content": question}])
+    templated = tts_model.apply_chat_template(
+        [{"role": "system", "content": "Sys"}, {"role": "user", "content": question}]
+    )
     assert "Sys" in templated and "Be brief." not in templated
 
 
@@ -380,8 +461,9 @@ def test_stock_generative_task_gets_the_chosen_solution(models, tmp_path, data_d
     (tasks / "gsm8k_local.yaml").write_text(
         f"include: {gsm8k}\ntask: gsm8k_local\ncustom_dataset: !function local_data.load\n"
     )
-    (tasks / "local_data.py").write_text(textwrap.dedent(
-        """
+    (tasks / "local_data.py").write_text(
+        textwrap.dedent(
+            """
         import datasets
 
         ROWS = [{"question": f"What is {a} plus {b}?", "answer": f"{a} + {b} = {a + b}\\n#### {a + b}"}
@@ -391,13 +473,26 @@ def test_stock_generative_task_gets_the_chosen_solution(models, tmp_path, data_d
             return datasets.DatasetDict({"train": datasets.Dataset.from_list(ROWS[2:]),
                                          "test": datasets.Dataset.from_list(ROWS[:2])})
         """
-    ))
+        )
+    )
     monkeypatch.setenv("TTS_EVAL_DATA_DIR", str(data_dir))
     out = tmp_path / "out"
-    model_args = {"policy": str(models[0]), "strategy": "majority", "n": 2, "max_tokens": 40,
-                  "dtype": "float32", "device": "cpu"}
-    results = run_evaluation(model_args, ["gsm8k_local"], include_path=[str(tasks)], output_path=out,
-                             log_samples=True, apply_chat_template=True)
+    model_args = {
+        "policy": str(models[0]),
+        "strategy": "majority",
+        "n": 2,
+        "max_tokens": 40,
+        "dtype": "float32",
+        "device": "cpu",
+    }
+    results = run_evaluation(
+        model_args,
+        ["gsm8k_local"],
+        include_path=[str(tasks)],
+        output_path=out,
+        log_samples=True,
+        apply_chat_template=True,
+    )
 
     metrics = results["results"]["gsm8k_local"]
     assert {"exact_match,strict-match", "exact_match,flexible-extract"} <= set(metrics)

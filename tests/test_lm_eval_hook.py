@@ -24,7 +24,10 @@ def run_python(code: str, *args: str, flags: tuple[str, ...] = ()) -> dict:
     """Run ``code`` in a new interpreter; it prints one JSON object as its last line."""
     proc = subprocess.run(
         [sys.executable, *flags, "-c", textwrap.dedent(code), *args],
-        capture_output=True, text=True, timeout=300, cwd=REPO.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO.parent,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -169,8 +172,12 @@ DISTRIBUTION = "tts-eval-harness"
 
 
 def test_install_lines_name_the_distribution():
-    lines = [line for path in (REPO / "README.md", *sorted((REPO / "docs").glob("*.md")))
-             for line in path.read_text(encoding="utf-8").splitlines() if "pip install" in line]
+    lines = [
+        line
+        for path in (REPO / "README.md", *sorted((REPO / "docs").glob("*.md")))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if "pip install" in line
+    ]
     named = re.findall(r"pip install (?:-\S+ )*'?(tts[\w.-]*)", "\n".join(lines))
     assert named and set(named) == {DISTRIBUTION}, named
 
@@ -180,8 +187,20 @@ def test_wheel_ships_hook_and_tasks_and_works_from_them(tmp_path):
     """Build the wheel (no network: the venv's hatchling), unpack it, and use it alone: the
     hook module from the wheel registers the model and the wheel's own tasks folder."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
-        check=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+        timeout=300,
     )
     (wheel,) = tmp_path.glob(f"{DISTRIBUTION.replace('-', '_')}-*.whl")
     with zipfile.ZipFile(wheel) as archive:
@@ -190,11 +209,17 @@ def test_wheel_ships_hook_and_tasks_and_works_from_them(tmp_path):
         assert email.message_from_bytes(archive.read(metadata))["Name"] == DISTRIBUTION
         assert archive.read("tts_eval_lm_eval.pth").decode().strip() == "import tts_eval_lm_eval_hook"
         archive.extractall(tmp_path / "site")
-    for name in ("tts_eval_lm_eval_hook.py", "tts_eval/lm_eval/model.py",
-                 "tts_eval/_data/tasks/math500_tts/math500_tts.yaml", "tts_eval/_data/tasks/aime24_tts/utils.py",
-                 "tts_eval/_data/tasks/arith_tts/arith_tts.yaml", "tts_eval/_data/tasks/arith_tts/arith_tts_heldout.yaml",
-                 "tts_eval/toy/data/test.jsonl",
-                 "tts_eval/toy/models/prm/model.safetensors", "tts_eval/toy/models/policy-small/model.safetensors"):
+    for name in (
+        "tts_eval_lm_eval_hook.py",
+        "tts_eval/lm_eval/model.py",
+        "tts_eval/_data/tasks/math500_tts/math500_tts.yaml",
+        "tts_eval/_data/tasks/aime24_tts/utils.py",
+        "tts_eval/_data/tasks/arith_tts/arith_tts.yaml",
+        "tts_eval/_data/tasks/arith_tts/arith_tts_heldout.yaml",
+        "tts_eval/toy/data/test.jsonl",
+        "tts_eval/toy/models/prm/model.safetensors",
+        "tts_eval/toy/models/policy-small/model.safetensors",
+    ):
         assert name in names
     assert any(n.startswith("tts_eval/_data/yaml_configs/prm/") for n in names)
 
@@ -218,7 +243,8 @@ def test_wheel_ships_hook_and_tasks_and_works_from_them(tmp_path):
             "toy_prm": load_spec("toy-prm").model,
         }))
         """,
-        str(site), sysconfig.get_paths()["purelib"],
+        str(site),
+        sysconfig.get_paths()["purelib"],
         flags=("-S",),
     )
     assert state["tts_eval"] == str(site / "tts_eval" / "__init__.py")

@@ -18,7 +18,12 @@ def candidate(answer: str | None, scores: list[float]) -> Trajectory:
 
 
 def test_search_response_metrics_grade_every_candidate():
-    candidates = [candidate("2", [0.2, 0.1]), candidate("9", [0.9, 0.95]), candidate("2", [0.3, 0.2]), candidate(None, [0.5, 0.5])]
+    candidates = [
+        candidate("2", [0.2, 0.1]),
+        candidate("9", [0.9, 0.95]),
+        candidate("2", [0.3, 0.2]),
+        candidate(None, [0.5, 0.5]),
+    ]
     # The PRM picked the lone "9" although "2" has the majority.
     result = SearchResult("9", candidates[1], candidates, Usage(100, 36, 80, 1234.0, 0.7))
     response = SearchResponse("Work.\n\n\\boxed{9}", result_to_dict(result))
@@ -46,7 +51,11 @@ def test_another_models_plain_text_is_one_candidate_without_compute(text, gold, 
     assert result["usage"] is None and len(result["candidates"]) == 1
     assert "".join(result["candidates"][0]["steps"]) == text
     assert process_results({"answer": gold}, [filtered]) == {
-        "acc": acc, "maj_acc": acc, "pass_at_n": acc, "candidate_acc": acc, "grading_failures": 0.0
+        "acc": acc,
+        "maj_acc": acc,
+        "pass_at_n": acc,
+        "candidate_acc": acc,
+        "grading_failures": 0.0,
     }
 
 

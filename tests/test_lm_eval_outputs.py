@@ -17,8 +17,16 @@ TASKS = ("math500_tts", "aime24_tts")
 
 
 def served_args(**changes) -> dict:
-    args = {"policy": "served-policy", "backend": "openai", "base_urls": "http://127.0.0.1:9/v1", "api_key": KEY,
-            "timeout": 30.0, "max_retries": 2, "strategy": "majority", "n": 4}
+    args = {
+        "policy": "served-policy",
+        "backend": "openai",
+        "base_urls": "http://127.0.0.1:9/v1",
+        "api_key": KEY,
+        "timeout": 30.0,
+        "max_retries": 2,
+        "strategy": "majority",
+        "n": 4,
+    }
     return {**args, **changes}
 
 
@@ -39,8 +47,17 @@ def results_and_samples(args) -> tuple[dict, dict]:
         "configs": {t: {"task": t, "metadata": {**served_args(), "version": 1.0}} for t in TASKS},
         "config": {"model": "tts", "model_args": served_args(), "tts": settings},
     }
-    sample = {"doc_id": 0, "doc": {"problem": "1+1", "answer": "2"}, "target": "2", "arguments": [["1+1", {"until": []}]],
-              "resps": [["\\boxed{2}"]], "filtered_resps": ["{}"], "doc_hash": "a", "prompt_hash": "b", "target_hash": "c"}
+    sample = {
+        "doc_id": 0,
+        "doc": {"problem": "1+1", "answer": "2"},
+        "target": "2",
+        "arguments": [["1+1", {"until": []}]],
+        "resps": [["\\boxed{2}"]],
+        "filtered_resps": ["{}"],
+        "doc_hash": "a",
+        "prompt_hash": "b",
+        "target_hash": "c",
+    }
     return results, {t: [dict(sample)] for t in TASKS}
 
 
@@ -67,8 +84,9 @@ def test_no_secret_in_results_samples_or_checkpoint(tracker, tmp_path):
 
 def test_fingerprint_ignores_connection_settings():
     base = parse_model_args(served_args()).result_settings()
-    moved = parse_model_args(served_args(base_urls="http://10.0.0.2:8000/v1", api_key="other", timeout=600.0,
-                                         max_retries=9)).result_settings()
+    moved = parse_model_args(
+        served_args(base_urls="http://10.0.0.2:8000/v1", api_key="other", timeout=600.0, max_retries=9)
+    ).result_settings()
     assert fingerprint(moved) == fingerprint(base)
     assert "api_key" not in base and "base_urls" not in base
     assert fingerprint(parse_model_args(served_args(n=8)).result_settings()) != fingerprint(base)
@@ -105,5 +123,7 @@ def test_a_kill_while_writing_leaves_no_output_and_the_rerun_writes_one_run(trac
         rerun.save_results_samples(task, samples[task])
     (result_file,) = runs.glob("served-policy/results_*.json")
     date = result_file.stem.removeprefix("results_")
-    assert sorted(p.name for p in runs.glob("served-policy/samples_*")) == [f"samples_{t}_{date}.jsonl" for t in sorted(TASKS)]
+    assert sorted(p.name for p in runs.glob("served-policy/samples_*")) == [
+        f"samples_{t}_{date}.jsonl" for t in sorted(TASKS)
+    ]
     assert not list(runs.glob(".tts_eval_partial_*"))

@@ -29,7 +29,10 @@ PRM = "qwen2.5-math-prm-7b"
             {"strategy": "beam_search", "n": 6, "beam_size": 4, "prm": PRM},
             "strategy=beam_search needs n to be a multiple of beam_size (got n=6, beam_size=4)",
         ),
-        ({"strategy": "dvts", "n": 5, "beam_size": 2, "prm": PRM}, "needs n to be a multiple of beam_size (got n=5, beam_size=2)"),
+        (
+            {"strategy": "dvts", "n": 5, "beam_size": 2, "prm": PRM},
+            "needs n to be a multiple of beam_size (got n=5, beam_size=2)",
+        ),
         ({"strategy": "cot", "prm": PRM}, "strategy=cot does not use a PRM"),
         ({"strategy": "majority", "n": 4, "prm": PRM}, "strategy=majority does not use a PRM"),
         ({"strategy": "best_of_n", "n": 4}, "strategy=best_of_n needs a PRM: pass prm=<name or YAML path>"),
@@ -39,8 +42,14 @@ PRM = "qwen2.5-math-prm-7b"
         ({"strategy": "cot", "prm_model": "/some/dir"}, "'prm_model' set but no 'prm' is given"),
         ({"strategy": "best_of_n", "n": 2, "prm": PRM, "prm_max_lenght": 9}, "unknown field 'max_lenght'"),
         ({"strategy": "cot", "backend": "tgi"}, "'backend': Input should be 'hf', 'vllm' or 'openai'"),
-        ({"strategy": "dvts", "n": 4, "prm": PRM, "resampling": "multinomial"}, "resampling only apply to strategy=particle_filtering"),
-        ({"strategy": "particle_filtering", "n": 4, "prm": PRM, "pf_temperature": -1}, "pf_temperature must be a positive number"),
+        (
+            {"strategy": "dvts", "n": 4, "prm": PRM, "resampling": "multinomial"},
+            "resampling only apply to strategy=particle_filtering",
+        ),
+        (
+            {"strategy": "particle_filtering", "n": 4, "prm": PRM, "pf_temperature": -1},
+            "pf_temperature must be a positive number",
+        ),
     ],
 )
 def test_bad_model_args_fail_before_any_model_loads(model_args, message):
@@ -54,25 +63,52 @@ def test_bad_model_args_fail_before_any_model_loads(model_args, message):
 def test_missing_policy_is_named():
     from tts_eval.lm_eval.model import TTSLM
 
-    with pytest.raises(ModelArgsError, match=r"model_args: 'policy' is missing; give the policy model, e.g. --model_args policy="):
+    with pytest.raises(
+        ModelArgsError, match=r"model_args: 'policy' is missing; give the policy model, e.g. --model_args policy="
+    ):
         TTSLM(strategy="cot")
 
 
 def test_prm_yaml_path_and_overrides_are_checked(tmp_path):
     spec = tmp_path / "my-prm.yaml"
-    spec.write_text(f"name: Mine\nfamily: token_classifier\nmodel: {tmp_path}\nstep_tag: '<extra_0>'\nsystem_prompt: hi\n")
+    spec.write_text(
+        f"name: Mine\nfamily: token_classifier\nmodel: {tmp_path}\nstep_tag: '<extra_0>'\nsystem_prompt: hi\n"
+    )
     args = parse_model_args({"policy": "owner/policy", "strategy": "best_of_n", "n": 2, "prm": str(spec)})
     assert args.prm == str(spec)
-    with pytest.raises(ModelArgsError, match=r"'dtype': Input should be 'auto', 'float32', 'bfloat16' or 'float16' \(got 'float8'\)"):
-        parse_model_args({"policy": MISSING_POLICY, "strategy": "best_of_n", "n": 2, "prm": str(spec), "dtype": "float8"})
+    with pytest.raises(
+        ModelArgsError, match=r"'dtype': Input should be 'auto', 'float32', 'bfloat16' or 'float16' \(got 'float8'\)"
+    ):
+        parse_model_args(
+            {"policy": MISSING_POLICY, "strategy": "best_of_n", "n": 2, "prm": str(spec), "dtype": "float8"}
+        )
     # prm_<field> reaches the spec, the other keys the policy backend.
-    args = parse_model_args({"policy": "p", "strategy": "best_of_n", "n": 2, "prm": str(spec), "prm_max_length": 512,
-                             "prm_device": "cpu", "revision": "main"})
+    args = parse_model_args(
+        {
+            "policy": "p",
+            "strategy": "best_of_n",
+            "n": 2,
+            "prm": str(spec),
+            "prm_max_length": 512,
+            "prm_device": "cpu",
+            "revision": "main",
+        }
+    )
     assert args.prm_overrides == {"max_length": 512, "device": "cpu"}
     assert args.policy_options == {"revision": "main"}
     # A served policy has no device or dtype: the shared ones go to the PRM alone.
-    args = parse_model_args({"policy": "served", "backend": "openai", "base_urls": "http://localhost:8000/v1",
-                             "strategy": "best_of_n", "n": 2, "prm": str(spec), "device": "cpu", "dtype": "float32"})
+    args = parse_model_args(
+        {
+            "policy": "served",
+            "backend": "openai",
+            "base_urls": "http://localhost:8000/v1",
+            "strategy": "best_of_n",
+            "n": 2,
+            "prm": str(spec),
+            "device": "cpu",
+            "dtype": "float32",
+        }
+    )
     assert args.prm_overrides == {"device": "cpu", "dtype": "float32"}
     assert args.policy_options == {"base_urls": "http://localhost:8000/v1"}
 
@@ -106,15 +142,21 @@ def test_only_result_settings_name_the_checkpoint():
 
 
 def result(answer: str, scores: list[float]) -> SearchResult:
-    candidate = Trajectory(steps=["a\n\n", f"\\boxed{{{answer}}}"], step_scores=scores, finished=True, num_tokens=7, answer=answer)
+    candidate = Trajectory(
+        steps=["a\n\n", f"\\boxed{{{answer}}}"], step_scores=scores, finished=True, num_tokens=7, answer=answer
+    )
     return SearchResult(answer, candidate, [candidate], Usage(10, 7, 12, 123.0, 0.5))
 
 
 def test_checkpoint_survives_a_torn_write_and_reopens(tmp_path):
     settings = {"policy": "p", "n": 4}
     store = CheckpointStore(tmp_path, settings)
-    store.add_all([("k1", result("1", [0.5, math.nan]), {"task": "t", "doc_id": 0}),
-                   ("k2", result("2", [0.25, 0.75]), {"task": "t", "doc_id": 1})])
+    store.add_all(
+        [
+            ("k1", result("1", [0.5, math.nan]), {"task": "t", "doc_id": 0}),
+            ("k2", result("2", [0.25, 0.75]), {"task": "t", "doc_id": 1}),
+        ]
+    )
     with open(store.path, "ab") as f:  # a kill in the middle of the next append
         f.write(b'{"key": "k3", "result": {"answ')
 
@@ -150,5 +192,7 @@ def test_backend_auto_is_vllm_only_on_cuda_with_vllm_installed(monkeypatch):
     assert parse_model_args({**args, "backend": "auto"}).resolved()["backend"] == ("vllm" if has_vllm else "hf")
     real_find_spec = importlib.util.find_spec
     # vLLM missing, every other package still found (pkg:// paths resolve through find_spec too)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real_find_spec(name, *a)
+    )
     assert parse_model_args(args).backend == "hf"  # CUDA without vLLM

@@ -17,9 +17,18 @@ def seven_b_prm() -> ModelNeed:
 
 def vllm_policy(**user) -> ModelNeed:
     per_token = 28 * 2 * 2 * 128 * 2  # a 1.5B Qwen2: 28 layers, 2 KV heads of 128, bf16
-    return ModelNeed("policy", "vllm", "policy-1.5b", "cuda:0", weights=int(1.54e9 * 2), activations=2 * GIB,
-                     kv_per_token=per_token, kv_min=4096 * per_token, kv_max=1024 * 4096 * per_token,
-                     user_settings=user)
+    return ModelNeed(
+        "policy",
+        "vllm",
+        "policy-1.5b",
+        "cuda:0",
+        weights=int(1.54e9 * 2),
+        activations=2 * GIB,
+        kv_per_token=per_token,
+        kv_min=4096 * per_token,
+        kv_max=1024 * 4096 * per_token,
+        user_settings=user,
+    )
 
 
 def test_vllm_policy_leaves_the_prm_its_room_on_a_gpu():
@@ -55,10 +64,27 @@ def test_cpu_build_gets_explicit_kv_cache_bytes():
     def toy_engines() -> list[ModelNeed]:
         per_token = 1024
         return [
-            ModelNeed("policy", "vllm", "toy", "cpu", weights=GIB // 100, activations=GIB // 10,
-                      kv_per_token=per_token, kv_min=16384 * per_token, kv_max=256 * 16384 * per_token),
-            ModelNeed("prm", "vllm", "toy-prm", "cpu", weights=GIB // 100, activations=GIB // 10,
-                      kv_cache=24 * 2**20, kv_min=4096 * 5 * 1024),
+            ModelNeed(
+                "policy",
+                "vllm",
+                "toy",
+                "cpu",
+                weights=GIB // 100,
+                activations=GIB // 10,
+                kv_per_token=per_token,
+                kv_min=16384 * per_token,
+                kv_max=256 * 16384 * per_token,
+            ),
+            ModelNeed(
+                "prm",
+                "vllm",
+                "toy-prm",
+                "cpu",
+                weights=GIB // 100,
+                activations=GIB // 10,
+                kv_cache=24 * 2**20,
+                kv_min=4096 * 5 * 1024,
+            ),
         ]
 
     plan = plan_device("cpu", toy_engines(), total=24 * GIB, free=18 * GIB)

@@ -42,7 +42,9 @@ def test_scripted_tree_survivors_weights_and_final_vote():
     assert [c.step_scores for c in result.candidates][2] == [2 / 3, 0.5, 0.9]
     # One request per open particle, one sample each; finished copies are neither sampled nor rescored.
     assert [(c["n"], c["prompts"]) for c in policy.calls] == [
-        (1, [P] * 4), (1, [P + "a\n\n", P + "a\n\n", P + "b\n\n"]), (1, [P + "a\n\ne\n\n"])
+        (1, [P] * 4),
+        (1, [P + "a\n\n", P + "a\n\n", P + "b\n\n"]),
+        (1, [P + "a\n\ne\n\n"]),
     ]
     assert [len(batch) for batch in prm.calls] == [4, 3, 1]
     # Final weights from the newest scores: odds 2, 2, 9, 1 over 14.

@@ -37,9 +37,7 @@ def greedy_ids(reference, prompt: str, max_new_tokens: int) -> list[int]:
     model, tokenizer = reference
     ids = tokenizer(prompt, return_tensors="pt", **NO_SPECIALS).input_ids
     with torch.inference_mode():
-        out = model.generate(
-            ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, do_sample=False
-        )
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, do_sample=False)
     return out[0, ids.shape[1] :].tolist()
 
 
@@ -72,8 +70,7 @@ def test_format_prompt_uses_the_chat_template(tiny_policy_dir, tiny_policy):
     )
     with_system = HFPolicy(tiny_policy_dir, system_prompt="Reason step by step.")
     assert with_system.format_prompt("Q?") == (
-        "<|im_start|>system\nReason step by step.<|im_end|>\n"
-        "<|im_start|>user\nQ?<|im_end|>\n<|im_start|>assistant\n"
+        "<|im_start|>system\nReason step by step.<|im_end|>\n<|im_start|>user\nQ?<|im_end|>\n<|im_start|>assistant\n"
     )
 
 

@@ -18,8 +18,9 @@ SETTINGS = {"n": 5, "temperature": 0.8, "top_p": 0.95, "max_tokens": 40, "stop":
 def stepping_dir(tmp_path_factory):
     """A random byte-level Qwen2 whose raised newline and EOS logits end rows at different
     lengths, by stop string, EOS or the token limit."""
-    return build_causal_lm(tmp_path_factory.mktemp("stepping"), byte_tokenizer(), arch="qwen2",
-                           token_logits={"Ċ": 2.0, "<|im_end|>": 0.5})
+    return build_causal_lm(
+        tmp_path_factory.mktemp("stepping"), byte_tokenizer(), arch="qwen2", token_logits={"Ċ": 2.0, "<|im_end|>": 0.5}
+    )
 
 
 @pytest.fixture(scope="module")

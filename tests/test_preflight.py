@@ -44,9 +44,15 @@ def test_a_policy_without_output_layer_fails_unless_tied(tmp_path):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"policy": "/no/such/policy-folder"}, r"'policy=/no/such/policy-folder': /no/such/policy-folder does not exist"),
+        (
+            {"policy": "/no/such/policy-folder"},
+            r"'policy=/no/such/policy-folder': /no/such/policy-folder does not exist",
+        ),
         ({"device": "cuda:7"}, r"device='cuda:7', but this machine has"),
-        ({"dtype": "float64"}, r"'dtype': Input should be 'auto', 'float32', 'bfloat16' or 'float16' \(got 'float64'\)"),
+        (
+            {"dtype": "float64"},
+            r"'dtype': Input should be 'auto', 'float32', 'bfloat16' or 'float16' \(got 'float64'\)",
+        ),
         ({"dtype": "int8"}, r"'dtype'"),
         ({"prm": "toy-prm", "prm_model": "/no/such/prm-folder"}, r"field 'model': /no/such/prm-folder does not exist"),
         ({"prm": "toy-prm", "prm_device": "cuda:7"}, r"field 'device': device='cuda:7'"),
@@ -68,9 +74,10 @@ def test_a_prm_yaml_naming_a_missing_folder_fails_naming_the_file(tmp_path):
 
     yaml_file = tmp_path / "my-prm.yaml"
     text = find_spec_file("toy-prm").read_text()
-    yaml_file.write_text("\n".join(
-        "model: ./models/missing-prm" if line.startswith("model:") else line for line in text.splitlines()
-    ) + "\n")
+    yaml_file.write_text(
+        "\n".join("model: ./models/missing-prm" if line.startswith("model:") else line for line in text.splitlines())
+        + "\n"
+    )
     with pytest.raises(ModelArgsError, match=rf"{yaml_file}: field 'model': models/missing-prm does not exist"):
         parse_model_args({"policy": TOY_POLICY, "prm": str(yaml_file), "strategy": "best_of_n", "n": 2})
 

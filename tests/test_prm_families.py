@@ -34,9 +34,15 @@ ITEMS = [
     ),
     (
         "Compute $\\frac{1}{2} + \\frac{1}{3}$.",
-        ["First,\n$\\frac{1}{2} = \\frac{3}{6}$\nand $\\frac{1}{3} = \\frac{2}{6}$.\n\n", "So the sum is $\\boxed{\\frac{5}{6}}$.\n\n"],
+        [
+            "First,\n$\\frac{1}{2} = \\frac{3}{6}$\nand $\\frac{1}{3} = \\frac{2}{6}$.\n\n",
+            "So the sum is $\\boxed{\\frac{5}{6}}$.\n\n",
+        ],
     ),
-    ("Is π ≤ 4?", ["We know π ≈ 3.14 — less than 4 (√16 = 4).\n\n", "So yes: π ≤ 4, 你好, café.\n\n", "$\\boxed{\\text{yes}}$"]),
+    (
+        "Is π ≤ 4?",
+        ["We know π ≈ 3.14 — less than 4 (√16 = 4).\n\n", "So yes: π ≤ 4, 你好, café.\n\n", "$\\boxed{\\text{yes}}$"],
+    ),
     ("Find $|{-7}| - 2$.", ["$|-7| = 7$ and $7 - 2 = 5$; also $2 + (-2) = 0$.\n\n", "\\[\\boxed{5}\\]"]),
     ("Evaluate $\\sum_{k=1}^{3} k$.", ["  $1 + 2 + 3$\n\n", "$= 6$.\n\n", "Hence $\\boxed{6}$.\n\n\n"]),
     ("What is $10 \\div 4$?", ["$10 \\div 4 = 2.5 = \\tfrac{5}{2}$, i.e. $\\boxed{\\frac52}$."]),

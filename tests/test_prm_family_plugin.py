@@ -17,7 +17,7 @@ from prm_backends import PRMConfigError, families, load_prm, load_spec
 # A toy family: the LM reads the question and the steps as plain text, and its next-token
 # distribution after each step's last token scores the step (good vs bad token).
 TOY_FAMILY = textwrap.dedent(
-    '''
+    """
     import torch
     from pydantic import Field
 
@@ -57,7 +57,7 @@ TOY_FAMILY = textwrap.dedent(
         name="step_end", fields=StepEndFields, format=StepEndFormat, head="next_token",
         load_hf_model=load_causal_lm, runtimes=("hf",), runtime_note="this toy runs on transformers only",
     ))
-    '''
+    """
 )
 
 QUESTION = "What is 2 + 3 * 4?"
@@ -77,10 +77,21 @@ def toy_family(tmp_path, monkeypatch):
 
 
 def write_yaml(folder, **fields):
-    spec = {"name": "toy step-end PRM", "family": "step_end", "model": str(tiny_prm_dir("step_tag")),
-            "good_token": "+", "bad_token": "-", "device": "cpu", "dtype": "float32", "batch_size": 2, **fields}
+    spec = {
+        "name": "toy step-end PRM",
+        "family": "step_end",
+        "model": str(tiny_prm_dir("step_tag")),
+        "good_token": "+",
+        "bad_token": "-",
+        "device": "cpu",
+        "dtype": "float32",
+        "batch_size": 2,
+        **fields,
+    }
     path = folder / "step-end.yaml"
-    path.write_text(yaml.safe_dump({k: v for k, v in spec.items() if v is not None}, allow_unicode=True), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump({k: v for k, v in spec.items() if v is not None}, allow_unicode=True), encoding="utf-8"
+    )
     return path
 
 
@@ -127,8 +138,13 @@ def test_a_registered_family_gets_the_spec_checks_of_the_shipped_ones(toy_family
         ({"bad_token": None}, "field 'bad_token' is required by family 'step_end' (it reads good_token, bad_token)"),
         ({"step_tag": "ки"}, "field 'step_tag' is not used by family 'step_end'"),
         ({"bad_token": "+"}, "fields 'good_token' and 'bad_token' are the same token"),
-        ({"runtime": "http"}, ("runtime 'http' cannot score family 'step_end' exactly: this toy runs on "
-                               "transformers only; use runtime: hf")),
+        (
+            {"runtime": "http"},
+            (
+                "runtime 'http' cannot score family 'step_end' exactly: this toy runs on "
+                "transformers only; use runtime: hf"
+            ),
+        ),
     ]
     for change, fragment in cases:
         path = write_yaml(toy_family, **change)
@@ -142,6 +158,10 @@ def test_without_its_module_the_family_is_unknown(tmp_path):
     with pytest.raises(PRMConfigError) as info:
         load_spec(path)
     message = str(info.value)
-    for fragment in (str(path), "field 'family'", "'step_end' is not a PRM family",
-                     "'step_tag', 'chat_turn', 'value_head', 'token_classifier' or 'generative'"):
+    for fragment in (
+        str(path),
+        "field 'family'",
+        "'step_end' is not a PRM family",
+        "'step_tag', 'chat_turn', 'value_head', 'token_classifier' or 'generative'",
+    ):
         assert fragment in message, message

@@ -51,10 +51,15 @@ def judge(tmp_path_factory):
 def expected_prompt(question: str, steps: list[str], k: int) -> str:
     """Step k's prompt, written out by hand for the ChatML template."""
     contents = [s.removesuffix("\n\n") for s in steps]
-    user = (f"Problem: {question}\nEarlier steps:\n" + "\n\n".join(f"Step {i + 1}: {c}" for i, c in enumerate(contents[:k]))
-            + f"\nStep {k + 1}: {contents[k]}\nIs step {k + 1} correct? Answer Yes or No.")
-    return (f"<|im_start|>system\nYou check math.<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
-            "<|im_start|>assistant\nLet me check.")
+    user = (
+        f"Problem: {question}\nEarlier steps:\n"
+        + "\n\n".join(f"Step {i + 1}: {c}" for i, c in enumerate(contents[:k]))
+        + f"\nStep {k + 1}: {contents[k]}\nIs step {k + 1} correct? Answer Yes or No."
+    )
+    return (
+        f"<|im_start|>system\nYou check math.<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
+        "<|im_start|>assistant\nLet me check."
+    )
 
 
 def reference(model, tokenizer, question, steps, think_tokens=0):
@@ -128,9 +133,15 @@ needs_vllm = pytest.mark.skipif(
 @pytest.mark.slow
 def test_vllm_scores_equal_the_closed_form(judge):
     model, spec = judge
-    prm = load_prm(spec, runtime="vllm", runtime_options={
-        "enforce_eager": True, "kv_cache_memory_bytes": 32 * 2**20, "block_size": 32,
-    })
+    prm = load_prm(
+        spec,
+        runtime="vllm",
+        runtime_options={
+            "enforce_eager": True,
+            "kv_cache_memory_bytes": 32 * 2**20,
+            "block_size": 32,
+        },
+    )
     try:
         check(prm, model)  # thinking on vLLM is checked through the server below
     finally:
@@ -148,8 +159,12 @@ def test_http_scores_equal_the_closed_form(judge, tmp_path):
     try:
         server.wait_healthy()
         for think in (0, 6):
-            prm = load_prm(spec, runtime="http", think_tokens=think or None,
-                           runtime_options={"base_urls": [server.url], "max_retries": 2, "backoff": 0.05})
+            prm = load_prm(
+                spec,
+                runtime="http",
+                think_tokens=think or None,
+                runtime_options={"base_urls": [server.url], "max_retries": 2, "backoff": 0.05},
+            )
             check(prm, model, think_tokens=think)
             prm.close()
     finally:
@@ -172,13 +187,27 @@ def test_stock_lm_eval_run_with_particle_filtering_and_the_judge_reaches_the_lea
     _, spec = judge
     policy = build_answering_policy(tmp_path / "policy", data_dir)
     out = tmp_path / "run"
-    model_args = (f"policy={policy},strategy=particle_filtering,n=4,prm={spec},voting=prm_vote,pf_temperature=0.5,"
-                  "max_tokens=48,max_step_tokens=16,dtype=float32,device=cpu")
-    command = [str(Path(sys.executable).parent / "lm_eval"), "--model", "tts", "--model_args", model_args,
-               "--tasks", "math500_tts", "--samples", json.dumps({"math500_tts": [0, 1, 2]}),
-               "--output_path", str(out), "--log_samples"]
-    done = subprocess.run(command, env=offline_env() | {"TTS_EVAL_DATA_DIR": str(data_dir)}, capture_output=True,
-                          text=True, timeout=900)
+    model_args = (
+        f"policy={policy},strategy=particle_filtering,n=4,prm={spec},voting=prm_vote,pf_temperature=0.5,"
+        "max_tokens=48,max_step_tokens=16,dtype=float32,device=cpu"
+    )
+    command = [
+        str(Path(sys.executable).parent / "lm_eval"),
+        "--model",
+        "tts",
+        "--model_args",
+        model_args,
+        "--tasks",
+        "math500_tts",
+        "--samples",
+        json.dumps({"math500_tts": [0, 1, 2]}),
+        "--output_path",
+        str(out),
+        "--log_samples",
+    ]
+    done = subprocess.run(
+        command, env=offline_env() | {"TTS_EVAL_DATA_DIR": str(data_dir)}, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (samples_file,) = out.glob("*/samples_math500_tts_*.jsonl")
     samples = [json.loads(line) for line in samples_file.read_text().splitlines()]

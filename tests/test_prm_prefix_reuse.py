@@ -15,8 +15,12 @@ from prm_backends.inputs import PRMInput
 from prm_backends.runtime_base import scored_prefix
 
 Q = "Solve $x^2 - 5x + 6 = 0$ and give the larger root."
-A = ["We factor the quadratic.\n\n", "$x^2 - 5x + 6 = (x - 2)(x - 3)$.\n\n", "So $x - 2 = 0$ or $x - 3 = 0$.\n\n",
-     "The answer is $\\boxed{3}$."]
+A = [
+    "We factor the quadratic.\n\n",
+    "$x^2 - 5x + 6 = (x - 2)(x - 3)$.\n\n",
+    "So $x - 2 = 0$ or $x - 3 = 0$.\n\n",
+    "The answer is $\\boxed{3}$.",
+]
 B = ["We factor the quadratic.\n\n", "Roots: 2, 3.\n\n", "So the larger is $\\boxed{3}$."]
 C = ["Use the formula.\n\n", "$x = (5 \\pm 1)/2$.\n\n", "$\\boxed{3}$"]
 
@@ -37,8 +41,13 @@ def grow(prm) -> list[tuple[list, list]]:
     rounds = []
     first = [(Q, A[:2], []), (Q, B[:2], []), (Q, C[:1], []), (Q, A[:1], [])]
     r1 = prm.score_continuations(first)
-    second = [(Q, A[:3], r1[0].scores), (Q, [*A[:2], "Other.\n\n"], r1[0].scores), (Q, B, r1[1].scores),
-              (Q, C[:2], r1[2].scores), (Q, C[:3], r1[2].scores)]
+    second = [
+        (Q, A[:3], r1[0].scores),
+        (Q, [*A[:2], "Other.\n\n"], r1[0].scores),
+        (Q, B, r1[1].scores),
+        (Q, C[:2], r1[2].scores),
+        (Q, C[:3], r1[2].scores),
+    ]
     r2 = prm.score_continuations(second)
     third = [(Q, A, r2[0].scores), (Q, [*C, "Check: $3^2 - 15 + 6 = 0$.\n\n"], r2[4].scores)]
     r3 = prm.score_continuations(third)
@@ -72,8 +81,9 @@ def test_continuations_equal_fresh_full_scores_and_compute_only_new_tokens(famil
     # A cache holding about one prefix evicts parents before their children come: the scores
     # stay exact, more is computed, and the cap is never exceeded.
     cap = max(prefix_length(prm, steps) for _, steps, _ in second)
-    small = load_tiny_prm(family, batch_size=batch_size, padding_side=padding_side,
-                          runtime_options={"prefix_cache_tokens": cap})
+    small = load_tiny_prm(
+        family, batch_size=batch_size, padding_side=padding_side, runtime_options={"prefix_cache_tokens": cap}
+    )
     evicted = grow(small)
     assert small.cache.tokens <= cap and len(small.cache) <= 1
     computed = [sum(r.computed_tokens for r in results) for _, results in evicted]
@@ -158,8 +168,10 @@ def test_toy_world_searches_are_unchanged_and_tree_searches_compute_a_fraction_o
     before = FromScratch(load_toy_prm(runtime_options={"prefix_cache_tokens": 0}))
     reusing, evicting = load_toy_prm(), load_toy_prm(runtime_options={"prefix_cache_tokens": 400})
     for strategy in ("best_of_n", "beam_search", "dvts"):
-        runs = [search(problems, policy, prm, strategy=strategy, n=16, aggregation="min", voting="prm_vote", seed=0)
-                for prm in (before, reusing, evicting)]
+        runs = [
+            search(problems, policy, prm, strategy=strategy, n=16, aggregation="min", voting="prm_vote", seed=0)
+            for prm in (before, reusing, evicting)
+        ]
         for old, *new in zip(*runs):
             for result in new:
                 assert result.answer == old.answer

@@ -21,8 +21,9 @@ pytestmark = pytest.mark.slow
 def policy(tmp_path_factory, data_dir):
     """A random Llama policy whose raised newline logit makes it write several steps."""
     tokenizer = char_tokenizer(corpus_from_data(data_dir))
-    path = build_causal_lm(tmp_path_factory.mktemp("prm-search-policy"), tokenizer, arch="llama",
-                           token_logits={"\n": 2.0}, seed=1)
+    path = build_causal_lm(
+        tmp_path_factory.mktemp("prm-search-policy"), tokenizer, arch="llama", token_logits={"\n": 2.0}, seed=1
+    )
     return load_policy(str(path), backend="hf")
 
 
@@ -39,14 +40,26 @@ def tiny_spec_file(family: str, tmp_path, **fields) -> str:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_every_strategy_scores_with_every_family(family, batch_size, padding_side, policy, math500_rows, tmp_path):
     # About one prefix fits in the cache: most kept beams are evicted before they are extended.
-    prm_path = tiny_spec_file(family, tmp_path, batch_size=batch_size, padding_side=padding_side,
-                              runtime_options={"prefix_cache_tokens": 300})
+    prm_path = tiny_spec_file(
+        family, tmp_path, batch_size=batch_size, padding_side=padding_side, runtime_options={"prefix_cache_tokens": 300}
+    )
     reference = load_tiny_prm(family, runtime_options={"prefix_cache_tokens": 0})
     problems = [Problem(r["problem"], policy.format_prompt(r["problem"])) for r in math500_rows(2)]
     max_steps = 0
     for strategy in ("best_of_n", "beam_search", "dvts"):
-        results = search(problems, policy, prm_path, strategy=strategy, n=4, beam_size=2, aggregation="min",
-                         voting="prm_max", seed=0, max_tokens=64, max_step_tokens=24)
+        results = search(
+            problems,
+            policy,
+            prm_path,
+            strategy=strategy,
+            n=4,
+            beam_size=2,
+            aggregation="min",
+            voting="prm_max",
+            seed=0,
+            max_tokens=64,
+            max_step_tokens=24,
+        )
         for problem, result in zip(problems, results):
             assert len(result.candidates) == (4 if strategy == "best_of_n" else 2)
             for c in result.candidates:

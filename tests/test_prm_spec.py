@@ -86,7 +86,9 @@ def write_spec(tmp_path: Path, **fields) -> Path:
     base["model"] = str(tiny_prm_dir("token_classifier"))
     base.update(fields)
     path = tmp_path / "my-prm.yaml"
-    path.write_text(yaml.safe_dump({k: v for k, v in base.items() if v is not None}, allow_unicode=True), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump({k: v for k, v in base.items() if v is not None}, allow_unicode=True), encoding="utf-8"
+    )
     return path
 
 
@@ -102,7 +104,14 @@ def expect_error(path_or_name, *fragments, **overrides):
 @pytest.mark.parametrize(
     ("fields", "fragments"),
     [
-        ({"family": "value-head"}, ["field 'family'", "'step_tag', 'chat_turn', 'value_head', 'token_classifier' or 'generative'", "'value-head'"]),
+        (
+            {"family": "value-head"},
+            [
+                "field 'family'",
+                "'step_tag', 'chat_turn', 'value_head', 'token_classifier' or 'generative'",
+                "'value-head'",
+            ],
+        ),
         ({"model": None}, ["field 'model' is missing; add it"]),
         ({"stp_tag": "<extra_0>"}, ["unknown field 'stp_tag'; remove it or fix its spelling", "step_tag"]),
         ({"batch_size": "eight"}, ["field 'batch_size'", "'eight'"]),
@@ -145,8 +154,15 @@ def test_unknown_prm_name_lists_the_known_ones():
 )
 def test_special_tokens_must_be_single_tokens_of_the_prms_tokenizer(family, field, value, fragment):
     name = PAPER_NAMES[family]
-    expect_error(name, f"{name}.yaml", f"field '{field}'", fragment, "special token",
-                 model=str(tiny_prm_dir(family)), **{field: value})
+    expect_error(
+        name,
+        f"{name}.yaml",
+        f"field '{field}'",
+        fragment,
+        "special token",
+        model=str(tiny_prm_dir(family)),
+        **{field: value},
+    )
 
 
 @pytest.mark.parametrize(
@@ -164,18 +180,32 @@ def test_a_checkpoint_without_the_head_weights_fails_at_load(family, prefix, fra
 
 
 def test_a_checkpoint_of_another_architecture_is_refused():
-    expect_error("skywork-prm-1.5b", "family 'value_head' is implemented on a Qwen2 backbone", "model_type 'llama'",
-                 model=str(tiny_prm_dir("chat_turn")))
+    expect_error(
+        "skywork-prm-1.5b",
+        "family 'value_head' is implemented on a Qwen2 backbone",
+        "model_type 'llama'",
+        model=str(tiny_prm_dir("chat_turn")),
+    )
 
 
 def test_max_length_beyond_the_models_positions():
-    expect_error("qwen2.5-math-prm-7b", "field 'max_length'", "exceeds the 4096 positions",
-                 model=str(tiny_prm_dir("token_classifier")), max_length=5000)
+    expect_error(
+        "qwen2.5-math-prm-7b",
+        "field 'max_length'",
+        "exceeds the 4096 positions",
+        model=str(tiny_prm_dir("token_classifier")),
+        max_length=5000,
+    )
 
 
 def test_a_missing_checkpoint_names_the_model_field(tmp_path):
-    expect_error("qwen2.5-math-prm-7b", "qwen2.5-math-prm-7b.yaml", "field 'model'",
-                 f"no checkpoint folder at '{tmp_path / 'nowhere'}'", model=str(tmp_path / "nowhere"))
+    expect_error(
+        "qwen2.5-math-prm-7b",
+        "qwen2.5-math-prm-7b.yaml",
+        "field 'model'",
+        f"no checkpoint folder at '{tmp_path / 'nowhere'}'",
+        model=str(tmp_path / "nowhere"),
+    )
     (tmp_path / "empty").mkdir()
     expect_error("qwen2.5-math-prm-7b", "field 'model'", "cannot load the tokenizer", model=str(tmp_path / "empty"))
 
@@ -216,8 +246,9 @@ def test_prm_check_validates_without_weights_and_loads_with_load(tmp_path):
     assert f"{bad}: field 'step_tag' is required by family 'token_classifier'" in result.output
 
     model = str(tiny_prm_dir("value_head"))
-    result = runner.invoke(prm_app, ["check", "skywork-prm-1.5b", "--load", "--model", model, "--device", "cpu",
-                                     "--dtype", "float32"])
+    result = runner.invoke(
+        prm_app, ["check", "skywork-prm-1.5b", "--load", "--model", model, "--device", "cpu", "--dtype", "float32"]
+    )
     assert result.exit_code == 0, result.output
     scores = re.search(r"golden example step scores: (.*)", result.output).group(1).split(", ")
     assert len(scores) == 3 and all(0 <= float(s) <= 1 for s in scores)

@@ -45,7 +45,11 @@ def test_metric_on_a_hand_made_set():
         response = task.prm_response(first_error(scores, 0.5), scores, 0.5)
         assert json.loads(response)["step_scores"] == [None if math.isnan(s) else s for s in scores]
         items.append(task.process_results({"label": label}, [response])["f1"])
-    assert (task.error_acc(items), task.correct_acc(items), task.f1(items)) == (ERROR_ACC, CORRECT_ACC, pytest.approx(F1))
+    assert (task.error_acc(items), task.correct_acc(items), task.f1(items)) == (
+        ERROR_ACC,
+        CORRECT_ACC,
+        pytest.approx(F1),
+    )
 
     # Text answers of other models: the last \boxed{} integer; none readable counts as wrong.
     assert task.prediction_of("Step 2 is wrong. \\boxed{2}") == 2
@@ -60,8 +64,13 @@ def test_bad_documents_and_model_args_are_reported_before_loading(tmp_path, monk
     from tts_eval.lm_eval.prm_model import PRMModelArgsError, parse_prm_model_args
 
     with pytest.raises(ValueError, match=r"row 2 \('id' 'b'\): 'label' is 3"):
-        task.check_docs([{"id": "a", "problem": "p", "steps": ["x"], "label": 0},
-                         {"id": "b", "problem": "p", "steps": ["x", "y"], "label": 3}], source="f.jsonl")
+        task.check_docs(
+            [
+                {"id": "a", "problem": "p", "steps": ["x"], "label": 0},
+                {"id": "b", "problem": "p", "steps": ["x", "y"], "label": 3},
+            ],
+            source="f.jsonl",
+        )
     with pytest.raises(ValueError, match="row 1 lacks field\\(s\\) steps"):
         task.check_docs([{"id": "a", "problem": "p", "label": 0}], source="f.jsonl")
     with pytest.raises(PRMModelArgsError, match="'prm' is missing"):
@@ -70,7 +79,9 @@ def test_bad_documents_and_model_args_are_reported_before_loading(tmp_path, monk
         parse_prm_model_args({"prm": "toy-prm", "threshold": "1.5"})
     with pytest.raises(PRMModelArgsError, match="unknown field 'temprature'"):
         parse_prm_model_args({"prm": "toy-prm", "temprature": "0.5"})
-    assert parse_prm_model_args({"prm": "toy-prm", "threshold": "0.3", "batch_size": "4"}).spec_overrides == {"batch_size": "4"}
+    assert parse_prm_model_args({"prm": "toy-prm", "threshold": "0.3", "batch_size": "4"}).spec_overrides == {
+        "batch_size": "4"
+    }
 
     monkeypatch.setenv("TTS_EVAL_DATA_DIR", str(tmp_path))
     with pytest.raises(FileNotFoundError, match=r"processbench/math.jsonl"):
@@ -81,10 +92,20 @@ def fixture_rows(split: str) -> list[dict]:
     """Rows in ProcessBench's format: erroneous and correct solutions of various lengths."""
     rows = []
     for i in range(6):
-        steps = [f"Step text {j} of {split} solution {i}: {i * 7 + j} + {j} = {i * 7 + 2 * j}." for j in range(2 + i % 3)]
+        steps = [
+            f"Step text {j} of {split} solution {i}: {i * 7 + j} + {j} = {i * 7 + 2 * j}." for j in range(2 + i % 3)
+        ]
         label = NO_ERROR if i % 2 else i % len(steps)
-        rows.append({"id": f"{split}-{i}", "generator": "fixture", "problem": f"What is {i} + {i} in {split}?",
-                     "steps": steps, "final_answer_correct": label == NO_ERROR, "label": label})
+        rows.append(
+            {
+                "id": f"{split}-{i}",
+                "generator": "fixture",
+                "problem": f"What is {i} + {i} in {split}?",
+                "steps": steps,
+                "final_answer_correct": label == NO_ERROR,
+                "label": label,
+            }
+        )
     return rows
 
 
@@ -98,13 +119,31 @@ def test_stock_lm_eval_cli_runs_the_prm_model_on_processbench(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(json.dumps(r) + "\n" for r in fixture_rows(split)))
     prm_name, threshold = PAPER_NAMES["token_classifier"], 0.45
-    model_args = f"prm={prm_name},model={tiny_prm_dir('token_classifier')},device=cpu,dtype=float32,threshold={threshold}"
-    env = dict(os.environ, TTS_EVAL_DATA_DIR=str(data), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1")
+    model_args = (
+        f"prm={prm_name},model={tiny_prm_dir('token_classifier')},device=cpu,dtype=float32,threshold={threshold}"
+    )
+    env = dict(
+        os.environ, TTS_EVAL_DATA_DIR=str(data), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1"
+    )
     out = tmp_path / "out"
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "lm_eval"), "--model", "prm", "--model_args", model_args,
-         "--tasks", "processbench", "--output_path", str(out), "--log_samples"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900,
+        [
+            str(Path(sys.executable).parent / "lm_eval"),
+            "--model",
+            "prm",
+            "--model_args",
+            model_args,
+            "--tasks",
+            "processbench",
+            "--output_path",
+            str(out),
+            "--log_samples",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (folder,) = out.iterdir()
@@ -118,7 +157,9 @@ def test_stock_lm_eval_cli_runs_the_prm_model_on_processbench(tmp_path):
     for split in PROCESSBENCH_SPLITS:
         name = f"processbench_{split}"
         (samples_file,) = folder.glob(f"samples_{name}_*.jsonl")
-        samples = sorted((json.loads(line) for line in samples_file.read_text().splitlines()), key=lambda s: s["doc_id"])
+        samples = sorted(
+            (json.loads(line) for line in samples_file.read_text().splitlines()), key=lambda s: s["doc_id"]
+        )
         rows = fixture_rows(split)
         assert [s["doc"]["id"] for s in samples] == [r["id"] for r in rows]
         expected = reference.score_batch([(r["problem"], r["steps"]) for r in rows])
@@ -133,4 +174,6 @@ def test_stock_lm_eval_cli_runs_the_prm_model_on_processbench(tmp_path):
         assert got["error_acc,none"] == pytest.approx(score.error_acc)
         assert got["correct_acc,none"] == pytest.approx(score.correct_acc)
         assert got["f1,none"] == pytest.approx(score.f1)
-    assert sorted(results["results"]) == sorted(f"processbench_{s}" for s in PROCESSBENCH_SPLITS)  # the tag's four tasks
+    assert sorted(results["results"]) == sorted(
+        f"processbench_{s}" for s in PROCESSBENCH_SPLITS
+    )  # the tag's four tasks

@@ -23,8 +23,9 @@ EXPECTED_CANDIDATES = {"cot": 1, "majority": N, "best_of_n": N, "beam_search": N
 def stepping_policy_dir(tmp_path_factory, data_dir):
     """A random Llama whose raised newline logit makes it write several steps per solution."""
     tokenizer = char_tokenizer(corpus_from_data(data_dir))
-    return build_causal_lm(tmp_path_factory.mktemp("stepping-policy"), tokenizer, arch="llama",
-                           token_logits={"\n": 2.0})
+    return build_causal_lm(
+        tmp_path_factory.mktemp("stepping-policy"), tokenizer, arch="llama", token_logits={"\n": 2.0}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +42,17 @@ def setup(stepping_policy_dir, math500_rows):
 def run(setup, strategy, seed=0, problems=None):
     policy, prm, all_problems, _ = setup
     uses_prm = strategy in ("best_of_n", "beam_search", "dvts")
-    return search(problems or all_problems, policy, prm if uses_prm else None, strategy=strategy,
-                  n=1 if strategy == "cot" else N, beam_size=M,
-                  voting="prm_vote" if uses_prm else "majority", seed=seed, **LIMITS)
+    return search(
+        problems or all_problems,
+        policy,
+        prm if uses_prm else None,
+        strategy=strategy,
+        n=1 if strategy == "cot" else N,
+        beam_size=M,
+        voting="prm_vote" if uses_prm else "majority",
+        seed=seed,
+        **LIMITS,
+    )
 
 
 @pytest.mark.parametrize("strategy", list(EXPECTED_CANDIDATES))
@@ -59,7 +68,7 @@ def test_strategy_on_real_models(setup, strategy):
             assert "".join(c.steps) == c.text and all(STEP_SEPARATOR not in s.strip() for s in c.steps)
             if strategy in ("majority", "best_of_n", "cot"):
                 # split_steps gives the white space after a separator to the step before it.
-                assert all(STEP_SEPARATOR in step[len(step.rstrip()):] for step in c.steps[:-1])
+                assert all(STEP_SEPARATOR in step[len(step.rstrip()) :] for step in c.steps[:-1])
             # One token per character: the trajectory's tokens are its text's, plus EOS when it ended.
             text_tokens = len(tokenizer(c.text, add_special_tokens=False).input_ids)
             assert c.num_tokens == text_tokens + int(c.finished)
@@ -71,13 +80,16 @@ def test_strategy_on_real_models(setup, strategy):
         generated = sum(c.num_tokens for c in result.candidates)
         if strategy in ("majority", "best_of_n", "cot"):
             assert u.policy_output_tokens == generated  # every sample is a candidate
-            assert u.policy_input_tokens == len(tokenizer(result_problem(problems, results, result).prompt,
-                                                          add_special_tokens=False).input_ids)
+            assert u.policy_input_tokens == len(
+                tokenizer(result_problem(problems, results, result).prompt, add_special_tokens=False).input_ids
+            )
         else:
             assert u.policy_output_tokens > generated  # pruned beams cost tokens too
         assert (u.prm_tokens > 0) == uses_prm
-        assert u.flops == pytest.approx(2 * policy.num_parameters * (u.policy_input_tokens + u.policy_output_tokens)
-                                        + 2 * prm.num_parameters * u.prm_tokens)
+        assert u.flops == pytest.approx(
+            2 * policy.num_parameters * (u.policy_input_tokens + u.policy_output_tokens)
+            + 2 * prm.num_parameters * u.prm_tokens
+        )
         assert u.seconds > 0
     if strategy == "beam_search":
         # The tree search really took several steps on at least one problem.
@@ -95,6 +107,7 @@ def test_seeded_search_is_deterministic_and_independent_of_the_batch(setup, stra
     again = [result_to_dict(r) for r in run(setup, strategy, seed=7)]
     alone = result_to_dict(run(setup, strategy, seed=7, problems=problems[1:2])[0])
     other = [result_to_dict(r) for r in run(setup, strategy, seed=8)]
+
     def strip(d):
         return {k: v for k, v in d.items() if k != "usage"} | {"usage": {**d["usage"], "seconds": 0}}
 

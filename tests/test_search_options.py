@@ -16,8 +16,12 @@ from tts_eval.search_options import (
 
 DECLARED = {name: info.default for name, info in SearchOptions.model_fields.items() if not info.is_required()}
 # What an interface resolves where the model leaves None (the search resolves it by strategy).
-RESOLVED = {"max_tokens": DEFAULT_MAX_TOKENS, "temperature": DEFAULT_TEMPERATURE, "pf_temperature": DEFAULT_PF_TEMPERATURE,
-            "resampling": DEFAULT_RESAMPLING}
+RESOLVED = {
+    "max_tokens": DEFAULT_MAX_TOKENS,
+    "temperature": DEFAULT_TEMPERATURE,
+    "pf_temperature": DEFAULT_PF_TEMPERATURE,
+    "resampling": DEFAULT_RESAMPLING,
+}
 
 
 def _defaults(function) -> dict[str, object]:
@@ -27,7 +31,8 @@ def _defaults(function) -> dict[str, object]:
 def _differences(defaults: dict[str, object]) -> dict[str, tuple[object, object]]:
     """Settings whose default is neither the declared one nor, where that is None, the resolved one."""
     return {
-        name: (value, DECLARED[name]) for name, value in defaults.items()
+        name: (value, DECLARED[name])
+        for name, value in defaults.items()
         if name in DECLARED and value != DECLARED[name] and value != RESOLVED.get(name, object())
     }
 

@@ -24,7 +24,9 @@ def test_200_problems_in_waves_equal_lock_step():
     # the transformers PRM runtime pads each batch to its longest input, so a solution's
     # scores can move in the last bits with the batch it is scored in.
     for got, want in zip(waves, lock_step):
-        assert [replace(t, step_scores=[]) for t in got.candidates] == [replace(t, step_scores=[]) for t in want.candidates]
+        assert [replace(t, step_scores=[]) for t in got.candidates] == [
+            replace(t, step_scores=[]) for t in want.candidates
+        ]
         assert got.answer == want.answer and got.prediction.steps == want.prediction.steps
         for t, u in zip(got.candidates, want.candidates):
             assert t.step_scores == pytest.approx(u.step_scores, abs=1e-5)

@@ -22,15 +22,34 @@ SCRIPT = {
     "a\n\na1\n\nz\n\n": [("w\n\n", "stop"), ("w\n\n", "stop")],
     "a\n\na1\n\nz\n\nw\n\n": [("v\n\n", "stop")],
 }
-SCORES = {"a": 0.9, "b": 0.8, "c": 0.7, BOX4: 0.95, "a1": 0.6, BOX5.strip(): 0.5,
-          "y \\boxed{4}": 0.2, "z": 0.4, "w": 0.1, "v": 0.1}
+SCORES = {
+    "a": 0.9,
+    "b": 0.8,
+    "c": 0.7,
+    BOX4: 0.95,
+    "a1": 0.6,
+    BOX5.strip(): 0.5,
+    "y \\boxed{4}": 0.2,
+    "z": 0.4,
+    "w": 0.1,
+    "v": 0.1,
+}
 
 
 def run(strategy, n, beam_size, max_steps=40, problems=1, **kw):
     policy = ScriptedPolicy(P, SCRIPT)
     prm = ScriptedPRM(SCORES)
-    results = search([Problem(Q, P)] * problems, policy, prm, strategy=strategy, n=n, beam_size=beam_size,
-                     max_steps=max_steps, seed=0, **kw)
+    results = search(
+        [Problem(Q, P)] * problems,
+        policy,
+        prm,
+        strategy=strategy,
+        n=n,
+        beam_size=beam_size,
+        max_steps=max_steps,
+        seed=0,
+        **kw,
+    )
     return results, policy, prm
 
 
@@ -149,12 +168,12 @@ def t(answer, scores):
 
 # Hand-computed: aggregated scores per candidate      min   last  avg    prod
 CANDIDATES = [
-    t("1/2", [0.9, 0.3]),      # c0                  .3    .3    .6     .27
-    t("0.5", [0.5, 0.95]),     # c1                  .5    .95   .725   .475
-    t("3", [0.7, 0.8]),        # c2                  .7    .8    .75    .56
+    t("1/2", [0.9, 0.3]),  # c0                  .3    .3    .6     .27
+    t("0.5", [0.5, 0.95]),  # c1                  .5    .95   .725   .475
+    t("3", [0.7, 0.8]),  # c2                  .7    .8    .75    .56
     t("\\frac12", [0.2, 0.6]),  # c3                  .2    .6    .4     .12
-    t(None, [1.0, 1.0]),       # c4: no answer, takes no part
-    t("3.0", [0.9, 0.9]),      # c5                  .9    .9    .9     .81
+    t(None, [1.0, 1.0]),  # c4: no answer, takes no part
+    t("3.0", [0.9, 0.9]),  # c5                  .9    .9    .9     .81
 ]
 # prm_vote sums: 1/2 = c0+c1+c3, 3 = c2+c5:  min 1.0 vs 1.6; last 1.85 vs 1.7; avg 1.725 vs 1.65; prod .865 vs 1.37
 
@@ -162,9 +181,18 @@ CANDIDATES = [
 @pytest.mark.parametrize(
     "voting, aggregation, expected",
     [
-        ("majority", "min", 0), ("majority", "last", 0), ("majority", "avg", 0), ("majority", "prod", 0),
-        ("prm_max", "min", 5), ("prm_max", "last", 1), ("prm_max", "avg", 5), ("prm_max", "prod", 5),
-        ("prm_vote", "min", 5), ("prm_vote", "last", 1), ("prm_vote", "avg", 1), ("prm_vote", "prod", 5),
+        ("majority", "min", 0),
+        ("majority", "last", 0),
+        ("majority", "avg", 0),
+        ("majority", "prod", 0),
+        ("prm_max", "min", 5),
+        ("prm_max", "last", 1),
+        ("prm_max", "avg", 5),
+        ("prm_max", "prod", 5),
+        ("prm_vote", "min", 5),
+        ("prm_vote", "last", 1),
+        ("prm_vote", "avg", 1),
+        ("prm_vote", "prod", 5),
     ],
 )
 def test_every_voting_and_aggregation(voting, aggregation, expected):
@@ -191,7 +219,10 @@ def test_search_command_reports_bad_settings_in_one_line_with_its_own_flags(tmp_
     base = ["search", str(problems), "-o", str(tmp_path / "out.jsonl"), "--policy", "/nonexistent/policy"]
     for extra, message in (
         (["--strategy", "best_of_n"], "Error: --strategy best_of_n needs a PRM: pass --prm <name or YAML path>"),
-        (["--strategy", "majority", "--voting", "prm_vote"], "Error: --voting prm_vote ranks candidates by PRM scores: use --voting majority"),
+        (
+            ["--strategy", "majority", "--voting", "prm_vote"],
+            "Error: --voting prm_vote ranks candidates by PRM scores: use --voting majority",
+        ),
         (["--strategy", "best_of_n", "--prm", "no-such-prm"], "Error: --prm no-such-prm: unknown PRM 'no-such-prm'"),
         (["--strategy", "majority"], "Error: --policy /nonexistent/policy: policy model directory not found"),
     ):

@@ -46,8 +46,11 @@ def strategy_literals() -> dict[str, list[tuple[int, str]]]:
                 continue
             tree = ast.parse(path.read_text(encoding="utf-8"))
             docs = _docstrings(tree)
-            hits = [(node.lineno, node.value) for node in ast.walk(tree)
-                    if isinstance(node, ast.Constant) and node.value in names and id(node) not in docs]
+            hits = [
+                (node.lineno, node.value)
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Constant) and node.value in names and id(node) not in docs
+            ]
             if hits:
                 found[relative] = sorted(hits)
     return found
@@ -68,7 +71,9 @@ def test_scan_sees_a_literal_and_skips_docstrings(tmp_path, monkeypatch):
     """The scan itself: a strategy name in code is found, the same name in a docstring is not."""
     package = tmp_path / "leaderboard"
     package.mkdir()
-    (package / "new.py").write_text('"""Compares with cot."""\n\ndef f(s):\n    """best_of_n."""\n    return s == "dvts"\n')
+    (package / "new.py").write_text(
+        '"""Compares with cot."""\n\ndef f(s):\n    """best_of_n."""\n    return s == "dvts"\n'
+    )
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     assert strategy_literals() == {"leaderboard/new.py": [(5, "dvts")]}
 
@@ -174,7 +179,9 @@ def test_a_new_strategy_is_accepted_through_its_traits(toy_strategy):
     with pytest.raises(ModelArgsError, match="strategy=toy_halves needs a PRM"):
         parse_model_args({"policy": policy, "strategy": "toy_halves"})
     with pytest.raises(ValueError, match="only apply to strategy=particle_filtering, not strategy=toy_halves"):
-        validate_settings("toy_halves", n=4, beam_size=4, aggregation="min", voting="prm_vote", has_prm=True, resampling="multinomial")
+        validate_settings(
+            "toy_halves", n=4, beam_size=4, aggregation="min", voting="prm_vote", has_prm=True, resampling="multinomial"
+        )
 
     assert list(STRATEGIES)[-1] == "toy_halves"  # order 50: after the built-ins
     assert table_order("toy_halves") > table_order("compute_optimal")
@@ -195,6 +202,7 @@ def test_unknown_and_duplicate_strategies_are_refused():
     with pytest.raises(ValueError, match="a strategy named 'dvts' is already registered"):
         register(Strategy(name="dvts", make_units=lambda *a: [], needs_prm=True, label="x", order=9))
     # The tables' message lists the choosable strategies as pydantic words a Literal's.
-    with pytest.raises(ValidationError, match="Input should be 'majority', 'best_of_n', 'beam_search', 'dvts' or 'particle_filtering'"):
+    with pytest.raises(
+        ValidationError, match="Input should be 'majority', 'best_of_n', 'beam_search', 'dvts' or 'particle_filtering'"
+    ):
         Choice(strategy="cot")
-

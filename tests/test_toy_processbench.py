@@ -23,7 +23,9 @@ def test_shipped_toy_processbench_has_exact_labels_of_development_problems():
         assert row["problem"] == problem.question and row["difficulty"] == problem.difficulty
         canonical = problem.solution.split("\n\n")
         # Independently: the first step that differs from the canonical one (or runs past it).
-        first_wrong = next((i for i, step in enumerate(row["steps"]) if i >= len(canonical) or step != canonical[i]), -1)
+        first_wrong = next(
+            (i for i, step in enumerate(row["steps"]) if i >= len(canonical) or step != canonical[i]), -1
+        )
         assert row["label"] == first_wrong
         if first_wrong == -1:
             assert row["steps"] == canonical and row["final_answer_correct"]
@@ -44,17 +46,22 @@ def test_toy_processbench_command_reproduces_the_shipped_rows(tmp_path):
     assert result.exit_code == 0, result.output
     assert out.read_text().splitlines() == PROCESSBENCH_FILE.read_text().splitlines()[:6]
 
-    result = CliRunner().invoke(app, ["toy", "processbench", "--out", str(out), "--problems", str(DEVELOPMENT_PROBLEMS + 1)])
+    result = CliRunner().invoke(
+        app, ["toy", "processbench", "--out", str(out), "--problems", str(DEVELOPMENT_PROBLEMS + 1)]
+    )
     assert result.exit_code == 2 and "held out" in result.output
 
 
-@pytest.mark.parametrize("steps,label", [
-    (["18 / 3 = 6", "6 - 4 = \\boxed{2}"], -1),
-    (["18 / 3 = 4", "4 - 4 = \\boxed{0}"], 0),
-    (["18 / 3 = 6", "6 - 4 = 2"], 1),  # the answer is not boxed
-    (["18 / 3 = 6"], None),  # every step right, but cut off: left out
-    (["18 / 3 = 6", "6 - 4 = \\boxed{2}", "2 + 1 = 3"], 2),
-])
+@pytest.mark.parametrize(
+    "steps,label",
+    [
+        (["18 / 3 = 6", "6 - 4 = \\boxed{2}"], -1),
+        (["18 / 3 = 4", "4 - 4 = \\boxed{0}"], 0),
+        (["18 / 3 = 6", "6 - 4 = 2"], 1),  # the answer is not boxed
+        (["18 / 3 = 6"], None),  # every step right, but cut off: left out
+        (["18 / 3 = 6", "6 - 4 = \\boxed{2}", "2 + 1 = 3"], 2),
+    ],
+)
 def test_first_wrong_step(steps, label):
     from tts_eval.toy.problems import ToyProblem
     from tts_eval.toy.processbench import first_wrong_step

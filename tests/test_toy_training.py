@@ -74,7 +74,9 @@ def miniature_world(tmp_path_factory) -> Path:
     from tts_eval.cli import app
 
     out = tmp_path_factory.mktemp("toy")
-    result = CliRunner().invoke(app, ["toy", "train", "--out", str(out), "--seed", "1", "--threads", "1", "--miniature"])
+    result = CliRunner().invoke(
+        app, ["toy", "train", "--out", str(out), "--seed", "1", "--threads", "1", "--miniature"]
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -130,7 +132,9 @@ def test_prm_trained_alone_from_the_saved_policies_is_the_worlds_prm(miniature_w
 
     shorter = dataclasses.replace(recipe.prm, optimization=dataclasses.replace(recipe.prm.optimization, steps=1))
     build_prm(models, tmp_path / "shorter", recipe, shorter, command="shorter", log=lambda _: None)
-    assert (tmp_path / "shorter" / "model.safetensors").read_bytes() != (models / "prm" / "model.safetensors").read_bytes()
+    assert (tmp_path / "shorter" / "model.safetensors").read_bytes() != (
+        models / "prm" / "model.safetensors"
+    ).read_bytes()
     record = json.loads((tmp_path / "shorter" / "training.json").read_text())
     assert record["command"] == "shorter" and record["recipe"]["optimization"]["steps"] == 1
 

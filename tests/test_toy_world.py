@@ -54,8 +54,16 @@ def measured() -> dict[str, list[float]]:
     small, large = load_toy_policy("small"), load_toy_policy("large")
     large_cot = search(as_problems(large, toy), large, strategy="cot", seed=SEED)
     # The PRM read as bench/toy_heldout.py reads it: min aggregation, prm_vote.
-    best_of_n = search(as_problems(small, toy), small, load_toy_prm(), strategy="best_of_n", n=N,
-                       aggregation="min", voting="prm_vote", seed=SEED)
+    best_of_n = search(
+        as_problems(small, toy),
+        small,
+        load_toy_prm(),
+        strategy="best_of_n",
+        n=N,
+        aggregation="min",
+        voting="prm_vote",
+        seed=SEED,
+    )
     stats = [sample_stats(p, r) for p, r in zip(toy, best_of_n)]
     return {
         "large CoT": [float(is_right(p, r.answer)) for p, r in zip(toy, large_cot)],
@@ -109,12 +117,31 @@ def test_the_docs_show_the_measured_claims(stored):
 
 # --- tts-eval demo ------------------------------------------------------------------------------
 
-DEMO_RUNS = [("large", "cot", 1), ("small", "cot", 1), ("small", "majority", 4), ("small", "best_of_n", 4),
-             ("small", "beam_search", 4), ("small", "dvts", 4)]
+DEMO_RUNS = [
+    ("large", "cot", 1),
+    ("small", "cot", 1),
+    ("small", "majority", 4),
+    ("small", "best_of_n", 4),
+    ("small", "beam_search", 4),
+    ("small", "dvts", 4),
+]
 
 
-TABLE_COLUMNS = ("policy", "strategy", "N", "accuracy", "vs large CoT", "Pass@1", "pass@N", "final-candidate accuracy",
-                 "any final candidate correct", "majority", "tokens", "FLOPs", "seconds")
+TABLE_COLUMNS = (
+    "policy",
+    "strategy",
+    "N",
+    "accuracy",
+    "vs large CoT",
+    "Pass@1",
+    "pass@N",
+    "final-candidate accuracy",
+    "any final candidate correct",
+    "majority",
+    "tokens",
+    "FLOPs",
+    "seconds",
+)
 
 
 def test_demo_runs_every_strategy_through_lm_eval_and_writes_the_leaderboard(tmp_path):
@@ -133,10 +160,14 @@ def test_demo_runs_every_strategy_through_lm_eval_and_writes_the_leaderboard(tmp
         assert results["config"]["tts"]["policy"] == f"pkg://tts_eval.toy/models/policy-{size}"
         assert results["n-samples"]["arith_tts_heldout"]["effective"] == 3
         (samples_file,) = results_file.parent.glob("samples_arith_tts_heldout_*.jsonl")
-        samples = sorted((json.loads(line) for line in samples_file.read_text().splitlines()), key=lambda s: s["doc_id"])
+        samples = sorted(
+            (json.loads(line) for line in samples_file.read_text().splitlines()), key=lambda s: s["doc_id"]
+        )
         # The held-out half: test problems 350, 351, 352 (difficulty kept for breakdowns).
         assert [s["doc"]["unique_id"] for s in samples] == ["arith/350", "arith/351", "arith/352"]
-        assert [s["doc"]["difficulty"] for s in samples] == [load_test_problems()[i].difficulty for i in (350, 351, 352)]
+        assert [s["doc"]["difficulty"] for s in samples] == [
+            load_test_problems()[i].difficulty for i in (350, 351, 352)
+        ]
         # lm-eval's standard error of every mean metric: the sample standard deviation / sqrt(n).
         metrics = results["results"]["arith_tts_heldout"]
         for metric in ("acc", "maj_acc", "pass_at_n", "candidate_acc"):
@@ -149,20 +180,25 @@ def test_demo_runs_every_strategy_through_lm_eval_and_writes_the_leaderboard(tmp
         index = next(i for i, line in enumerate(lines) if re.search(rf"{size} \(\d+k\)\s*│\s*{strategy}\s*│", line))
         line, below = lines[index], lines[index + 1]
         cell = dict(zip(TABLE_COLUMNS, (c.strip() for c in line.strip("│ ").split("│"))))
-        interval = dict(zip(TABLE_COLUMNS, (c.strip() for c in below.strip()[1:-1].split("│"))))  # leading cells are empty
+        interval = dict(
+            zip(TABLE_COLUMNS, (c.strip() for c in below.strip()[1:-1].split("│")))
+        )  # leading cells are empty
         low_high = accuracy_interval(outcomes[size, strategy, n])
         assert interval["accuracy"] == f"[{100 * low_high.low:.1f}, {100 * low_high.high:.1f}]"
         if size == "small":
             difference = paired_difference(outcomes[size, strategy, n], outcomes[DEMO_RUNS[0]])
-            assert cell["vs large CoT"] == (f"{100 * difference.estimate:+.1f} [{100 * difference.low:+.1f}, "
-                                            f"{100 * difference.high:+.1f}]")
+            assert cell["vs large CoT"] == (
+                f"{100 * difference.estimate:+.1f} [{100 * difference.low:+.1f}, {100 * difference.high:+.1f}]"
+            )
             assert interval["vs large CoT"] == verdict(difference)
         assert cell["accuracy"] == f"{100 * metrics['acc,none']:.1f}%"
         # A tree search's candidates are its final beams: no Pass@1 / pass@N of its own.
         share, any_right = f"{100 * metrics['candidate_acc,none']:.1f}%", f"{100 * metrics['pass_at_n,none']:.1f}%"
         tree = strategy in ("beam_search", "dvts")
         assert (cell["Pass@1"], cell["pass@N"]) == (("—", "—") if tree else (share, any_right))
-        assert (cell["final-candidate accuracy"], cell["any final candidate correct"]) == ((share, any_right) if tree else ("—", "—"))
+        assert (cell["final-candidate accuracy"], cell["any final candidate correct"]) == (
+            (share, any_right) if tree else ("—", "—")
+        )
         # The PRM runs used the defaults, and the results record them.
         tts = results["config"]["tts"]
         assert (tts["voting"], tts["aggregation"]) == (("prm_vote", "min") if tts["prm"] else ("majority", "min"))
@@ -175,8 +211,11 @@ def test_demo_runs_every_strategy_through_lm_eval_and_writes_the_leaderboard(tmp
     assert "held-out test problems 350-352" in line
 
     board = json.loads((out / "leaderboard" / "leaderboard.json").read_text())
-    measured_rows = {(r["setup"]["policy"].rsplit("-", 1)[-1], r["setup"]["strategy"], r["setup"]["n"])
-                     for r in board["rows"] if r["kind"] == "measured"}
+    measured_rows = {
+        (r["setup"]["policy"].rsplit("-", 1)[-1], r["setup"]["strategy"], r["setup"]["n"])
+        for r in board["rows"]
+        if r["kind"] == "measured"
+    }
     assert measured_rows == set(DEMO_RUNS)
     assert all(set(r["benchmarks"]) == {"Toy arithmetic (held-out)"} for r in board["rows"])  # no published rows
     assert all(e["ci_low"] <= e["accuracy"] <= e["ci_high"] for r in board["rows"] for e in r["benchmarks"].values())
@@ -185,7 +224,8 @@ def test_demo_runs_every_strategy_through_lm_eval_and_writes_the_leaderboard(tmp
     # Difficulty by operations for every row, and Pass@1 buckets from the small policy's sampled runs.
     dvts = next(r for r in board["rows"] if r["setup"]["strategy"] == "dvts" and r["kind"] == "measured")
     assert set(dvts["benchmarks"]["Toy arithmetic (held-out)"]["by_level"]) == {
-        str(load_test_problems()[i].difficulty) for i in (350, 351, 352)}
+        str(load_test_problems()[i].difficulty) for i in (350, 351, 352)
+    }
     assert sum(b["problems"] for b in dvts["benchmarks"]["Toy arithmetic (held-out)"]["by_difficulty"].values()) == 3
 
     # The printed command rebuilds the same board from the demo's output folder.

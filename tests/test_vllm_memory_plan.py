@@ -22,14 +22,31 @@ TOY_POLICY = "pkg://tts_eval.toy/models/policy-small"
 @pytest.mark.parametrize("prm_backend", ["vllm", "hf"])
 def test_policy_and_prm_share_the_machine_with_default_memory_settings(prm_backend, tmp_path, data_dir):
     # No memory setting at all; eager engines only to skip the compile warm-up.
-    model_args = {"policy": TOY_POLICY, "prm": "toy-prm", "strategy": "beam_search", "n": 4, "backend": "vllm",
-                  "prm_backend": prm_backend, "enforce_eager": True}
+    model_args = {
+        "policy": TOY_POLICY,
+        "prm": "toy-prm",
+        "strategy": "beam_search",
+        "n": 4,
+        "backend": "vllm",
+        "prm_backend": prm_backend,
+        "enforce_eager": True,
+    }
     if prm_backend == "vllm":
         model_args["prm_runtime_options"] = {"enforce_eager": True}
     env = dict(os.environ, VLLM_ENABLE_V1_MULTIPROCESSING="0", HF_HUB_OFFLINE="1", TTS_EVAL_DATA_DIR=str(data_dir))
     env.pop("VLLM_CPU_KVCACHE_SPACE", None)
-    command = [str(Path(sys.executable).parent / "tts-eval"), "run", "--model_args", json.dumps(model_args),
-               "--tasks", "arith_tts", "--limit", "5", "--output_path", str(tmp_path)]
+    command = [
+        str(Path(sys.executable).parent / "tts-eval"),
+        "run",
+        "--model_args",
+        json.dumps(model_args),
+        "--tasks",
+        "arith_tts",
+        "--limit",
+        "5",
+        "--output_path",
+        str(tmp_path),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "|arith_tts|" in done.stdout

@@ -23,15 +23,24 @@ pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 BLOCK = 32
 # CPU engine settings (see docs/backends.md): eager float32, a small explicit KV cache.
-ENGINE = {"dtype": "float32", "enforce_eager": True, "kv_cache_memory_bytes": 64 * 2**20, "block_size": BLOCK,
-          "max_model_len": 2048}
+ENGINE = {
+    "dtype": "float32",
+    "enforce_eager": True,
+    "kv_cache_memory_bytes": 64 * 2**20,
+    "block_size": BLOCK,
+    "max_model_len": 2048,
+}
 
 
 @pytest.fixture(scope="module")
 def stepping_dir(tmp_path_factory):
     """A random Qwen2 whose raised newline and EOS logits make it write several steps and end."""
-    return build_causal_lm(tmp_path_factory.mktemp("stepping-qwen2"), byte_tokenizer(), arch="qwen2",
-                           token_logits={"Ċ": 2.5, "<|im_end|>": 1.0})
+    return build_causal_lm(
+        tmp_path_factory.mktemp("stepping-qwen2"),
+        byte_tokenizer(),
+        arch="qwen2",
+        token_logits={"Ċ": 2.5, "<|im_end|>": 1.0},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +72,9 @@ def test_greedy_cot_equals_hf(tiny_qwen2_policy_dir, problems):
         assert g.prediction.text == e.prediction.text
         assert g.prediction.num_tokens == e.prediction.num_tokens == 200
         assert (g.usage.policy_input_tokens, g.usage.policy_output_tokens) == (
-            e.usage.policy_input_tokens, e.usage.policy_output_tokens)
+            e.usage.policy_input_tokens,
+            e.usage.policy_output_tokens,
+        )
 
 
 def test_stop_strings_and_eos_match_hf(stepping, stepping_dir, problems):
@@ -124,8 +135,17 @@ def test_beam_search_prefixes_come_from_the_prefix_cache(stepping, stepping_dir,
     stepping.llm.reset_prefix_cache()
     before = stepping.cache_stats.total_prompt_tokens
     batch = [Problem(q, stepping.format_prompt(q)) for q in problems[:2]]
-    results = search(batch, Recorder(), load_tiny_prm("token_classifier"), strategy="beam_search", n=8, beam_size=4,
-                     max_step_tokens=48, max_tokens=240, seed=3)
+    results = search(
+        batch,
+        Recorder(),
+        load_tiny_prm("token_classifier"),
+        strategy="beam_search",
+        n=8,
+        beam_size=4,
+        max_step_tokens=48,
+        max_tokens=240,
+        seed=3,
+    )
     assert all(len(r.candidates) == 2 for r in results)
     assert len(calls) >= 3, "the search should run several steps"
     seen: list[str] = list(calls[0][0])
@@ -141,8 +161,10 @@ def test_beam_search_prefixes_come_from_the_prefix_cache(stepping, stepping_dir,
             assert cached <= total - 1  # vLLM always computes the last prompt token
             later_prompt, later_cached = later_prompt + total, later_cached + cached
         seen += prompts
-    print(f"prefix cache after the first step: {later_cached}/{later_prompt} prompt tokens per request "
-          f"({later_cached / later_prompt:.0%}); {hits}/{queried} over all samples ({hits / queried:.0%})")
+    print(
+        f"prefix cache after the first step: {later_cached}/{later_prompt} prompt tokens per request "
+        f"({later_cached / later_prompt:.0%}); {hits}/{queried} over all samples ({hits / queried:.0%})"
+    )
     assert later_cached / later_prompt > 0.5
     assert queried >= later_prompt and hits / queried > 0.5
     assert stepping.cache_stats.total_prompt_tokens - before == sum(s.total_prompt_tokens for _, s in calls)

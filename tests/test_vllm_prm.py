@@ -39,16 +39,26 @@ ITEMS = [
             "The answer is $\\boxed{3}$.",
         ],
     ),
-    ("Is π ≤ 4?", ["We know π ≈ 3.14 — less than 4 (√16 = 4).\n\n", "So yes: π ≤ 4, 你好, ки.\n\n", "$\\boxed{\\text{yes}}$"]),
-    ("Compute $\\frac{1}{2} + \\frac{1}{3}$.", ["First,\n$\\frac{1}{2} = \\frac{3}{6}$\nand $\\frac{1}{3} = \\frac{2}{6}$.\n\n", "So $\\boxed{\\frac{5}{6}}$."]),
+    (
+        "Is π ≤ 4?",
+        ["We know π ≈ 3.14 — less than 4 (√16 = 4).\n\n", "So yes: π ≤ 4, 你好, ки.\n\n", "$\\boxed{\\text{yes}}$"],
+    ),
+    (
+        "Compute $\\frac{1}{2} + \\frac{1}{3}$.",
+        [
+            "First,\n$\\frac{1}{2} = \\frac{3}{6}$\nand $\\frac{1}{3} = \\frac{2}{6}$.\n\n",
+            "So $\\boxed{\\frac{5}{6}}$.",
+        ],
+    ),
 ]
 
 
 def vllm_prm(family: str, **overrides):
     from prm_backends.runtime_vllm import VLLMProcessRewardModel
 
-    spec = load_spec(PAPER_NAMES[family], model=str(tiny_prm_dir(family)), runtime="vllm", device="cpu",
-                     dtype="float32", **overrides)
+    spec = load_spec(
+        PAPER_NAMES[family], model=str(tiny_prm_dir(family)), runtime="vllm", device="cpu", dtype="float32", **overrides
+    )
     return VLLMProcessRewardModel(spec, **ENGINE)
 
 

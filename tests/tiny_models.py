@@ -75,7 +75,11 @@ def char_tokenizer(
     if extra_tokens:
         tok.add_tokens(list(extra_tokens))
     return _wrap(
-        tok, eos_token=eos_token, pad_token=pad_token, bos_token=bos_token, unk_token="<unk>",
+        tok,
+        eos_token=eos_token,
+        pad_token=pad_token,
+        bos_token=bos_token,
+        unk_token="<unk>",
         chat_template=chat_template,
     )
 
@@ -117,7 +121,11 @@ def byte_tokenizer(
     if extra_tokens:
         tok.add_tokens(list(extra_tokens))
     return _wrap(
-        tok, eos_token=eos_token, pad_token=pad_token, bos_token=bos_token, unk_token=None,
+        tok,
+        eos_token=eos_token,
+        pad_token=pad_token,
+        bos_token=bos_token,
+        unk_token=None,
         chat_template=chat_template,
     )
 

@@ -75,11 +75,17 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     # The offline toy world (tts_eval.toy): its test split and the split's two halves.
     Benchmark("toy", "Toy arithmetic", None, (Task("arith_tts", grade_field="difficulty"),), grade="operations"),
     Benchmark(
-        "toy_dev", "Toy arithmetic (development)", None, (Task("arith_tts_dev", grade_field="difficulty"),),
+        "toy_dev",
+        "Toy arithmetic (development)",
+        None,
+        (Task("arith_tts_dev", grade_field="difficulty"),),
         grade="operations",
     ),
     Benchmark(
-        "toy_heldout", "Toy arithmetic (held-out)", None, (Task("arith_tts_heldout", grade_field="difficulty"),),
+        "toy_heldout",
+        "Toy arithmetic (held-out)",
+        None,
+        (Task("arith_tts_heldout", grade_field="difficulty"),),
         grade="operations",
     ),
     # ProcessBench (solutions with their first wrong step labelled): one benchmark per split,

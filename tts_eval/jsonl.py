@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 
-def iter_jsonl(path: str | Path, error: type[Exception] = ValueError, hint: str = "") -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_jsonl(
+    path: str | Path, error: type[Exception] = ValueError, hint: str = ""
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line; ``error`` (with ``hint`` appended to its
     message) for a line that is not a JSON object."""
     suffix = f"; {hint}" if hint else ""

@@ -247,7 +247,10 @@ def policy_need(
 
     from tts_eval.serving.checkpoints import checkpoint_parameters
 
-    load: dict[str, Any] = {"revision": options.get("revision"), "trust_remote_code": bool(options.get("trust_remote_code", False))}
+    load: dict[str, Any] = {
+        "revision": options.get("revision"),
+        "trust_remote_code": bool(options.get("trust_remote_code", False)),
+    }
     config = _read_config(AutoConfig.from_pretrained, model, "policy", **load)
     text = config.get_text_config()
     kind = device.split(":")[0]
@@ -261,16 +264,34 @@ def policy_need(
         context = max_tokens + PROMPT_ROOM if positions is None else min(positions, max_tokens + PROMPT_ROOM)
         # One decoding step of every row, its logits, and the KV cache of every row's context.
         activations = layer_activation_bytes(text, rows, width) + MARGIN * rows * text.vocab_size * 4 * 2
-        return ModelNeed("policy", "hf", model, device, weights, int(activations), per_token,
-                         kv_cache=int(MARGIN * rows * context * per_token))
+        return ModelNeed(
+            "policy",
+            "hf",
+            model,
+            device,
+            weights,
+            int(activations),
+            per_token,
+            kv_cache=int(MARGIN * rows * context * per_token),
+        )
     seqs, batched = vllm_defaults(kind, total)
     seqs = int(options.get("batch_size") or seqs)
     max_len = int(options.get("max_model_len") or positions or 4096)
     tokens = max(batched, max_len) if kind == "cpu" else batched  # whole prompts on CPU (no chunked prefill)
     activations = layer_activation_bytes(text, tokens, width) + MARGIN * seqs * text.vocab_size * 4 * 2
     user = {k: options[k] for k in ("gpu_memory_utilization", "kv_cache_memory_bytes") if options.get(k) is not None}
-    return ModelNeed("policy", "vllm", model, device, weights, int(activations), per_token,
-                     kv_min=max_len * per_token, kv_max=seqs * max_len * per_token, user_settings=user)
+    return ModelNeed(
+        "policy",
+        "vllm",
+        model,
+        device,
+        weights,
+        int(activations),
+        per_token,
+        kv_min=max_len * per_token,
+        kv_max=seqs * max_len * per_token,
+        user_settings=user,
+    )
 
 
 def prm_need(spec, *, device: str, total: int) -> ModelNeed:
@@ -305,8 +326,15 @@ def prm_need(spec, *, device: str, total: int) -> ModelNeed:
         if spec.runtime_options.get(k) is not None
     }
     return ModelNeed(
-        "prm", "vllm", spec.model, device, weights, layer_activation_bytes(config, tokens, width), per_token,
-        kv_cache=max(int(MARGIN * tokens * per_token), thinking_kv), kv_min=spec.max_length * per_token,
+        "prm",
+        "vllm",
+        spec.model,
+        device,
+        weights,
+        layer_activation_bytes(config, tokens, width),
+        per_token,
+        kv_cache=max(int(MARGIN * tokens * per_token), thinking_kv),
+        kv_min=spec.max_length * per_token,
         user_settings=user,
     )
 
@@ -382,7 +410,8 @@ def plan_run(
         total, free = device_memory(device)
         models = [
             policy_need(policy, backend, policy_options, device=device, total=total, max_tokens=max_tokens)
-            if role == "policy" else prm_need(prm_spec, device=device, total=total)
+            if role == "policy"
+            else prm_need(prm_spec, device=device, total=total)
             for role, _ in here
         ]
         plans.append(plan_device(device, models, total=total, free=free))

@@ -56,4 +56,6 @@ def processbench_score(labels: Sequence[int], predictions: Sequence[int | None])
             "evaluate more samples (a larger --limit, or none)"
         )
     error_acc, correct_acc = sum(erroneous) / len(erroneous), sum(correct) / len(correct)
-    return ProcessBenchScore(error_acc, correct_acc, harmonic_mean(error_acc, correct_acc), len(erroneous), len(correct))
+    return ProcessBenchScore(
+        error_acc, correct_acc, harmonic_mean(error_acc, correct_acc), len(erroneous), len(correct)
+    )

@@ -47,8 +47,7 @@ class ProcessRewardModel(Protocol):
         the input exceeded ``max_length`` score NaN (and a warning says so)."""
         ...
 
-    def score(self, question: str, steps: list[str]) -> list[float]:
-        ...
+    def score(self, question: str, steps: list[str]) -> list[float]: ...
 
     def score_continuations(self, items: list[ContinuationItem]) -> list[Scored]:
         """Like :meth:`score_batch`, for solutions whose leading steps were scored before: only

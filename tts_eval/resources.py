@@ -67,7 +67,9 @@ def package_path(reference: str) -> Path:
     if folders is None:
         raise PackagePathError(f"{reference}: no installed Python package '{package}'; install it or fix the name")
     if not folders:
-        raise PackagePathError(f"{reference}: package '{package}' is not a folder on disk (a zip import?); install it unpacked")
+        raise PackagePathError(
+            f"{reference}: package '{package}' is not a folder on disk (a zip import?); install it unpacked"
+        )
     path = next((f.joinpath(*parts) for f in folders if f.joinpath(*parts).exists()), folders[0].joinpath(*parts))
     if not path.exists():
         hint = _REBUILD_HINTS.get(package, f"reinstall '{package}' or fix the path")

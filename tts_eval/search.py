@@ -34,8 +34,16 @@ if TYPE_CHECKING:
 
 
 def validate_settings(
-    strategy: str, *, n: int, beam_size: int, aggregation: str | None, voting: str | None, has_prm: bool, cli: bool = False,
-    pf_temperature: float | None = None, resampling: str | None = None,
+    strategy: str,
+    *,
+    n: int,
+    beam_size: int,
+    aggregation: str | None,
+    voting: str | None,
+    has_prm: bool,
+    cli: bool = False,
+    pf_temperature: float | None = None,
+    resampling: str | None = None,
 ) -> None:
     """Check a search's settings before any model is loaded; raise ``ValueError`` naming
     the setting and the fix. ``cli``: name settings as ``tts-eval search`` flags (``--prm``)
@@ -69,9 +77,13 @@ def validate_settings(
         raise ValueError(f"{say('strategy', strategy)} needs a PRM: pass {say('prm', '<name or YAML path>')}")
     if not spec.needs_prm and has_prm:
         scorers = _names(lambda s: s.independent_samples and s.needs_prm)
-        raise ValueError(f"{say('strategy', strategy)} does not use a PRM: drop {say('prm', '...')}, or use {scorers} to score its samples")
+        raise ValueError(
+            f"{say('strategy', strategy)} does not use a PRM: drop {say('prm', '...')}, or use {scorers} to score its samples"
+        )
     if voting != MAJORITY_VOTE and not has_prm:
-        raise ValueError(f"{say('voting', voting)} ranks candidates by PRM scores: use {say('voting', MAJORITY_VOTE)}, or a PRM strategy")
+        raise ValueError(
+            f"{say('voting', voting)} ranks candidates by PRM scores: use {say('voting', MAJORITY_VOTE)}, or a PRM strategy"
+        )
     _validate_particle_options(strategy, pf_temperature, resampling)
 
 
@@ -82,7 +94,9 @@ def vote_settings_for(
     unknown strategy, the given ones (``validate_settings`` then names the strategy)."""
     if strategy not in STRATEGIES:
         return voting, aggregation
-    return resolve_vote_settings(STRATEGIES[strategy].needs_prm, voting=voting, aggregation=aggregation, recommended=recommended)
+    return resolve_vote_settings(
+        STRATEGIES[strategy].needs_prm, voting=voting, aggregation=aggregation, recommended=recommended
+    )
 
 
 def _names(which: Callable[[Strategy], bool], sep: str = " or ") -> str:
@@ -153,12 +167,24 @@ def search(
     if max_problems is not None and max_problems < 1:
         raise ValueError(f"max_problems must be at least 1 (or None: all problems together), got {max_problems}")
     if isinstance(prm, (str, PathLike)):
-        raise TypeError(f"prm={prm!r}: the engine takes a loaded PRM; pass prm_backends.load_prm({str(prm)!r}), or call tts_eval.search")
-    voting, aggregation = vote_settings_for(strategy, voting=voting, aggregation=aggregation, recommended=recommended_aggregation(prm))
+        raise TypeError(
+            f"prm={prm!r}: the engine takes a loaded PRM; pass prm_backends.load_prm({str(prm)!r}), or call tts_eval.search"
+        )
+    voting, aggregation = vote_settings_for(
+        strategy, voting=voting, aggregation=aggregation, recommended=recommended_aggregation(prm)
+    )
     if progress is None:
         progress = sys.stderr.isatty()
-    validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None,
-                      pf_temperature=pf_temperature, resampling=resampling)
+    validate_settings(
+        strategy,
+        n=n,
+        beam_size=beam_size,
+        aggregation=aggregation,
+        voting=voting,
+        has_prm=prm is not None,
+        pf_temperature=pf_temperature,
+        resampling=resampling,
+    )
     assert voting is not None and aggregation is not None  # validate_settings accepted them
     spec = STRATEGIES[strategy]
     # Only the particle options given; the others keep SearchSettings' defaults.
@@ -180,17 +206,23 @@ def search(
     tasks = _tasks_per_problem(task, len(problems))
     if spec.bind is None:
         if table is not None:
-            raise ValueError(f"table= is only used by strategy={_names(lambda s: 'table' in s.options)}, not strategy={strategy}")
+            raise ValueError(
+                f"table= is only used by strategy={_names(lambda s: 'table' in s.options)}, not strategy={strategy}"
+            )
         builders = dict.fromkeys(tasks, spec.make_units)
     else:
-        builders = {t: spec.bind(policy=policy, prm=prm, table=table, task=t, settings=settings) for t in dict.fromkeys(tasks)}
+        builders = {
+            t: spec.bind(policy=policy, prm=prm, table=table, task=t, settings=settings) for t in dict.fromkeys(tasks)
+        }
     engine = _Engine(policy, prm, settings)
     wave = len(problems) if max_problems is None else max_problems
     results: list[SearchResult] = []
     with tqdm(total=len(problems), desc=f"{strategy} n={n}", unit="problem", disable=not progress) as bar:
         for start in range(0, len(problems), max(wave, 1)):
             part = range(start, min(start + wave, len(problems)))
-            units = [builders[tasks[i]](problems[i], settings, derive_seed(base_seed, problems[i].prompt)) for i in part]
+            units = [
+                builders[tasks[i]](problems[i], settings, derive_seed(base_seed, problems[i].prompt)) for i in part
+            ]
             meters = [_Meter() for _ in part]
             finished = 0
             while True:
@@ -229,9 +261,15 @@ class _Meter:
     seconds: float = 0.0
 
     def usage(self, policy_params: int, prm_params: int) -> Usage:
-        flops = TokenCounts(self.policy_input_tokens, self.policy_output_tokens, self.prm_tokens).flops(policy_params, prm_params)
+        flops = TokenCounts(self.policy_input_tokens, self.policy_output_tokens, self.prm_tokens).flops(
+            policy_params, prm_params
+        )
         return Usage(
-            self.policy_input_tokens, self.policy_output_tokens, self.prm_tokens, flops, self.seconds,
+            self.policy_input_tokens,
+            self.policy_output_tokens,
+            self.prm_tokens,
+            flops,
+            self.seconds,
             self.prm_scored_tokens,
         )
 
@@ -269,8 +307,13 @@ class _Engine:
             prompts = [requests[k][1].problem.prompt + e.parent.text for k, e in zip(ks, expansions)]
             start = time.perf_counter()
             outputs = self.policy.generate(
-                prompts, n=n, temperature=s.temperature, top_p=s.top_p, max_tokens=max_tokens,
-                stop=list(stop), seed=[e.seed for e in expansions],
+                prompts,
+                n=n,
+                temperature=s.temperature,
+                top_p=s.top_p,
+                max_tokens=max_tokens,
+                stop=list(stop),
+                seed=[e.seed for e in expansions],
             )
             elapsed = time.perf_counter() - start
             tokens = []

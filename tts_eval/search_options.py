@@ -33,11 +33,14 @@ class SearchOptions(BaseModel):
         default=None, description="min | last | avg | prod; default: the PRM spec's recommended aggregation, else min"
     )
     voting: str | None = Field(
-        default=None, description="majority | prm_max | prm_vote; default: prm_vote for a strategy with a PRM, else majority"
+        default=None,
+        description="majority | prm_max | prm_vote; default: prm_vote for a strategy with a PRM, else majority",
     )
     temperature: float | None = Field(default=None, ge=0, description="Default: 0 for cot, 0.7 otherwise")
     top_p: float = Field(default=1.0, gt=0, le=1, description="Nucleus sampling's top_p")
-    max_tokens: int | None = Field(default=None, ge=1, description=f"Tokens per solution (default {DEFAULT_MAX_TOKENS})")
+    max_tokens: int | None = Field(
+        default=None, ge=1, description=f"Tokens per solution (default {DEFAULT_MAX_TOKENS})"
+    )
     max_step_tokens: int = Field(default=DEFAULT_MAX_STEP_TOKENS, ge=1, description="Tokens per step")
     max_steps: int = Field(default=DEFAULT_MAX_STEPS, ge=1, description="Steps per solution of a step-wise search")
     seed: int = Field(default=0, description="Sampling seed; each problem's seed derives from it and its prompt")

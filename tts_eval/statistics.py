@@ -83,7 +83,7 @@ def subset_accuracy_interval(shares: Sequence[float], subsets: int, *, seed: int
     for start in range(0, RESAMPLES, 1000):  # bounded memory for large problem sets
         count = min(1000, RESAMPLES - start)
         chosen = values[rng.integers(0, values.size, size=(count, values.size))]
-        estimates[start:start + count] = (rng.binomial(trials, chosen) / trials).mean(axis=1)
+        estimates[start : start + count] = (rng.binomial(trials, chosen) / trials).mean(axis=1)
     low, high = np.quantile(estimates, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
     return Interval(float(values.mean()), float(low), float(high))
 
@@ -100,7 +100,7 @@ def average_interval(parts: Sequence[Sequence[float]], *, seed: int = SEED) -> I
     for part in values:
         for start in range(0, RESAMPLES, 1000):  # bounded memory for large problem sets
             count = min(1000, RESAMPLES - start)
-            estimates[start:start + count] += part[rng.integers(0, part.size, size=(count, part.size))].mean(axis=1)
+            estimates[start : start + count] += part[rng.integers(0, part.size, size=(count, part.size))].mean(axis=1)
     estimates /= len(values)
     low, high = np.quantile(estimates, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
     return Interval(float(np.mean([part.mean() for part in values])), float(low), float(high))
@@ -131,8 +131,15 @@ def _bootstrap_mean(values: np.ndarray, seed: int) -> Interval:
     if np.all(values == values[0]):
         # Every resample has the same mean; scipy would warn about degenerate data.
         return Interval(estimate, estimate, estimate)
-    result = bootstrap((values,), np.mean, n_resamples=RESAMPLES, confidence_level=CONFIDENCE,
-                       method="percentile", rng=np.random.default_rng(seed), vectorized=True)
+    result = bootstrap(
+        (values,),
+        np.mean,
+        n_resamples=RESAMPLES,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+        vectorized=True,
+    )
     low, high = result.confidence_interval
     return Interval(estimate, float(low), float(high))
 

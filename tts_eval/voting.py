@@ -55,9 +55,7 @@ def group_answers(answers: Sequence[str | None]) -> list[int | None]:
             continue
         key = answer_key(answer)
         if key not in key_class:
-            match = next(
-                (c for c, rep in enumerate(representatives) if is_equivalent(rep, answer)), None
-            )
+            match = next((c for c, rep in enumerate(representatives) if is_equivalent(rep, answer)), None)
             if match is None:
                 match = len(representatives)
                 representatives.append(answer)

@@ -16,8 +16,13 @@ def load_docs(**_task_metadata):
     from tts_eval.toy import SPLITS, load_test_problems
 
     rows = [
-        {"problem": p.question, "solution": p.solution, "answer": p.answer, "difficulty": p.difficulty,
-         "unique_id": f"arith/{i}"}
+        {
+            "problem": p.question,
+            "solution": p.solution,
+            "answer": p.answer,
+            "difficulty": p.difficulty,
+            "unique_id": f"arith/{i}",
+        }
         for i, p in enumerate(load_test_problems())
     ]
     splits = {"test": rows} | {name: [rows[i] for i in SPLITS[name]] for name in ("development", "heldout")}

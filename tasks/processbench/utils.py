@@ -2,8 +2,18 @@
 
 from tts_eval.lm_eval.processbench_task import correct_acc, doc_to_text, error_acc, f1, load_docs, process_results
 
-__all__ = ["correct_acc", "doc_to_text", "error_acc", "f1", "load_gsm8k", "load_math", "load_olympiadbench",
-           "load_omnimath", "load_toy", "process_results"]
+__all__ = [
+    "correct_acc",
+    "doc_to_text",
+    "error_acc",
+    "f1",
+    "load_gsm8k",
+    "load_math",
+    "load_olympiadbench",
+    "load_omnimath",
+    "load_toy",
+    "process_results",
+]
 
 
 def load_gsm8k(**_task_metadata):

@@ -49,8 +49,21 @@ class DemoRun:
 # A run, lm-eval's results dict, seconds, and each metric's per-problem values (in doc order).
 RunRecord = tuple[DemoRun, dict[str, Any], float, dict[str, list[float]]]
 ACCURACIES = ("acc", "candidate_acc", "maj_acc", "pass_at_n")
-TABLE_COLUMNS = ("policy", "strategy", "N", "accuracy", "vs large CoT", "Pass@1", "pass@N", "final-candidate accuracy",
-                 "any final candidate correct", MAJORITY_VOTE, "tokens", "FLOPs", "seconds")
+TABLE_COLUMNS = (
+    "policy",
+    "strategy",
+    "N",
+    "accuracy",
+    "vs large CoT",
+    "Pass@1",
+    "pass@N",
+    "final-candidate accuracy",
+    "any final candidate correct",
+    MAJORITY_VOTE,
+    "tokens",
+    "FLOPs",
+    "seconds",
+)
 
 
 def demo_plan(budgets: list[int]) -> list[DemoRun]:
@@ -67,8 +80,12 @@ def model_args(run: DemoRun, *, beam_size: int, seed: int) -> dict[str, object]:
     from tts_eval.strategies import get_strategy
     from tts_eval.toy import PRM_CONFIG, package_reference
 
-    args: dict[str, object] = {"policy": package_reference(f"policy-{run.size}"), "strategy": run.strategy,
-                               "n": run.n, "seed": seed}
+    args: dict[str, object] = {
+        "policy": package_reference(f"policy-{run.size}"),
+        "strategy": run.strategy,
+        "n": run.n,
+        "seed": seed,
+    }
     if get_strategy(run.strategy).tree:
         args["beam_size"] = beam_size
     if get_strategy(run.strategy).needs_prm:
@@ -77,12 +94,25 @@ def model_args(run: DemoRun, *, beam_size: int, seed: int) -> dict[str, object]:
 
 
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for the lm-eval runs and the leaderboard (new, empty, or an earlier demo's).")] = Path("runs/demo"),
-    limit: Annotated[int, typer.Option(min=2, max=DEFAULT_LIMIT, help="Held-out toy problems per run (the first ones; the split cycles through 2-8 operations; intervals need 2).")] = DEFAULT_LIMIT,
+    out: Annotated[
+        Path, typer.Option(help="Folder for the lm-eval runs and the leaderboard (new, empty, or an earlier demo's).")
+    ] = Path("runs/demo"),
+    limit: Annotated[
+        int,
+        typer.Option(
+            min=2,
+            max=DEFAULT_LIMIT,
+            help="Held-out toy problems per run (the first ones; the split cycles through 2-8 operations; intervals need 2).",
+        ),
+    ] = DEFAULT_LIMIT,
     budgets: Annotated[list[int], typer.Option("--n", min=1, help="Budgets N (repeat the option).")] = [4, 16],  # noqa: B006 - typer reads the default, nothing mutates it
-    beam_size: Annotated[int, typer.Option(min=1, help="Beam size M of beam search and DVTS (each N must be a multiple).")] = 4,
+    beam_size: Annotated[
+        int, typer.Option(min=1, help="Beam size M of beam search and DVTS (each N must be a multiple).")
+    ] = 4,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
-    threads: Annotated[int, typer.Option(min=1, help="CPU threads for torch (1 is fastest for models this small).")] = 1,
+    threads: Annotated[
+        int, typer.Option(min=1, help="CPU threads for torch (1 is fastest for models this small).")
+    ] = 1,
 ) -> None:
     """Small policy + TTS against large policy + CoT on the offline toy world, through lm-eval."""
     import torch
@@ -95,7 +125,9 @@ def demo(
 
     bad = [n for n in budgets if n % beam_size]
     if bad:
-        _fail(f"--n {', '.join(map(str, bad))}: beam search and DVTS need N to be a multiple of the beam size {beam_size}")
+        _fail(
+            f"--n {', '.join(map(str, bad))}: beam search and DVTS need N to be a multiple of the beam size {beam_size}"
+        )
     torch.set_num_threads(threads)
     _quiet_libraries()
     console = Console(width=None if sys.stdout.isatty() else 220)  # logs get the whole table
@@ -108,8 +140,13 @@ def demo(
         console.print(f"[bold]\\[{index}/{len(plan)}] {run.size} policy, {run.strategy}, N={run.n}[/bold]")
         start = time.perf_counter()
         try:
-            results = run_evaluation(model_args(run, beam_size=beam_size, seed=seed), [TASK], output_path=run_dir,
-                                     log_samples=True, limit=limit)
+            results = run_evaluation(
+                model_args(run, beam_size=beam_size, seed=seed),
+                [TASK],
+                output_path=run_dir,
+                log_samples=True,
+                limit=limit,
+            )
         except (RunError, ModelArgsError, PackagePathError) as err:  # e.g. the shipped models are missing
             _fail(str(err))
         rows.append((run, results, time.perf_counter() - start, per_problem(run_dir)))
@@ -184,15 +221,26 @@ def comparison_table(rows: list[RunRecord], limit: int) -> Table:
         share, any_right = shown["candidate_acc"], shown["pass_at_n"]
         # A tree search's candidates are its final beams, not independent samples of the
         # policy: their share of right answers is no Pass@1.
-        sampled = (share, any_right, "—", "—") if get_strategy(run.strategy).independent_samples else ("—", "—", share, any_right)
+        sampled = (
+            (share, any_right, "—", "—")
+            if get_strategy(run.strategy).independent_samples
+            else ("—", "—", share, any_right)
+        )
         table.add_row(
-            f"{run.size} ({_count(results['config']['model_num_parameters'])})", run.strategy, str(run.n),
-            shown["acc"], versus, *sampled, shown["maj_acc"],
-            f"{metrics['policy_tokens,none'] + metrics['prm_tokens,none']:.0f}", f"{metrics['flops,none']:.2g}", f"{seconds:.0f}",
+            f"{run.size} ({_count(results['config']['model_num_parameters'])})",
+            run.strategy,
+            str(run.n),
+            shown["acc"],
+            versus,
+            *sampled,
+            shown["maj_acc"],
+            f"{metrics['policy_tokens,none'] + metrics['prm_tokens,none']:.0f}",
+            f"{metrics['flops,none']:.2g}",
+            f"{seconds:.0f}",
         )
     table.caption = (
         "accuracy: the strategy's answer. vs large CoT: the paired difference from the large policy's CoT in points; "
-        "\"beats\" only when its interval lies above zero. Pass@1 and pass@N (CoT, majority, Best-of-N: independent "
+        '"beats" only when its interval lies above zero. Pass@1 and pass@N (CoT, majority, Best-of-N: independent '
         "samples of the policy): share of right samples, and whether any is right. Beam search and DVTS: the same over "
         "their final candidates. majority: majority vote over the same candidates. Brackets: 95% bootstrap intervals "
         "over problems. tokens and FLOPs: per problem, policy and PRM together"
@@ -209,13 +257,18 @@ def verdict_line(rows: list[RunRecord]) -> str:
     accuracy = {run: (results["results"][TASK]["acc,none"], values["acc"]) for run, results, _, values in rows}
     large_run = next(run for run in accuracy if run.size == "large")
     large, large_values = accuracy[large_run]
-    best = max((run for run in accuracy if run.size == "small" and not get_strategy(run.strategy).single_sample), key=lambda r: accuracy[r][0])
+    best = max(
+        (run for run in accuracy if run.size == "small" and not get_strategy(run.strategy).single_sample),
+        key=lambda r: accuracy[r][0],
+    )
     value, values = accuracy[best]
     difference = paired_difference(values, large_values)
-    return (f"best small-policy TTS run, {best.strategy} at N={best.n}: "
-            f"{_with_interval(value, accuracy_interval(values), sep=' ')}, {verdict(difference)} the large policy's CoT: "
-            f"{_with_interval(large, accuracy_interval(large_values), sep=' ')} (difference {_difference(difference)} points, "
-            f"paired over {len(values)} held-out problems)")
+    return (
+        f"best small-policy TTS run, {best.strategy} at N={best.n}: "
+        f"{_with_interval(value, accuracy_interval(values), sep=' ')}, {verdict(difference)} the large policy's CoT: "
+        f"{_with_interval(large, accuracy_interval(large_values), sep=' ')} (difference {_difference(difference)} points, "
+        f"paired over {len(values)} held-out problems)"
+    )
 
 
 def _with_interval(value: float, interval, sep: str = "\n") -> str:

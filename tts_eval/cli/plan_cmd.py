@@ -10,7 +10,9 @@ import typer
 
 
 def plan(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Folders written by tts-eval sweep (one per policy, PRM and task).")],
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="Folders written by tts-eval sweep (one per policy, PRM and task).")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="The policy table (YAML) to write.")],
     name: Annotated[str | None, typer.Option(help="The table's name (default: the file's stem).")] = None,
     folds: Annotated[int, typer.Option(help="Cross-validation folds over problems.")] = 5,

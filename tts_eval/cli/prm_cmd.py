@@ -92,10 +92,14 @@ def check_command(
         "not (the toy PRM knows only chained arithmetic, like the next example). The check itself only requires one "
         "score in [0, 1] per step."
     )
-    typer.echo(f"arithmetic example '{ARITHMETIC_QUESTION}' step scores: right solution {_scores(right)}; "
-               f"last step wrong (6 - 4 = 3) {_scores(wrong)}")
+    typer.echo(
+        f"arithmetic example '{ARITHMETIC_QUESTION}' step scores: right solution {_scores(right)}; "
+        f"last step wrong (6 - 4 = 3) {_scores(wrong)}"
+    )
     typer.echo("  A PRM that reads such solutions scores the wrong last step clearly lower than the right one.")
-    typer.echo(f"Searches read this PRM with voting {PRM_DEFAULT_VOTING} and aggregation {aggregation} unless told otherwise.")
+    typer.echo(
+        f"Searches read this PRM with voting {PRM_DEFAULT_VOTING} and aggregation {aggregation} unless told otherwise."
+    )
 
 
 def _scores(scores: list[float]) -> str:

@@ -12,7 +12,9 @@ def run(
     model_args: Annotated[
         str,
         typer.Option(
-            "--model_args", "--model-args", "-a",
+            "--model_args",
+            "--model-args",
+            "-a",
             help="tts model settings as key=value,key=value or a JSON object (see docs/lm-eval.md).",
         ),
     ],
@@ -22,27 +24,39 @@ def run(
     ],
     output_path: Annotated[
         Path | None,
-        typer.Option("--output_path", "--output-path", "-o", help="Folder for results, samples and the resume checkpoint."),
+        typer.Option(
+            "--output_path", "--output-path", "-o", help="Folder for results, samples and the resume checkpoint."
+        ),
     ] = None,
     log_samples: Annotated[
         bool, typer.Option("--log_samples", "--log-samples", "-s", help="Write every problem's search result.")
     ] = False,
     limit: Annotated[
-        float | None, typer.Option("--limit", "-L", help="Only the first LIMIT problems per task (a count, or a fraction < 1).")
+        float | None,
+        typer.Option("--limit", "-L", help="Only the first LIMIT problems per task (a count, or a fraction < 1)."),
     ] = None,
     include_path: Annotated[
         list[str] | None, typer.Option("--include_path", "--include-path", help="Another folder of task YAMLs.")
     ] = None,
     builtin_tasks: Annotated[
         bool,
-        typer.Option("--builtin_tasks", "--builtin-tasks", help="Also index lm-eval's built-in tasks (gsm8k, ...): slower start."),
+        typer.Option(
+            "--builtin_tasks", "--builtin-tasks", help="Also index lm-eval's built-in tasks (gsm8k, ...): slower start."
+        ),
     ] = False,
     apply_chat_template: Annotated[
         bool,
-        typer.Option("--apply_chat_template", "--apply-chat-template", help="Let lm-eval build chat prompts with the policy's template."),
+        typer.Option(
+            "--apply_chat_template",
+            "--apply-chat-template",
+            help="Let lm-eval build chat prompts with the policy's template.",
+        ),
     ] = False,
     system_instruction: Annotated[
-        str | None, typer.Option("--system_instruction", "--system-instruction", help="System message lm-eval adds to each prompt.")
+        str | None,
+        typer.Option(
+            "--system_instruction", "--system-instruction", help="System message lm-eval adds to each prompt."
+        ),
     ] = None,
 ) -> None:
     """Evaluate a test-time-scaling setup on lm-eval tasks; a killed run resumes where it stopped."""

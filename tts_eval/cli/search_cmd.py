@@ -14,7 +14,9 @@ from tts_eval.strategies.names import BEST_OF_N
 
 
 def search(
-    problems: Annotated[Path, typer.Argument(help="JSONL; each line has 'problem' or 'question' (and optionally 'answer').")],
+    problems: Annotated[
+        Path, typer.Argument(help="JSONL; each line has 'problem' or 'question' (and optionally 'answer').")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="JSONL to write, one result per problem.")],
     policy: Annotated[str, typer.Option(help="Policy model: Hub id or local folder.")],
     strategy: Annotated[str, typer.Option(help=" | ".join(STRATEGIES))] = BEST_OF_N,  # search's own defaults follow
@@ -45,23 +47,48 @@ def search(
 
     rows = _read_problems(problems, limit)
     voting, aggregation = _check_settings(
-        strategy, prm, prm_model, n=n, beam_size=beam_size, voting=voting, aggregation=aggregation,
-        pf_temperature=pf_temperature, resampling=resampling,
+        strategy,
+        prm,
+        prm_model,
+        n=n,
+        beam_size=beam_size,
+        voting=voting,
+        aggregation=aggregation,
+        pf_temperature=pf_temperature,
+        resampling=resampling,
     )
     options = {} if system_prompt is None else {"system_prompt": system_prompt}
     pol, reward_model = load_models(policy, backend, options, prm, prm_model)
     batch = [Problem(question=q, prompt=pol.format_prompt(q)) for q, _ in rows]
     results = run_search(
-        batch, pol, reward_model, strategy=strategy, n=n, beam_size=beam_size, aggregation=aggregation,
-        voting=voting, temperature=temperature, max_tokens=max_tokens, max_step_tokens=max_step_tokens,
-        seed=seed, table=table, task=task, pf_temperature=pf_temperature, resampling=resampling,
+        batch,
+        pol,
+        reward_model,
+        strategy=strategy,
+        n=n,
+        beam_size=beam_size,
+        aggregation=aggregation,
+        voting=voting,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        max_step_tokens=max_step_tokens,
+        seed=seed,
+        table=table,
+        task=task,
+        pf_temperature=pf_temperature,
+        resampling=resampling,
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     correct = 0
     with open(output, "w", encoding="utf-8") as f:
         for (question, gold), result in zip(rows, results):
-            record = {"question": question, **result_to_dict(result), "strategy": strategy, "voting": voting,
-                      "aggregation": aggregation}
+            record = {
+                "question": question,
+                **result_to_dict(result),
+                "strategy": strategy,
+                "voting": voting,
+                "aggregation": aggregation,
+            }
             if gold is not None:
                 record["gold"] = gold
                 record["correct"] = result.answer is not None and is_equivalent(gold, result.answer)
@@ -75,8 +102,16 @@ def search(
 
 
 def _check_settings(
-    strategy: str, prm: str | None, prm_model: str | None, *, n: int, beam_size: int, voting: str | None, aggregation: str | None,
-    pf_temperature: float | None = None, resampling: str | None = None,
+    strategy: str,
+    prm: str | None,
+    prm_model: str | None,
+    *,
+    n: int,
+    beam_size: int,
+    voting: str | None,
+    aggregation: str | None,
+    pf_temperature: float | None = None,
+    resampling: str | None = None,
 ) -> tuple[str, str]:
     """The voting and aggregation to use, after checking every setting before a model loads;
     a mistake ends the command with one line naming the flag."""
@@ -93,8 +128,17 @@ def _check_settings(
             fail(f"--prm {prm}: {err}")
     voting, aggregation = vote_settings_for(strategy, voting=voting, aggregation=aggregation, recommended=recommended)
     try:
-        validate_settings(strategy, n=n, beam_size=beam_size, aggregation=aggregation, voting=voting, has_prm=prm is not None, cli=True,
-                          pf_temperature=pf_temperature, resampling=resampling)
+        validate_settings(
+            strategy,
+            n=n,
+            beam_size=beam_size,
+            aggregation=aggregation,
+            voting=voting,
+            has_prm=prm is not None,
+            cli=True,
+            pf_temperature=pf_temperature,
+            resampling=resampling,
+        )
     except ValueError as err:
         fail(str(err))
     assert voting is not None and aggregation is not None  # validate_settings accepted them

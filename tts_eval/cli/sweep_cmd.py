@@ -30,18 +30,27 @@ def _budgets(text: str) -> tuple[int, ...]:
 
 
 def sweep(
-    problems: Annotated[Path, typer.Argument(help="JSONL; each line has 'problem' (or 'question'), 'answer' and optionally 'id'.")],
+    problems: Annotated[
+        Path, typer.Argument(help="JSONL; each line has 'problem' (or 'question'), 'answer' and optionally 'id'.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write (new, empty, or this sweep's, to resume).")],
     policy: Annotated[str, typer.Option(help="Policy model: Hub id or local folder.")],
     prm: Annotated[str, typer.Option(help="PRM name (see 'tts-eval prm list') or YAML path.")],
-    task: Annotated[str, typer.Option(help="Task name the table's rule will match, e.g. math500_tts (the lm-eval task).")],
+    task: Annotated[
+        str, typer.Option(help="Task name the table's rule will match, e.g. math500_tts (the lm-eval task).")
+    ],
     prm_model: Annotated[str | None, typer.Option(help="Override the PRM's model (e.g. a local folder).")] = None,
     budgets: Annotated[str, typer.Option(help="Budgets N, comma-separated.")] = "4,16,64",
     strategies: Annotated[
-        str, typer.Option(help="Strategies, comma-separated (majority, best_of_n, beam_search, dvts, particle_filtering).")
+        str,
+        typer.Option(help="Strategies, comma-separated (majority, best_of_n, beam_search, dvts, particle_filtering)."),
     ] = "majority,best_of_n,beam_search,dvts",
-    aggregations: Annotated[str, typer.Option(help="Aggregations, comma-separated (min, last, avg, prod).")] = "min,last",
-    votings: Annotated[str, typer.Option(help="Votings, comma-separated (majority, prm_max, prm_vote).")] = "majority,prm_max,prm_vote",
+    aggregations: Annotated[
+        str, typer.Option(help="Aggregations, comma-separated (min, last, avg, prod).")
+    ] = "min,last",
+    votings: Annotated[
+        str, typer.Option(help="Votings, comma-separated (majority, prm_max, prm_vote).")
+    ] = "majority,prm_max,prm_vote",
     beam_size: Annotated[int, typer.Option(help=help_text("beam_size"))] = default("beam_size"),
     probe_fraction: Annotated[float, typer.Option(help="Compute-optimal probe: this share of N ...")] = 0.25,
     probe_min: Annotated[int, typer.Option(help="... and at least this many solutions.")] = 2,
@@ -65,10 +74,20 @@ def sweep(
 
     try:
         settings = SweepSettings(
-            budgets=_budgets(budgets), strategies=_csv(strategies), aggregations=_csv(aggregations),
-            votings=_csv(votings), beam_size=beam_size, probe=Probe(fraction=probe_fraction, min=probe_min),
-            temperature=temperature, max_tokens=max_tokens, max_step_tokens=max_step_tokens, max_steps=max_steps,
-            seed=seed, max_subsets=subsets, pf_temperature=pf_temperature, resampling=resampling,
+            budgets=_budgets(budgets),
+            strategies=_csv(strategies),
+            aggregations=_csv(aggregations),
+            votings=_csv(votings),
+            beam_size=beam_size,
+            probe=Probe(fraction=probe_fraction, min=probe_min),
+            temperature=temperature,
+            max_tokens=max_tokens,
+            max_step_tokens=max_step_tokens,
+            max_steps=max_steps,
+            seed=seed,
+            max_subsets=subsets,
+            pf_temperature=pf_temperature,
+            resampling=resampling,
         )
         rows = read_problems(problems, limit)
     except (SweepError, ValidationError, ValueError) as err:
@@ -83,4 +102,6 @@ def sweep(
     except SweepError as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(code=2) from None
-    typer.echo(f"wrote the sweep of {len(rows)} problems to {out}; fit a table with: tts-eval plan {out} --out table.yaml")
+    typer.echo(
+        f"wrote the sweep of {len(rows)} problems to {out}; fit a table with: tts-eval plan {out} --out table.yaml"
+    )

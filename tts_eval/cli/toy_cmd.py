@@ -22,11 +22,17 @@ def toy() -> None:
 
 @toy_app.command("train")
 def train_command(
-    out: Annotated[Path, typer.Option("--out", help="Folder to write data/test.jsonl and models/{policy-small,policy-large,prm} into.")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Folder to write data/test.jsonl and models/{policy-small,policy-large,prm} into."),
+    ],
     seed: Annotated[int, typer.Option(help="Seed of the data order, corruptions and initial weights.")] = 0,
     threads: Annotated[int, typer.Option(min=1, help="CPU threads for torch.")] = 2,
     miniature: Annotated[
-        bool, typer.Option("--miniature", help="A few training steps on a little data: checks the whole pipeline in seconds.")
+        bool,
+        typer.Option(
+            "--miniature", help="A few training steps on a little data: checks the whole pipeline in seconds."
+        ),
     ] = False,
 ) -> None:
     """Rebuild the toy world from scratch, seeded: the test split, the tokenizer, both policies
@@ -55,10 +61,15 @@ def train_command(
 @toy_app.command("train-prm")
 def train_prm_command(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the PRM checkpoint into.")],
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Steps of step classification (the world's recipe: 1600).")],
+    steps: Annotated[
+        int, typer.Option("--steps", min=1, help="Steps of step classification (the world's recipe: 1600).")
+    ],
     models: Annotated[
         Path | None,
-        typer.Option("--models", help="The models folder whose policies and tokenizer the PRM learns from (default: the shipped one)."),
+        typer.Option(
+            "--models",
+            help="The models folder whose policies and tokenizer the PRM learns from (default: the shipped one).",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="The world's seed (the models folder was built with it).")] = 0,
     threads: Annotated[int, typer.Option(min=1, help="CPU threads for torch.")] = 2,
@@ -87,9 +98,12 @@ def train_prm_command(
 @toy_app.command("processbench")
 def processbench_command(
     out: Annotated[
-        Path | None, typer.Option("--out", help="JSONL file to write (default: the shipped tts_eval/toy/data/processbench.jsonl).")
+        Path | None,
+        typer.Option("--out", help="JSONL file to write (default: the shipped tts_eval/toy/data/processbench.jsonl)."),
     ] = None,
-    problems: Annotated[int, typer.Option("--problems", help="First K test problems (development half: at most 350).")] = 350,
+    problems: Annotated[
+        int, typer.Option("--problems", help="First K test problems (development half: at most 350).")
+    ] = 350,
     seed: Annotated[int, typer.Option(help="Sampling and selection seed.")] = 0,
     threads: Annotated[int, typer.Option(min=1, help="CPU threads for torch.")] = 1,
 ) -> None:
@@ -111,4 +125,6 @@ def processbench_command(
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(code=2) from None
     kinds = collections.Counter("correct" if r["label"] == NO_ERROR else "erroneous" for r in rows)
-    typer.echo(f"wrote {out or PROCESSBENCH_FILE}: {len(rows)} solutions ({kinds['erroneous']} erroneous, {kinds['correct']} correct)")
+    typer.echo(
+        f"wrote {out or PROCESSBENCH_FILE}: {len(rows)} solutions ({kinds['erroneous']} erroneous, {kinds['correct']} correct)"
+    )

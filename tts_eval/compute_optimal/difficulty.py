@@ -55,7 +55,9 @@ def features(classes: Sequence[int | None], scores: Sequence[float]) -> ProbeFea
     """Features of a probe from each solution's answer class (None: no answer) and its
     aggregated PRM score (NaN: unreadable)."""
     if not classes or len(classes) != len(scores):
-        raise ValueError(f"a probe needs one answer class and one score per solution (got {len(classes)} and {len(scores)})")
+        raise ValueError(
+            f"a probe needs one answer class and one score per solution (got {len(classes)} and {len(scores)})"
+        )
     counts = Counter(c for c in classes if c is not None)
     agreement = max(counts.values()) / len(classes) if counts else 0.0
     readable = [s for s in scores if not math.isnan(s)]

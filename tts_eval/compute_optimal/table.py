@@ -54,7 +54,8 @@ class Choice(BaseModel):
 
     strategy: str = Field(description="A strategy a table may choose (Strategy.table_choice)")
     n: int | None = Field(
-        default=None, ge=1,
+        default=None,
+        ge=1,
         description="Budget of the choice (majority / best_of_n: solutions, the probe's included); "
         "default: all the budget leaves",
     )
@@ -75,8 +76,12 @@ class Choice(BaseModel):
     def _consistent(self) -> Choice:
         spec = STRATEGIES[self.strategy]
         if not spec.needs_prm and self.voting not in (None, MAJORITY_VOTE):
-            scorer = " or ".join(s.name for s in STRATEGIES.values() if s.table_choice and s.independent_samples and s.needs_prm)
-            raise ValueError(f"strategy {self.strategy} votes by answer counts; drop voting={self.voting} or use {scorer}")
+            scorer = " or ".join(
+                s.name for s in STRATEGIES.values() if s.table_choice and s.independent_samples and s.needs_prm
+            )
+            raise ValueError(
+                f"strategy {self.strategy} votes by answer counts; drop voting={self.voting} or use {scorer}"
+            )
         if not spec.tree and self.beam_size is not None:
             trees = " and ".join(s.name for s in STRATEGIES.values() if s.table_choice and s.tree)
             raise ValueError(f"beam_size is only for {trees}, not {self.strategy}")
@@ -126,7 +131,9 @@ class BudgetPlan(BaseModel):
     easy: Choice
     medium: Choice
     hard: Choice
-    notes: dict[str, Any] | None = Field(default=None, description="What the plan was fitted on (not read by the search)")
+    notes: dict[str, Any] | None = Field(
+        default=None, description="What the plan was fitted on (not read by the search)"
+    )
 
     @model_validator(mode="after")
     def _within_budget(self) -> BudgetPlan:
@@ -192,8 +199,10 @@ class Rule(BaseModel):
 
     def describe(self) -> str:
         high = "inf" if math.isinf(self.policy_params.max) else f"{self.policy_params.max:.3g}"
-        return (f"task {self.task}, PRM {self.prm}, policy parameters [{self.policy_params.min:.3g}, {high}), "
-                f"budgets {sorted(p.budget for p in self.plans)}")
+        return (
+            f"task {self.task}, PRM {self.prm}, policy parameters [{self.policy_params.min:.3g}, {high}), "
+            f"budgets {sorted(p.budget for p in self.plans)}"
+        )
 
 
 def _matches_any(name: str, patterns: list[str]) -> bool:
@@ -282,7 +291,13 @@ class ConcreteChoice:
 
 
 def concrete(
-    choice: Choice, *, budget: int, probe_n: int, beam_size: int, aggregation: str | None = None, voting: str | None = None
+    choice: Choice,
+    *,
+    budget: int,
+    probe_n: int,
+    beam_size: int,
+    aggregation: str | None = None,
+    voting: str | None = None,
 ) -> ConcreteChoice:
     """The settings a choice runs with, within ``budget`` after a ``probe_n``-solution probe:
 
@@ -343,7 +358,9 @@ def find_table_file(name_or_path: str | Path) -> Path:
     path = Path(name_or_path).expanduser()
     if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
         if not path.is_file():
-            raise TableError(f"{path}: no such policy table file; give an existing YAML path or one of {', '.join(list_tables())}")
+            raise TableError(
+                f"{path}: no such policy table file; give an existing YAML path or one of {', '.join(list_tables())}"
+            )
         return path
     shipped = tables_dir() / f"{name_or_path}.yaml"
     if not shipped.is_file():
@@ -364,7 +381,9 @@ def load_table(table: str | Path | PolicyTable | None = None) -> PolicyTable:
     except yaml.YAMLError as err:
         raise TableError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(data, dict):
-        raise TableError(f"{path}: a policy table is a YAML mapping with name, rules, ... (see docs/compute-optimal.md)")
+        raise TableError(
+            f"{path}: a policy table is a YAML mapping with name, rules, ... (see docs/compute-optimal.md)"
+        )
     try:
         return PolicyTable.model_validate({**data, "source": str(path)})
     except ValidationError as exc:

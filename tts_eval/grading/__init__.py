@@ -81,12 +81,7 @@ def grade(gold: str, pred: str, timeout: float = 5.0) -> Grade:
     only when a checker reports that math-verify or sympy is unusable (every grade would be
     wrong otherwise).
     """
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
         raise ValueError(f"is_equivalent() needs a positive number of seconds, got timeout={timeout!r}")
     gold_text, pred_text = _as_text(gold), _as_text(pred)
     if gold_text is None or pred_text is None:

@@ -46,9 +46,7 @@ _THOUSANDS_MARKUP = re.compile(r"(\d)(?:,\s*\\!\s*|\{,\}|\\,)(?=\d{3}(?!\d))")
 _THOUSANDS_PLAIN = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 
 _SIZED_DELIMITER = re.compile(r"\\(?:left|right|[Bb]igg?[lr]?)(?![a-zA-Z])\s*\.?")
-_SPACING = re.compile(
-    r"(?<!\\)\\[!,:;>]|\\q?quad(?![a-zA-Z])|~|\\(?:displaystyle|textstyle)(?![a-zA-Z])"
-)
+_SPACING = re.compile(r"(?<!\\)\\[!,:;>]|\\q?quad(?![a-zA-Z])|~|\\(?:displaystyle|textstyle)(?![a-zA-Z])")
 _BACKSLASH_SPACE = re.compile(r"(?<!\\)\\ ")  # not the end of a "\\" line break
 _FRAC_ALIASES = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
 _BINOM_ALIASES = re.compile(r"\\[dt]binom(?![a-zA-Z])")
@@ -60,14 +58,10 @@ _DEGREES = re.compile(
 )
 _DOLLARS = re.compile(r"\\\$|\$")
 # The imaginary unit in roman type; math-verify would drop "\mathrm{i}" like a unit.
-_IMAGINARY_UNIT = re.compile(
-    r"\\(?:text|mathrm|mathit|rm|textrm)\s*\{\s*i\s*\}|\\imath(?![a-zA-Z])"
-)
+_IMAGINARY_UNIT = re.compile(r"\\(?:text|mathrm|mathit|rm|textrm)\s*\{\s*i\s*\}|\\imath(?![a-zA-Z])")
 
 # Text-style commands that only change the font.
-_FONT = re.compile(
-    r"\\(?:textbf|textit|textrm|textnormal|mathbf|mathit|mathrm|mbox|bf|rm|boldsymbol)\s*\{"
-)
+_FONT = re.compile(r"\\(?:textbf|textit|textrm|textnormal|mathbf|mathit|mathrm|mbox|bf|rm|boldsymbol)\s*\{")
 # A trailing unit: "\text{ cm}^2" after something numeric. Single letters i, e, j are
 # constants, not units.
 _TRAILING_UNIT = re.compile(
@@ -94,7 +88,9 @@ _REPEATING_DIGITS = 60
 
 # Inequalities in one variable: "x \le 3", "-1 < x < 1", "x < -1 \text{ or } x > 2".
 _RELATION = re.compile(r"\s*(<=|>=|<|>|\\l(?:eq?|eqslant|t)(?![a-zA-Z])|\\g(?:eq?|eqslant|t)(?![a-zA-Z]))\s*")
-_ALTERNATIVES = re.compile(r"\s*(?:\\text\s*\{\s*or\s*\}|(?<![a-zA-Z\\])or(?![a-zA-Z])|\\cup(?![a-zA-Z])|\\vee(?![a-zA-Z]))\s*")
+_ALTERNATIVES = re.compile(
+    r"\s*(?:\\text\s*\{\s*or\s*\}|(?<![a-zA-Z\\])or(?![a-zA-Z])|\\cup(?![a-zA-Z])|\\vee(?![a-zA-Z]))\s*"
+)
 _VARIABLE = re.compile(r"^[a-zA-Z]$")
 
 # A number in a base: "52_8", "4210_{5}" -> its digits.

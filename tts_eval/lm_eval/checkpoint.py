@@ -68,7 +68,11 @@ class CheckpointStore:
         new_file = not self.path.exists() or self.path.stat().st_size == 0
         with open(self.path, "a", encoding="utf-8") as f:
             if new_file:
-                header = {"tts_eval_checkpoint": FORMAT_VERSION, "fingerprint": self.fingerprint, "settings": self.settings}
+                header = {
+                    "tts_eval_checkpoint": FORMAT_VERSION,
+                    "fingerprint": self.fingerprint,
+                    "settings": self.settings,
+                }
                 f.write(json.dumps(header, ensure_ascii=False) + "\n")
             f.write("".join(lines))
             f.flush()

@@ -29,11 +29,15 @@ class HarnessModel(LM):
         return {**model_args, "device": device}
 
     @classmethod
-    def create_from_arg_obj(cls: type[Model], arg_dict: dict[str, Any], additional_config: dict[str, Any] | None = None) -> Model:
+    def create_from_arg_obj(
+        cls: type[Model], arg_dict: dict[str, Any], additional_config: dict[str, Any] | None = None
+    ) -> Model:
         return cls(**cls.with_harness_options(dict(arg_dict), additional_config or {}))
 
     @classmethod
-    def create_from_arg_string(cls: type[Model], arg_string: str, additional_config: dict[str, Any] | None = None) -> Model:
+    def create_from_arg_string(
+        cls: type[Model], arg_string: str, additional_config: dict[str, Any] | None = None
+    ) -> Model:
         from lm_eval.utils import simple_parse_args_string
 
         return cls.create_from_arg_obj(simple_parse_args_string(arg_string), additional_config)

@@ -59,8 +59,11 @@ class TTSLM(HarnessModel):
 
             prm_spec = load_spec(self.args.prm, **self.args.prm_overrides)
         self.memory_plans = plan_run(
-            policy=self.args.policy, backend=self.args.backend, policy_options=self.args.policy_options,
-            prm_spec=prm_spec, max_tokens=self.args.resolved_max_tokens(),
+            policy=self.args.policy,
+            backend=self.args.backend,
+            policy_options=self.args.policy_options,
+            prm_spec=prm_spec,
+            max_tokens=self.args.resolved_max_tokens(),
         )
         policy_options, prm_overrides = dict(self.args.policy_options), dict(self.args.prm_overrides)
         for plan in self.memory_plans:
@@ -172,7 +175,9 @@ class TTSLM(HarnessModel):
             max_tokens = min(max_tokens, int(gen_kwargs["max_gen_toks"]))
         problem = self.problem_for(request)
         key = problem_key(request.task_name, problem.question, problem.prompt, until, max_tokens)
-        return _Job(key=key, problem=problem, until=until, max_tokens=max_tokens, task=request.task_name, doc_id=request.doc_id)
+        return _Job(
+            key=key, problem=problem, until=until, max_tokens=max_tokens, task=request.task_name, doc_id=request.doc_id
+        )
 
     def _note_ignored(self, gen_kwargs: dict[str, Any]) -> None:
         ignored = sorted(k for k in SEARCH_CONTROLLED if k in gen_kwargs and k not in self._warned_ignored)
@@ -196,10 +201,16 @@ class TTSLM(HarnessModel):
         if store is not None and len(store):
             done = sum(key in store for key in distinct)
             # Printed, not logged: lm-eval's log level may hide it, and the user must see it.
-            print(f"resuming: {done} of {len(distinct)} problems done (checkpoint {store.path})", file=sys.stderr, flush=True)
+            print(
+                f"resuming: {done} of {len(distinct)} problems done (checkpoint {store.path})",
+                file=sys.stderr,
+                flush=True,
+            )
 
         results: dict[str, SearchResult] = {}
-        bar = tqdm(total=len(distinct), desc=f"tts {self.args.strategy} n={self.args.n}", unit="problem", disable=disable_tqdm)
+        bar = tqdm(
+            total=len(distinct), desc=f"tts {self.args.strategy} n={self.args.n}", unit="problem", disable=disable_tqdm
+        )
         size = self.args.chunk_size
         for (until, max_tokens), group in groups.items():
             # Chunks are cut from the whole group, done or not, so a resumed run batches the
@@ -223,11 +234,18 @@ class TTSLM(HarnessModel):
         if not todo:
             return results
         found = search(
-            [job.problem for job in todo], self.policy, self.prm, stop=until, max_tokens=max_tokens,
-            task=[job.task for job in todo], **self.args.search_kwargs(),
+            [job.problem for job in todo],
+            self.policy,
+            self.prm,
+            stop=until,
+            max_tokens=max_tokens,
+            task=[job.task for job in todo],
+            **self.args.search_kwargs(),
         )
         if store is not None:
-            store.add_all((job.key, result, {"task": job.task, "doc_id": job.doc_id}) for job, result in zip(todo, found))
+            store.add_all(
+                (job.key, result, {"task": job.task, "doc_id": job.doc_id}) for job, result in zip(todo, found)
+            )
         results.update((job.key, result) for job, result in zip(todo, found))
         return results
 
@@ -237,7 +255,9 @@ class _Job:
 
     __slots__ = ("doc_id", "key", "max_tokens", "problem", "task", "until")
 
-    def __init__(self, *, key: str, problem: Problem, until: list[str], max_tokens: int, task: str | None, doc_id: int | None):
+    def __init__(
+        self, *, key: str, problem: Problem, until: list[str], max_tokens: int, task: str | None, doc_id: int | None
+    ):
         self.key = key
         self.problem = problem
         self.until = until

@@ -58,10 +58,14 @@ def check_docs(rows, source: str) -> None:
     for number, row in enumerate(rows, 1):
         missing = [f for f in FIELDS if f not in row]
         if missing:
-            raise ValueError(f"{source}: row {number} lacks field(s) {', '.join(missing)} (ProcessBench rows hold {', '.join(FIELDS)})")
+            raise ValueError(
+                f"{source}: row {number} lacks field(s) {', '.join(missing)} (ProcessBench rows hold {', '.join(FIELDS)})"
+            )
         steps, label = row["steps"], row["label"]
         if not isinstance(steps, list) or not steps or not all(isinstance(s, str) for s in steps):
-            raise ValueError(f"{source}: row {number} ('id' {row['id']!r}): 'steps' must be a non-empty list of strings")
+            raise ValueError(
+                f"{source}: row {number} ('id' {row['id']!r}): 'steps' must be a non-empty list of strings"
+            )
         if isinstance(label, bool) or not isinstance(label, int) or not NO_ERROR <= label < len(steps):
             raise ValueError(
                 f"{source}: row {number} ('id' {row['id']!r}): 'label' is {label!r}; it must be the index of the first "

@@ -89,7 +89,13 @@ def with_tts_tasks(include_path: str | Path | list | tuple | None) -> list[str |
     """``include_path`` as a list with tts-eval's tasks folder first (once)."""
     from tts_eval.resources import resource_dir
 
-    paths = [] if include_path is None else list(include_path) if isinstance(include_path, (list, tuple)) else [include_path]
+    paths = (
+        []
+        if include_path is None
+        else list(include_path)
+        if isinstance(include_path, (list, tuple))
+        else [include_path]
+    )
     ours = resource_dir("tasks").resolve()
     if any(Path(p).expanduser().resolve() == ours for p in paths):
         return paths

@@ -45,8 +45,10 @@ def _scrub(value: Any, secrets: list[str]) -> Any:
             value = value.replace(secret, REDACTED)
         return value
     if isinstance(value, dict):
-        return {k: REDACTED if isinstance(k, str) and is_secret(k) and v not in (None, "") else _scrub(v, secrets)
-                for k, v in value.items()}
+        return {
+            k: REDACTED if isinstance(k, str) and is_secret(k) and v not in (None, "") else _scrub(v, secrets)
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return type(value)(_scrub(v, secrets) for v in value)
     return value

@@ -50,14 +50,18 @@ class TTSModelArgs(SearchOptions):
     strategy: str = Field(default=COT, description=" | ".join(STRATEGIES))  # a run without a search is CoT
     prm: str | None = Field(default=None, description="PRM name (a yaml_configs/prm file stem) or YAML path")
     prm_model: str | None = Field(default=None, description="Replace the PRM spec's model (e.g. a local folder)")
-    prm_backend: Literal["hf", "vllm", "http"] | None = Field(default=None, description="Replace the PRM spec's runtime")
+    prm_backend: Literal["hf", "vllm", "http"] | None = Field(
+        default=None, description="Replace the PRM spec's runtime"
+    )
     backend: Literal["hf", "vllm", "openai"] = Field(
-        default="auto", validate_default=True,
+        default="auto",
+        validate_default=True,
         description="Policy backend; auto (default): vllm on CUDA when installed, else hf",
     )
     system_prompt: str | None = Field(default=None, description="System prompt of the policy's chat template")
     device: str | None = Field(
-        default=None, description="Device of policy and PRM (e.g. cpu, cuda, cuda:1); the PRM's only with backend=openai"
+        default=None,
+        description="Device of policy and PRM (e.g. cpu, cuda, cuda:1); the PRM's only with backend=openai",
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] | None = Field(
         default=None, description="Weights dtype of policy and PRM; the PRM's only with backend=openai"
@@ -136,7 +140,9 @@ class TTSModelArgs(SearchOptions):
             from prm_backends.registry import load_spec
 
             recommended = load_spec(self.prm, **self.prm_overrides).aggregation
-        return vote_settings_for(self.strategy, voting=self.voting, aggregation=self.aggregation, recommended=recommended)
+        return vote_settings_for(
+            self.strategy, voting=self.voting, aggregation=self.aggregation, recommended=recommended
+        )
 
     def resolved_max_tokens(self) -> int:
         if self.max_tokens is not None:
@@ -313,7 +319,9 @@ def checkpoint_folder(args: TTSModelArgs, output_path: str | None) -> Path | Non
     if isinstance(args.checkpoint, str):
         folder = Path(args.checkpoint).expanduser()
         if folder.exists() and not folder.is_dir():
-            raise ModelArgsError(f"model_args 'checkpoint={args.checkpoint}' is a file; give a folder (or checkpoint=false)")
+            raise ModelArgsError(
+                f"model_args 'checkpoint={args.checkpoint}' is a file; give a folder (or checkpoint=false)"
+            )
         return folder
     if args.checkpoint is True and not output_path:
         raise ModelArgsError("model_args 'checkpoint=true' needs an --output_path (or give checkpoint=<folder>)")

@@ -87,7 +87,6 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]
     return metrics
 
 
-
 def total(values: list[float]) -> float:
     """lm-eval aggregation: the sum over problems (for counts such as ``grading_failures``)."""
     return float(sum(values))

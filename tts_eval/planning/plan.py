@@ -127,17 +127,25 @@ def read_sweep(folder: Path) -> Sweep:
     except json.JSONDecodeError as err:
         raise PlanError(f"{header_file}: not valid JSON ({err.msg}); run tts-eval sweep again") from None
     if header.get("format") != FORMAT_VERSION:
-        raise PlanError(f"{header_file}: sweep format {header.get('format')!r}, this version reads {FORMAT_VERSION}; re-run the sweep")
+        raise PlanError(
+            f"{header_file}: sweep format {header.get('format')!r}, this version reads {FORMAT_VERSION}; re-run the sweep"
+        )
     if "runs" not in header or not (folder / OUTCOMES_FILE).is_file() or not (folder / PROBLEMS_FILE).is_file():
-        raise PlanError(f"{folder}: the sweep has not finished (no outcomes); run tts-eval sweep again with the same arguments")
+        raise PlanError(
+            f"{folder}: the sweep has not finished (no outcomes); run tts-eval sweep again with the same arguments"
+        )
     rows = read_jsonl(folder / PROBLEMS_FILE, PlanError)
     ids = [r["id"] for r in rows]
     if ids != header["problems"]:
-        raise PlanError(f"{folder / PROBLEMS_FILE}: its problems are not the sweep's; run tts-eval sweep again with the same arguments")
+        raise PlanError(
+            f"{folder / PROBLEMS_FILE}: its problems are not the sweep's; run tts-eval sweep again with the same arguments"
+        )
     outcomes: dict[Config, tuple[list[float], list[float]]] = {}
     for row in read_jsonl(folder / OUTCOMES_FILE, PlanError):
         if len(row["accuracy"]) != len(ids):
-            raise PlanError(f"{folder / OUTCOMES_FILE}: {len(row['accuracy'])} outcomes for {len(ids)} problems; re-run the sweep")
+            raise PlanError(
+                f"{folder / OUTCOMES_FILE}: {len(row['accuracy'])} outcomes for {len(ids)} problems; re-run the sweep"
+            )
         outcomes[Config(**row["config"])] = (row["accuracy"], row["flops"])
     return Sweep(
         folder=folder,
@@ -201,6 +209,7 @@ def probed_options(sweep: Sweep, budget: int, k: int) -> list[Option]:
 def best_option(options: Sequence[Option], problems: Sequence[int]) -> Option:
     """The option with the best mean accuracy on ``problems``; ties: fewer mean FLOPs, then
     the first listed."""
+
     def key(option: Option) -> tuple[float, float]:
         return _mean(option.accuracy[i] for i in problems), -_mean(option.flops[i] for i in problems)
 
@@ -281,7 +290,9 @@ def fit_budget(sweep: Sweep, problems: Sequence[int], budget: int) -> FittedBudg
     scored = [bucketed.outcome(sweep, i)[:2] for i in problems]
     bucketed_key = (_mean(a for a, _ in scored), -_mean(f for _, f in scored))
     single_key = (_mean(single.accuracy[i] for i in problems), -_mean(single.flops[i] for i in problems))
-    if single_key[0] > bucketed_key[0] + TIE or (abs(single_key[0] - bucketed_key[0]) <= TIE and single_key[1] >= bucketed_key[1]):
+    if single_key[0] > bucketed_key[0] + TIE or (
+        abs(single_key[0] - bucketed_key[0]) <= TIE and single_key[1] >= bucketed_key[1]
+    ):
         return uniform
     return bucketed
 
@@ -339,12 +350,15 @@ def versus_single(report: BudgetReport) -> str:
     from tts_eval.statistics import paired_difference, verdict
 
     difference = paired_difference(report.table.per_problem, report.single.per_problem)
-    return (f"{verdict(difference)} ({100 * difference.estimate:+.1f} [{100 * difference.low:+.1f}, "
-            f"{100 * difference.high:+.1f}] points)")
+    return (
+        f"{verdict(difference)} ({100 * difference.estimate:+.1f} [{100 * difference.low:+.1f}, "
+        f"{100 * difference.high:+.1f}] points)"
+    )
 
 
 def choose_among(options: Sequence[Option]) -> Callable[[list[int]], Callable[[int], tuple[float, float]]]:
     """A fit for :func:`cross_validate`: the best of ``options`` on the training problems."""
+
     def fit(train: list[int]) -> Callable[[int], tuple[float, float]]:
         best = best_option(options, train)
         return lambda i: (best.accuracy[i], best.flops[i])
@@ -390,11 +404,15 @@ def evaluate_budget(sweep: Sweep, budget: int, folds: int = 5, seed: int = 0) ->
 def choice_of(option: Option) -> Choice:
     c = option.config
     # Validated, not constructed: the sweep's names are plain strings, the table's are Literals.
-    return Choice.model_validate({
-        "strategy": c.strategy, "n": c.n, "beam_size": c.beam_size,
-        "aggregation": None if c.voting == MAJORITY_VOTE else c.aggregation,
-        "voting": None if not get_strategy(c.strategy).needs_prm else c.voting,
-    })
+    return Choice.model_validate(
+        {
+            "strategy": c.strategy,
+            "n": c.n,
+            "beam_size": c.beam_size,
+            "aggregation": None if c.voting == MAJORITY_VOTE else c.aggregation,
+            "voting": None if not get_strategy(c.strategy).needs_prm else c.voting,
+        }
+    )
 
 
 def budget_plan(sweep: Sweep, report: BudgetReport) -> BudgetPlan:
@@ -441,13 +459,22 @@ def plan_table(folders: Sequence[Path], *, name: str, folds: int = 5, seed: int 
         groups.setdefault((s.prm, s.task), []).append(s)
     for (prm, task), group in groups.items():
         group.sort(key=lambda s: s.policy_params)
-        edges = [0.0] + [math.sqrt(a.policy_params * b.policy_params) for a, b in itertools.pairwise(group)] + [math.inf]
+        edges = (
+            [0.0] + [math.sqrt(a.policy_params * b.policy_params) for a, b in itertools.pairwise(group)] + [math.inf]
+        )
         for s, low, high in zip(group, edges, edges[1:]):
             reports[s.folder] = [evaluate_budget(s, b, folds, seed) for b in s.settings.budgets]
-            rules.append(Rule(task=[task], prm=[prm], policy_params=ParamRange(min=low, max=high),
-                              plans=[budget_plan(s, r) for r in reports[s.folder]]))
+            rules.append(
+                Rule(
+                    task=[task],
+                    prm=[prm],
+                    policy_params=ParamRange(min=low, max=high),
+                    plans=[budget_plan(s, r) for r in reports[s.folder]],
+                )
+            )
     description = "Fitted by tts-eval plan on " + ", ".join(
-        f"{s.policy} + {s.prm} on {s.task} ({len(s.ids)} problems)" for s in sweeps)
+        f"{s.policy} + {s.prm} on {s.task} ({len(s.ids)} problems)" for s in sweeps
+    )
     return PlanResult(PolicyTable(name=name, description=description, rules=rules), reports)
 
 
@@ -455,8 +482,10 @@ def format_report(result: PlanResult) -> str:
     lines = []
     for folder, reports in result.reports.items():
         lines.append(f"{folder}: accuracy on held-out problems (cross-validated), mean FLOPs per problem")
-        lines.append(f"  {'N':>4}  {'probe':>5}  {'table':>7}  {'FLOPs':>9}  {'best single':>11}  {'FLOPs':>9}  "
-                     f"{'buckets':>7}  {'table vs best single':<32}  best single strategy (all problems) / table choices (easy | medium | hard)")
+        lines.append(
+            f"  {'N':>4}  {'probe':>5}  {'table':>7}  {'FLOPs':>9}  {'best single':>11}  {'FLOPs':>9}  "
+            f"{'buckets':>7}  {'table vs best single':<32}  best single strategy (all problems) / table choices (easy | medium | hard)"
+        )
         for r in reports:
             if r.fitted.difficulty is None:
                 choices = f"no probe: {r.fitted.choices[BUCKETS[0]].config.label()}"
@@ -468,8 +497,10 @@ def format_report(result: PlanResult) -> str:
             )
     lines.append("table: the fitted table; best single: the best strategy within N, chosen on the same training folds;")
     lines.append("table vs best single: the difference in accuracy on the same held-out problems, in points, with its")
-    lines.append("95% paired bootstrap interval; \"beats\" only when the interval lies above zero.")
-    lines.append("buckets: share of problems whose bucket predicted from the probe (estimate fitted on the other folds)")
+    lines.append('95% paired bootstrap interval; "beats" only when the interval lies above zero.')
+    lines.append(
+        "buckets: share of problems whose bucket predicted from the probe (estimate fitted on the other folds)"
+    )
     lines.append("is the bucket of their Pass@1 over all Best-of-N samples.")
     return "\n".join(lines)
 
@@ -490,11 +521,17 @@ def table_outcomes(
     for i in range(len(sweep.ids)):
         bucket = plan.difficulty.bucket(sweep.probe(i, k, plan.difficulty.aggregation)) if k else None
         choice = plan.choices[bucket] if bucket else next(iter(plan.choices.values()))
-        run = concrete(choice, budget=plan.budget, probe_n=k, beam_size=beam_size, aggregation=aggregation, voting=voting)
+        run = concrete(
+            choice, budget=plan.budget, probe_n=k, beam_size=beam_size, aggregation=aggregation, voting=voting
+        )
         assert run.voting is not None  # the run's voting fills a choice's gap
-        config = Config(run.strategy, run.n, run.beam_size, None if run.voting == MAJORITY_VOTE else run.aggregation, run.voting)
+        config = Config(
+            run.strategy, run.n, run.beam_size, None if run.voting == MAJORITY_VOTE else run.aggregation, run.voting
+        )
         if config not in options:
-            raise PlanError(f"{sweep.folder}: no outcomes for {config.label()}, which table '{plan.table}' runs; "
-                            "sweep that strategy, budget, aggregation and voting")
+            raise PlanError(
+                f"{sweep.folder}: no outcomes for {config.label()}, which table '{plan.table}' runs; "
+                "sweep that strategy, budget, aggregation and voting"
+            )
         outcomes.append((options[config].accuracy[i], options[config].flops[i], bucket))
     return outcomes

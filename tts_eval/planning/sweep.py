@@ -137,8 +137,16 @@ class SweepSettings:
         from tts_eval.search import validate_settings
 
         try:  # the particle options, checked where the search checks them
-            validate_settings(PARTICLE_FILTERING, n=1, beam_size=1, aggregation="last", voting=MAJORITY_VOTE, has_prm=True,
-                              pf_temperature=self.pf_temperature, resampling=self.resampling)
+            validate_settings(
+                PARTICLE_FILTERING,
+                n=1,
+                beam_size=1,
+                aggregation="last",
+                voting=MAJORITY_VOTE,
+                has_prm=True,
+                pf_temperature=self.pf_temperature,
+                resampling=self.resampling,
+            )
         except ValueError as err:
             raise SweepError(str(err)) from None
 
@@ -207,7 +215,9 @@ def read_problems(path: Path, limit: int | None = None) -> list[SweepProblem]:
     (a problem's line number counts from 0 where it has none)."""
     path = Path(path)
     if not path.is_file():
-        raise SweepError(f"{path}: no such problems file; give a JSONL file with 'problem' (or 'question') and 'answer'")
+        raise SweepError(
+            f"{path}: no such problems file; give a JSONL file with 'problem' (or 'question') and 'answer'"
+        )
     problems: list[SweepProblem] = []
     for index, row in enumerate(read_jsonl(path, SweepError)[:limit]):
         question = row.get("problem", row.get("question"))
@@ -264,10 +274,20 @@ def run_sweep(
             started = time.perf_counter()
             particle: dict[str, Any] = {"pf_temperature": settings.pf_temperature, "resampling": settings.resampling}
             found = search(
-                search_problems, policy, prm, strategy=run.strategy, n=run.n,
-                beam_size=run.beam_size or settings.beam_size, temperature=settings.temperature, top_p=settings.top_p,
-                max_tokens=settings.max_tokens, max_step_tokens=settings.max_step_tokens, max_steps=settings.max_steps,
-                seed=settings.seed, progress=progress, **(particle if run.strategy == PARTICLE_FILTERING else {}),
+                search_problems,
+                policy,
+                prm,
+                strategy=run.strategy,
+                n=run.n,
+                beam_size=run.beam_size or settings.beam_size,
+                temperature=settings.temperature,
+                top_p=settings.top_p,
+                max_tokens=settings.max_tokens,
+                max_step_tokens=settings.max_step_tokens,
+                max_steps=settings.max_steps,
+                seed=settings.seed,
+                progress=progress,
+                **(particle if run.strategy == PARTICLE_FILTERING else {}),
             )
             _write_run(path, problems, found)
             log(f"sweep: {name} on {len(problems)} problems: {time.perf_counter() - started:.0f} s")
@@ -380,8 +400,15 @@ class _Cells:
     def add(self, config: Config, graded: _Graded, k: int, flops: float) -> None:
         from tts_eval.estimators import vote_accuracy
 
-        accuracy = vote_accuracy(graded.candidates, graded.correct, k, config.voting, config.aggregation or "last",
-                                 max_subsets=self.settings.max_subsets, seed=self.seed)
+        accuracy = vote_accuracy(
+            graded.candidates,
+            graded.correct,
+            k,
+            config.voting,
+            config.aggregation or "last",
+            max_subsets=self.settings.max_subsets,
+            seed=self.seed,
+        )
         self.add_value(config, accuracy, flops)
 
     def add_value(self, config: Config, accuracy: float, flops: float) -> None:
@@ -390,7 +417,9 @@ class _Cells:
         fl.append(flops)
 
 
-def _sampling_outcomes(cells: _Cells, result: SearchResult, problem: SweepProblem, policy_params: int, prm_params: int) -> dict:
+def _sampling_outcomes(
+    cells: _Cells, result: SearchResult, problem: SweepProblem, policy_params: int, prm_params: int
+) -> dict:
     """Majority and Best-of-N at every sampling size from the Best-of-N run; returns the
     problem's row of ``problems.jsonl``."""
     s = cells.settings
@@ -420,7 +449,12 @@ def _sampling_outcomes(cells: _Cells, result: SearchResult, problem: SweepProble
 
 
 def _tree_outcomes(
-    cells: _Cells, runs: dict[tuple, list[SearchResult]], index: int, problem: SweepProblem, policy_params: int, prm_params: int
+    cells: _Cells,
+    runs: dict[tuple, list[SearchResult]],
+    index: int,
+    problem: SweepProblem,
+    policy_params: int,
+    prm_params: int,
 ) -> None:
     """Beam search and DVTS at every tree size: DVTS from subsets of its run's subtrees, beam
     search from its own runs (one beam of width n < M is also DVTS with one subtree)."""
@@ -454,8 +488,11 @@ def _particle_outcomes(cells: _Cells, runs: dict[tuple, list[SearchResult]], ind
         for voting in s.votings:
             for aggregation in [None] if voting == MAJORITY_VOTE else s.aggregations:
                 chosen = vote_particles(graded.candidates, voting, aggregation or "last", s.pf_temperature)
-                cells.add_value(Config(PARTICLE_FILTERING, n, None, aggregation, voting), float(graded.correct[chosen]),
-                                result.usage.flops)
+                cells.add_value(
+                    Config(PARTICLE_FILTERING, n, None, aggregation, voting),
+                    float(graded.correct[chosen]),
+                    result.usage.flops,
+                )
 
 
 def _json_float(value: float) -> float | None:

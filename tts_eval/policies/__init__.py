@@ -15,7 +15,15 @@ from tts_eval.policies.base import per_prompt_seeds
 from tts_eval.protocols import Policy
 from tts_eval.resources import is_package_reference, package_path
 
-__all__ = ["BACKENDS", "Policy", "backend_class", "backend_options", "load_policy", "per_prompt_seeds", "resolve_backend"]
+__all__ = [
+    "BACKENDS",
+    "Policy",
+    "backend_class",
+    "backend_options",
+    "load_policy",
+    "per_prompt_seeds",
+    "resolve_backend",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +63,9 @@ def resolve_backend(backend: str) -> str:
     if torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None:
         logger.info("policy backend=auto: vllm (a CUDA device and vLLM are available)")
         return "vllm"
-    logger.info("policy backend=auto: hf (%s)", "vLLM is not installed" if torch.cuda.is_available() else "no CUDA device")
+    logger.info(
+        "policy backend=auto: hf (%s)", "vLLM is not installed" if torch.cuda.is_available() else "no CUDA device"
+    )
     return "hf"
 
 

@@ -116,9 +116,17 @@ class HFPolicy(TokenizerText):
         # Longest prompts first: similar lengths share a batch, and memory peaks at once.
         order = sorted(range(len(rows)), key=lambda r: -len(rows[r].ids))
         outputs = decode(
-            self.model, [rows[r] for r in order], batch_size=self.batch_size, max_tokens=max_tokens,
-            temperature=temperature, top_p=top_p, eos_ids=self.eos_ids, stop=self._stop_matcher(stop),
-            keeps_few_logits=self._keeps_few_logits, prefill=self._prefill_shared_prompts, stats=self.stats,
+            self.model,
+            [rows[r] for r in order],
+            batch_size=self.batch_size,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            eos_ids=self.eos_ids,
+            stop=self._stop_matcher(stop),
+            keeps_few_logits=self._keeps_few_logits,
+            prefill=self._prefill_shared_prompts,
+            stats=self.stats,
         )
         completions: dict[int, Completion] = {}
         for r, (token_ids, reason) in zip(order, outputs):
@@ -168,7 +176,11 @@ class HFPolicy(TokenizerText):
             # Positions as generate() derives them from the mask, so resuming from this cache
             # is the same computation as a full prefill.
             positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
-            inputs: dict[str, torch.Tensor | int] = {"input_ids": ids[:, :-1], "attention_mask": mask[:, :-1], "position_ids": positions[:, :-1]}
+            inputs: dict[str, torch.Tensor | int] = {
+                "input_ids": ids[:, :-1],
+                "attention_mask": mask[:, :-1],
+                "position_ids": positions[:, :-1],
+            }
             if self._keeps_few_logits:
                 inputs["logits_to_keep"] = 1  # only the cache is wanted, not logits for every position
             cache = self.model(**inputs, use_cache=True).past_key_values

@@ -276,10 +276,13 @@ class Batch:
         template = self.cache if self.cache is not None else other.cache
         if template is not None:
             joined = [
-                (torch.cat([_left_pad(ka, width, 2), _left_pad(kb, width, 2)]),
-                 torch.cat([_left_pad(va, width, 2), _left_pad(vb, width, 2)]))
-                for (ka, va), (kb, vb) in zip(_layers(self.cache, len(self.rows), template),
-                                              _layers(other.cache, len(other.rows), template))
+                (
+                    torch.cat([_left_pad(ka, width, 2), _left_pad(kb, width, 2)]),
+                    torch.cat([_left_pad(va, width, 2), _left_pad(vb, width, 2)]),
+                )
+                for (ka, va), (kb, vb) in zip(
+                    _layers(self.cache, len(self.rows), template), _layers(other.cache, len(other.rows), template)
+                )
             ]
             for layer, (k, v) in zip(template.layers, joined):
                 layer.keys, layer.values = k, v
@@ -304,8 +307,10 @@ def _layers(cache, rows: int, template) -> list[tuple[torch.Tensor, torch.Tensor
     if cache is not None:
         return [(layer.keys, layer.values) for layer in cache.layers]
     return [
-        (layer.keys.new_zeros((rows, layer.keys.shape[1], 0, layer.keys.shape[3])),
-         layer.values.new_zeros((rows, layer.values.shape[1], 0, layer.values.shape[3])))
+        (
+            layer.keys.new_zeros((rows, layer.keys.shape[1], 0, layer.keys.shape[3])),
+            layer.values.new_zeros((rows, layer.values.shape[1], 0, layer.values.shape[3])),
+        )
         for layer in template.layers
     ]
 
@@ -355,11 +360,15 @@ def decode(
         if stats.steps % check_every == 0:
             done = batch.reason != RUNNING
             finished = int(done.sum())
-        if finished and (finished == len(batch.rows) or (waiting and finished >= refill_at)
-                         or (not waiting and finished >= max(1, int(len(batch.rows) * COMPACT_FRACTION)))):
+        if finished and (
+            finished == len(batch.rows)
+            or (waiting and finished >= refill_at)
+            or (not waiting and finished >= max(1, int(len(batch.rows) * COMPACT_FRACTION)))
+        ):
             slots = done.nonzero().flatten()  # one transfer for all finished rows
-            for slot, n, why, ids in zip(slots.tolist(), batch.count[slots].tolist(), batch.reason[slots].tolist(),
-                                         batch.out[slots].tolist()):
+            for slot, n, why, ids in zip(
+                slots.tolist(), batch.count[slots].tolist(), batch.reason[slots].tolist(), batch.out[slots].tolist()
+            ):
                 results[batch.rows[slot]] = (ids[:n], REASONS[why])
             keep = (~done).nonzero().flatten()
             if len(keep) == 0 and not waiting:
@@ -384,8 +393,12 @@ def decode(
         start = time.perf_counter()
         mask = torch.cat([batch.mask, batch.mask.new_ones(len(batch.rows), 1)], dim=1)
         out = model(
-            input_ids=batch.tokens[:, None], attention_mask=mask, position_ids=batch.positions[:, None],
-            past_key_values=batch.cache, use_cache=True, **extra,
+            input_ids=batch.tokens[:, None],
+            attention_mask=mask,
+            position_ids=batch.positions[:, None],
+            past_key_values=batch.cache,
+            use_cache=True,
+            **extra,
         )
         middle = time.perf_counter()
         batch.mask, batch.cache = mask, out.past_key_values

@@ -198,8 +198,13 @@ class OpenAIPolicy(TokenizerText):
                 text = text[: -len(eos)]  # the text of a server without token_ids
             completions.append(
                 build_completion(
-                    self._decode, token_ids, reason, usage["prompt_tokens"], stop,
-                    engine_text=text, num_tokens=count,
+                    self._decode,
+                    token_ids,
+                    reason,
+                    usage["prompt_tokens"],
+                    stop,
+                    engine_text=text,
+                    num_tokens=count,
                 )
             )
         return completions, cached

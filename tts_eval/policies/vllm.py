@@ -43,6 +43,7 @@ from tts_eval.types import Completion
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 
+
 class VLLMPolicy(TokenizerText):
     """A causal LM on vLLM's offline engine.
 

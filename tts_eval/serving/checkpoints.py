@@ -17,7 +17,9 @@ def checkpoint_parameters(model: str, *, revision: str | None = None, trust_remo
     return config_parameters(config, trust_remote_code=trust_remote_code)
 
 
-def config_parameters(config: Any, build: Callable[[Any], Any] | None = None, *, trust_remote_code: bool = False) -> int:
+def config_parameters(
+    config: Any, build: Callable[[Any], Any] | None = None, *, trust_remote_code: bool = False
+) -> int:
     """The parameter count of the model ``build(config)`` makes (default: the causal LM the
     config describes), built on the meta device."""
     import torch

@@ -125,7 +125,11 @@ class ServerPool:
                         sock.shutdown(socket.SHUT_RDWR)
 
         request = self._client.build_request(method, target, json=payload)
-        request.extensions = {**request.extensions, "timeout": _Deadline(deadline, self.connect_timeout), "trace": trace}
+        request.extensions = {
+            **request.extensions,
+            "timeout": _Deadline(deadline, self.connect_timeout),
+            "trace": trace,
+        }
         watchdog = threading.Timer(self.timeout, stop)
         watchdog.daemon = True
         watchdog.start()
@@ -206,7 +210,9 @@ class ServerPool:
         when given; see :meth:`request`). The first failure is raised (requests not yet
         started are cancelled)."""
         futures = [
-            self._executor.submit(self.request, "POST", path, p, read=None if read is None else functools.partial(read, i))
+            self._executor.submit(
+                self.request, "POST", path, p, read=None if read is None else functools.partial(read, i)
+            )
             for i, p in enumerate(payloads)
         ]
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)

@@ -60,7 +60,9 @@ class PrefixCacheStats:
         )
 
 
-def engine_kwargs(settings: dict[str, Any], engine_args: dict[str, Any] | None, reserved: Iterable[str] = ()) -> dict[str, Any]:
+def engine_kwargs(
+    settings: dict[str, Any], engine_args: dict[str, Any] | None, reserved: Iterable[str] = ()
+) -> dict[str, Any]:
     """The ``vllm.LLM`` keyword arguments of an engine: ``settings`` that are set (not None),
     then the user's ``engine_args``. ``ValueError`` names every engine_args key that repeats a
     setting or one of the ``reserved`` keys the caller passes itself: one value per key."""

@@ -24,6 +24,16 @@ from tts_eval.strategies.registry import (
 )
 
 __all__ = [
-    "STRATEGIES", "SearchSettings", "SearchUnit", "Strategy", "get_strategy", "is_baseline", "label", "picks_strategies", "register",
-    "table_order", "traits", "unregister",
+    "STRATEGIES",
+    "SearchSettings",
+    "SearchUnit",
+    "Strategy",
+    "get_strategy",
+    "is_baseline",
+    "label",
+    "picks_strategies",
+    "register",
+    "table_order",
+    "traits",
+    "unregister",
 ]

@@ -131,7 +131,9 @@ class Strategy:
 
     def __post_init__(self) -> None:
         if self.candidate not in CANDIDATE_KINDS:
-            raise ValueError(f"strategy {self.name}: candidate={self.candidate!r}; choose one of {', '.join(CANDIDATE_KINDS)}")
+            raise ValueError(
+                f"strategy {self.name}: candidate={self.candidate!r}; choose one of {', '.join(CANDIDATE_KINDS)}"
+            )
 
     @property
     def subsampled(self) -> bool:

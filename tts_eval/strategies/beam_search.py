@@ -69,7 +69,15 @@ def make_units(problem: Problem, settings, seed: int) -> list[SearchUnit]:
     return [BeamUnit(problem, settings, seed, root_width=settings.n, child_width=m, keep=settings.n // m)]
 
 
-STRATEGY = register(Strategy(
-    name=BEAM_SEARCH, make_units=make_units, needs_prm=True, label="Beam search", order=3, candidate="beam", tree=True,
-    colour="#9467bd",
-))
+STRATEGY = register(
+    Strategy(
+        name=BEAM_SEARCH,
+        make_units=make_units,
+        needs_prm=True,
+        label="Beam search",
+        order=3,
+        candidate="beam",
+        tree=True,
+        colour="#9467bd",
+    )
+)

@@ -133,7 +133,11 @@ def bind(*, policy, prm, table, task: str | None, settings: SearchSettings):
     plan = loaded.resolve(policy_params=policy.num_parameters, prm_name=prm.name, task=task, budget=settings.n)
     logger.info(
         "compute_optimal: table %s, rule %d, plan for budget %d (n=%d), probe %d: %s",
-        plan.table, plan.rule, plan.plan_budget, plan.budget, plan.probe_n,
+        plan.table,
+        plan.rule,
+        plan.plan_budget,
+        plan.budget,
+        plan.probe_n,
         ", ".join(f"{b}: {c.label()}" for b, c in plan.choices.items()),
     )
     return functools.partial(make_units, plan=plan)
@@ -143,7 +147,16 @@ def _unbound(problem: Problem, settings: SearchSettings, seed: int) -> list[Sear
     raise RuntimeError("compute_optimal units depend on the policy, PRM and table: build them through bind()")
 
 
-STRATEGY = register(Strategy(
-    name=COMPUTE_OPTIMAL, make_units=_unbound, needs_prm=True, label="Compute-optimal TTS", order=6, candidate="choice",
-    colour="#ff7f0e", options=("table",), bind=bind,
-))
+STRATEGY = register(
+    Strategy(
+        name=COMPUTE_OPTIMAL,
+        make_units=_unbound,
+        needs_prm=True,
+        label="Compute-optimal TTS",
+        order=6,
+        candidate="choice",
+        colour="#ff7f0e",
+        options=("table",),
+        bind=bind,
+    )
+)

@@ -20,6 +20,15 @@ def make_units(problem: Problem, settings, seed: int) -> list[SearchUnit]:
     ]
 
 
-STRATEGY = register(Strategy(
-    name=DVTS, make_units=make_units, needs_prm=True, label="DVTS", order=4, candidate="subtree", tree=True, colour="#d62728",
-))
+STRATEGY = register(
+    Strategy(
+        name=DVTS,
+        make_units=make_units,
+        needs_prm=True,
+        label="DVTS",
+        order=4,
+        candidate="subtree",
+        tree=True,
+        colour="#d62728",
+    )
+)

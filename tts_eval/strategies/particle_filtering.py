@@ -143,7 +143,15 @@ def make_units(problem: Problem, settings: SearchSettings, seed: int) -> list[Se
     return [ParticleUnit(problem, settings, seed)]
 
 
-STRATEGY = register(Strategy(
-    name=PARTICLE_FILTERING, make_units=make_units, needs_prm=True, label="Particle filtering", order=5,
-    candidate="particle", colour="#17becf", options=("pf_temperature", "resampling"),
-))
+STRATEGY = register(
+    Strategy(
+        name=PARTICLE_FILTERING,
+        make_units=make_units,
+        needs_prm=True,
+        label="Particle filtering",
+        order=5,
+        candidate="particle",
+        colour="#17becf",
+        options=("pf_temperature", "resampling"),
+    )
+)

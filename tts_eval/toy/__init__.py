@@ -62,6 +62,8 @@ def load_test_problems(split: Split = "all", path: Path = TEST_FILE):
         raise ValueError(f"unknown toy split {split!r}; choose one of {', '.join(SPLITS)}")
     problems = read_jsonl(Path(path))
     if split != "all" and len(problems) != len(SPLITS["all"]):
-        raise ValueError(f"{path}: {len(problems)} problems, but the {split} half is defined on the "
-                         f"{len(SPLITS['all'])} of the shipped test split")
+        raise ValueError(
+            f"{path}: {len(problems)} problems, but the {split} half is defined on the "
+            f"{len(SPLITS['all'])} of the shipped test split"
+        )
     return [problems[i] for i in SPLITS[split]] if split != "all" else problems

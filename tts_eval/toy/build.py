@@ -102,8 +102,15 @@ def miniature(recipe: WorldRecipe, steps: int = 3) -> WorldRecipe:
         recipe,
         train_problems=64,
         policies={k: replace(v, optimization=tiny) for k, v in recipe.policies.items()},
-        prm=replace(recipe.prm, pretraining=tiny, optimization=tiny, corrupted_problems=32, rollout_problems=4, rollouts_per_problem=2,
-                    rollout_max_tokens=16),
+        prm=replace(
+            recipe.prm,
+            pretraining=tiny,
+            optimization=tiny,
+            corrupted_problems=32,
+            rollout_problems=4,
+            rollouts_per_problem=2,
+            rollout_max_tokens=16,
+        ),
     )
 
 
@@ -131,8 +138,14 @@ def build_world(
         examples = policy_examples(tokenizer, pairs, with_system)
         model = new_policy(policy_recipe.shape, tokenizer, seed=recipe.seed + index)
         log(f"{name}: {num_parameters(model):,} parameters, {policy_recipe.optimization.steps} steps")
-        stats = train(model, examples, replace(policy_recipe.optimization, seed=recipe.seed + index),
-                      causal_lm_loss, tokenizer.pad_token_id, log=log)
+        stats = train(
+            model,
+            examples,
+            replace(policy_recipe.optimization, seed=recipe.seed + index),
+            causal_lm_loss,
+            tokenizer.pad_token_id,
+            log=log,
+        )
         target = out_dir / "models" / name
         model.save_pretrained(target)
         tokenizer.save_pretrained(target)
@@ -141,8 +154,9 @@ def build_world(
         summary[name] = {"parameters": num_parameters(model), **stats}
         policies[name] = model
 
-    summary["prm"] = _build_prm(out_dir / "models" / "prm", recipe, recipe.prm, tokenizer, problems, policies, rng,
-                                command=command, log=log)
+    summary["prm"] = _build_prm(
+        out_dir / "models" / "prm", recipe, recipe.prm, tokenizer, problems, policies, rng, command=command, log=log
+    )
     summary["total_seconds"] = {"seconds": round(time.time() - started, 1)}
     (out_dir / "models" / "build.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
@@ -157,8 +171,16 @@ def _policy_data(problems, policy_recipe: PolicyRecipe, rng: random.Random) -> t
 
 
 def _build_prm(
-    target: Path, recipe: WorldRecipe, prm_recipe: PRMRecipe, tokenizer, problems, policies: dict, rng: random.Random,
-    *, command: str, log: Callable[[str], None],
+    target: Path,
+    recipe: WorldRecipe,
+    prm_recipe: PRMRecipe,
+    tokenizer,
+    problems,
+    policies: dict,
+    rng: random.Random,
+    *,
+    command: str,
+    log: Callable[[str], None],
 ) -> dict:
     """Train the PRM on the policies' rollouts and corrupted solutions; save it to ``target``."""
     items = []
@@ -166,8 +188,12 @@ def _build_prm(
     t0 = time.time()
     for index, model in enumerate(policies.values()):
         samples = sample_solutions(
-            model, tokenizer, [p.question for p in rollout_problems], n=prm_recipe.rollouts_per_problem,
-            temperature=prm_recipe.rollout_temperature, max_new_tokens=prm_recipe.rollout_max_tokens,
+            model,
+            tokenizer,
+            [p.question for p in rollout_problems],
+            n=prm_recipe.rollouts_per_problem,
+            temperature=prm_recipe.rollout_temperature,
+            max_new_tokens=prm_recipe.rollout_max_tokens,
             seed=recipe.seed + 100 + index,
         )
         items += sampled_items(rollout_problems, samples)
@@ -176,32 +202,56 @@ def _build_prm(
         steps = corrupted_steps(p, rng) if rng.random() < prm_recipe.corrupted_rate else p.steps
         items.append((p, steps))
     labels = [ok for p, steps in items for ok in step_labels(p, steps)]
-    log(f"prm data: {len(items)} solutions, {len(labels)} steps, {sum(labels) / len(labels):.0%} right "
-        f"({rollout_seconds}s of rollouts)")
+    log(
+        f"prm data: {len(items)} solutions, {len(labels)} steps, {sum(labels) / len(labels):.0%} right "
+        f"({rollout_seconds}s of rollouts)"
+    )
     # Like Qwen2.5-Math-PRM, the PRM starts from a math language model: the chosen policy,
     # trained further on clean solutions written in the PRM's own input format.
     base = copy.deepcopy(policies[prm_recipe.init_from])
     clean = [(p.question, p.steps) for p in problems]
     log(f"prm: language modelling from {prm_recipe.init_from}, {prm_recipe.pretraining.steps} steps")
-    pretraining = train(base, prm_lm_examples(tokenizer, clean), replace(prm_recipe.pretraining, seed=recipe.seed + 10),
-                        causal_lm_loss, tokenizer.pad_token_id, log=log)
+    pretraining = train(
+        base,
+        prm_lm_examples(tokenizer, clean),
+        replace(prm_recipe.pretraining, seed=recipe.seed + 10),
+        causal_lm_loss,
+        tokenizer.pad_token_id,
+        log=log,
+    )
     prm = prm_from_language_model(base, seed=recipe.seed + 11, extra_layers=prm_recipe.extra_layers)
     log(f"prm: {num_parameters(prm):,} parameters, step classification, {prm_recipe.optimization.steps} steps")
     trainee = PRMWithAuxiliaryHeads(prm, prm_recipe.auxiliary_weight)
-    stats = train(trainee, prm_examples(tokenizer, items), replace(prm_recipe.optimization, seed=recipe.seed + 11),
-                  step_classifier_loss, tokenizer.pad_token_id, log=log)
+    stats = train(
+        trainee,
+        prm_examples(tokenizer, items),
+        replace(prm_recipe.optimization, seed=recipe.seed + 11),
+        step_classifier_loss,
+        tokenizer.pad_token_id,
+        log=log,
+    )
     stats["pretraining_seconds"] = pretraining["seconds"]
     target = Path(target)
     prm.save(target, tokenizer)
     stats["rollout_seconds"] = rollout_seconds
-    record = {"recipe": asdict(prm_recipe), "world": _world_fields(recipe), "command": command,
-              "training_steps_labelled": len(labels), **stats}
+    record = {
+        "recipe": asdict(prm_recipe),
+        "world": _world_fields(recipe),
+        "command": command,
+        "training_steps_labelled": len(labels),
+        **stats,
+    }
     write_training_record(target, record)
     return {"parameters": num_parameters(prm), **stats}
 
 
 def build_prm(
-    models_dir: Path, target: Path, recipe: WorldRecipe, prm_recipe: PRMRecipe, *, command: str,
+    models_dir: Path,
+    target: Path,
+    recipe: WorldRecipe,
+    prm_recipe: PRMRecipe,
+    *,
+    command: str,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Train only a PRM, with ``prm_recipe``, from the trained policies and tokenizer in
@@ -223,5 +273,9 @@ def build_prm(
 
 
 def _world_fields(recipe: WorldRecipe) -> dict:
-    return {"seed": recipe.seed, "train_problems": recipe.train_problems, "tokenizer_vocab_size": recipe.tokenizer_vocab_size,
-            "torch_threads": torch.get_num_threads()}
+    return {
+        "seed": recipe.seed,
+        "train_problems": recipe.train_problems,
+        "tokenizer_vocab_size": recipe.tokenizer_vocab_size,
+        "torch_threads": torch.get_num_threads(),
+    }

@@ -62,12 +62,27 @@ def buckets(measured: MeasuredSetups) -> list[str]:
     return difficulty_buckets(measured.outcomes[PASS_AT_1])
 
 
-def compare(measured: MeasuredSetups, statement: str, setup: str, baseline: str, expected: tuple[Verdict, ...],
-            subset: str = "all") -> Claim:
+def compare(
+    measured: MeasuredSetups,
+    statement: str,
+    setup: str,
+    baseline: str,
+    expected: tuple[Verdict, ...],
+    subset: str = "all",
+) -> Claim:
     """``setup`` against ``baseline`` on every problem, or on one difficulty bucket."""
     a, b = _subset(measured, setup, subset), _subset(measured, baseline, subset)
-    return Claim(statement, setup, baseline, subset, len(a), accuracy_interval(a), accuracy_interval(b),
-                 paired_difference(a, b), expected)
+    return Claim(
+        statement,
+        setup,
+        baseline,
+        subset,
+        len(a),
+        accuracy_interval(a),
+        accuracy_interval(b),
+        paired_difference(a, b),
+        expected,
+    )
 
 
 def _subset(measured: MeasuredSetups, setup: str, subset: str) -> list[float]:
@@ -83,13 +98,25 @@ def claims(measured: MeasuredSetups, n: int = 16, large_n: int = 64) -> list[Cla
     return [
         compare(measured, "majority voting beats a single sample", majority, PASS_AT_1, ("beats",)),
         compare(measured, "the PRM's Best-of-N beats majority voting", best_of_n, majority, ("beats",)),
-        compare(measured, f"small policy + DVTS at N={n} against the large policy's CoT", dvts, LARGE_COT,
-                ()),  # reported, not claimed: see the next one
-        compare(measured, f"small policy + DVTS at N={large_n} beats the large policy's CoT", f"dvts@{large_n}",
-                LARGE_COT, ("beats",)),
+        compare(
+            measured, f"small policy + DVTS at N={n} against the large policy's CoT", dvts, LARGE_COT, ()
+        ),  # reported, not claimed: see the next one
+        compare(
+            measured,
+            f"small policy + DVTS at N={large_n} beats the large policy's CoT",
+            f"dvts@{large_n}",
+            LARGE_COT,
+            ("beats",),
+        ),
         compare(measured, "on hard problems, DVTS beats majority voting", dvts, majority, ("beats",), subset="hard"),
-        compare(measured, "on easy problems, DVTS does not beat majority voting", dvts, majority, ("ties", "trails"),
-                subset="easy"),
+        compare(
+            measured,
+            "on easy problems, DVTS does not beat majority voting",
+            dvts,
+            majority,
+            ("ties", "trails"),
+            subset="easy",
+        ),
     ]
 
 

@@ -63,7 +63,10 @@ def sample_row(index: int, problem: ToyProblem, generator: str, sample: int, tex
 
 
 def build_processbench(
-    problems: Sequence[ToyProblem], policies: dict[str, Policy], *, seed: int = 0,
+    problems: Sequence[ToyProblem],
+    policies: dict[str, Policy],
+    *,
+    seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> list[dict]:
     """One row per problem (where any solution has a label), from ``policies`` (name ->
@@ -74,7 +77,13 @@ def build_processbench(
         prompts = [policy.format_prompt(p.question) for p in problems]
         seeds = [seed * 1_000_003 + 7919 * g + i for i in range(len(problems))]
         completions = policy.generate(
-            prompts, n=SAMPLES_PER_POLICY, temperature=TEMPERATURE, top_p=1.0, max_tokens=MAX_TOKENS, stop=[], seed=seeds
+            prompts,
+            n=SAMPLES_PER_POLICY,
+            temperature=TEMPERATURE,
+            top_p=1.0,
+            max_tokens=MAX_TOKENS,
+            stop=[],
+            seed=seeds,
         )
         for i, (problem, sampled) in enumerate(zip(problems, completions)):
             for j, completion in enumerate(sampled):

@@ -49,7 +49,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 320):
     )
     tok.train_from_iterator(texts, trainer=trainer)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
         additional_special_tokens=[STEP_TAG],
     )
     fast.chat_template = CHAT_TEMPLATE

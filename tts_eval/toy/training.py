@@ -83,13 +83,20 @@ def policy_examples(
 # asks for at each tag is ordinary prediction, which it learns quickly, and with those at the
 # tag the verdict follows.
 AUXILIARY_TARGETS = {  # name -> number of classes
-    "right result, units": 10, "right result, tens": 10,
-    "written result, units": 10, "written result, tens": 10,
-    "written first operand, units": 10, "written first operand, tens": 10,
-    "expected first operand, units": 10, "expected first operand, tens": 10,
-    "written operator": 4, "expected operator": 4,
-    "written second operand": 10, "expected second operand": 10,
-    "written box": 2, "expected box": 2,
+    "right result, units": 10,
+    "right result, tens": 10,
+    "written result, units": 10,
+    "written result, tens": 10,
+    "written first operand, units": 10,
+    "written first operand, tens": 10,
+    "expected first operand, units": 10,
+    "expected first operand, tens": 10,
+    "written operator": 4,
+    "expected operator": 4,
+    "written second operand": 10,
+    "expected second operand": 10,
+    "written box": 2,
+    "expected box": 2,
 }
 _OPERATOR_CLASS = {op: i for i, op in enumerate("+-*/")}
 
@@ -104,15 +111,21 @@ def auxiliary_targets(written: ParsedStep | None, expected: ParsedStep | None) -
     """One class (or IGNORE) per entry of AUXILIARY_TARGETS for a step as written and as the
     canonical solution has it at that position."""
     right = apply_operation(written.a, written.op, written.b) if written else None
-    out = [*_digits(right), *_digits(written.result if written else None), *_digits(written.a if written else None),
-           *_digits(expected.a if expected else None)]
+    out = [
+        *_digits(right),
+        *_digits(written.result if written else None),
+        *_digits(written.a if written else None),
+        *_digits(expected.a if expected else None),
+    ]
     out += [_OPERATOR_CLASS[written.op] if written else IGNORE, _OPERATOR_CLASS[expected.op] if expected else IGNORE]
     out += [written.b if written and written.b <= 9 else IGNORE, expected.b if expected and expected.b <= 9 else IGNORE]
     out += [int(written.boxed) if written else IGNORE, int(expected.boxed) if expected else IGNORE]
     return out
 
 
-def prm_examples(tokenizer, items: list[tuple[ToyProblem, list[str]]]) -> list[tuple[list[int], list[int], list[list[int]]]]:
+def prm_examples(
+    tokenizer, items: list[tuple[ToyProblem, list[str]]]
+) -> list[tuple[list[int], list[int], list[list[int]]]]:
     """(input ids, labels, auxiliary targets) for (problem, steps) in the PRM's input format:
     each step tag is labelled with the step's exact label (:func:`step_labels`) and carries the
     AUXILIARY_TARGETS of its step, one row per tag."""
@@ -128,7 +141,9 @@ def prm_examples(tokenizer, items: list[tuple[ToyProblem, list[str]]]) -> list[t
         for pos, ok in zip(positions, labels):
             target[pos] = int(ok)
         canonical = [parse_step(c) for c in problem.steps]
-        aux = [auxiliary_targets(parse_step(s), canonical[k] if k < len(canonical) else None) for k, s in enumerate(steps)]
+        aux = [
+            auxiliary_targets(parse_step(s), canonical[k] if k < len(canonical) else None) for k, s in enumerate(steps)
+        ]
         examples.append((ids, target, aux))
     return examples
 
@@ -249,8 +264,15 @@ def step_classifier_loss(model: PRMWithAuxiliaryHeads, examples, pad_id: int) ->
 
 @torch.no_grad()
 def sample_solutions(
-    model, tokenizer, questions: list[str], *, n: int, temperature: float, max_new_tokens: int = 128,
-    batch_size: int = 256, seed: int = 0,
+    model,
+    tokenizer,
+    questions: list[str],
+    *,
+    n: int,
+    temperature: float,
+    max_new_tokens: int = 128,
+    batch_size: int = 256,
+    seed: int = 0,
 ) -> list[list[str]]:
     """``n`` sampled solutions per question (greedy when temperature is 0), with plain
     transformers ``generate``."""
@@ -260,10 +282,17 @@ def sample_solutions(
     texts = []
     for i in range(0, len(prompts), batch_size):
         enc = tokenizer(prompts[i : i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
-        kwargs = {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0} if temperature > 0 else {"do_sample": False}
+        kwargs = (
+            {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0}
+            if temperature > 0
+            else {"do_sample": False}
+        )
         out = model.generate(
-            **enc, max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id, **kwargs,
+            **enc,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            **kwargs,
         )
         texts += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     return [texts[i * n : (i + 1) * n] for i in range(len(questions))]
