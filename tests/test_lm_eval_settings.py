@@ -41,7 +41,10 @@ PRM = "qwen2.5-math-prm-7b"
         ({"strategy": "cot", "tempreature": 0.5}, "unknown key(s) 'tempreature'"),
         ({"strategy": "cot", "prm_model": "/some/dir"}, "'prm_model' set but no 'prm' is given"),
         ({"strategy": "best_of_n", "n": 2, "prm": PRM, "prm_max_lenght": 9}, "unknown field 'max_lenght'"),
-        ({"strategy": "cot", "backend": "tgi"}, "'backend': Input should be 'hf', 'vllm' or 'openai'"),
+        (
+            {"strategy": "cot", "backend": "tgi"},
+            "'backend': unknown policy backend 'tgi'; choose one of: hf, openai, vllm",
+        ),
         (
             {"strategy": "dvts", "n": 4, "prm": PRM, "resampling": "multinomial"},
             "resampling only apply to strategy=particle_filtering",

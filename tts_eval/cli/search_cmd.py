@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from tts_eval.policies import BACKENDS
 from tts_eval.search_options import DEFAULT_MAX_TOKENS, default, help_text
 from tts_eval.strategies import STRATEGIES
 from tts_eval.strategies.names import BEST_OF_N
@@ -26,7 +27,7 @@ def search(
     beam_size: Annotated[int, typer.Option(help=help_text("beam_size"))] = default("beam_size"),
     aggregation: Annotated[str | None, typer.Option(help=help_text("aggregation"))] = None,
     voting: Annotated[str | None, typer.Option(help=help_text("voting"))] = None,
-    backend: Annotated[str, typer.Option(help="Policy backend: hf | vllm | openai")] = "hf",
+    backend: Annotated[str, typer.Option(help=f"Policy backend: {' | '.join(BACKENDS)}")] = "hf",
     temperature: Annotated[float | None, typer.Option(help=help_text("temperature"))] = None,
     max_tokens: Annotated[int, typer.Option(help=help_text("max_tokens"))] = DEFAULT_MAX_TOKENS,
     max_step_tokens: Annotated[int, typer.Option(help=help_text("max_step_tokens"))] = default("max_step_tokens"),

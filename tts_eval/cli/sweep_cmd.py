@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from tts_eval.policies import BACKENDS
 from tts_eval.search_options import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_PF_TEMPERATURE,
@@ -54,7 +55,7 @@ def sweep(
     beam_size: Annotated[int, typer.Option(help=help_text("beam_size"))] = default("beam_size"),
     probe_fraction: Annotated[float, typer.Option(help="Compute-optimal probe: this share of N ...")] = 0.25,
     probe_min: Annotated[int, typer.Option(help="... and at least this many solutions.")] = 2,
-    backend: Annotated[str, typer.Option(help="Policy backend: hf | vllm | openai")] = "hf",
+    backend: Annotated[str, typer.Option(help=f"Policy backend: {' | '.join(BACKENDS)}")] = "hf",
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = DEFAULT_TEMPERATURE,
     max_tokens: Annotated[int, typer.Option(help=help_text("max_tokens"))] = DEFAULT_MAX_TOKENS,
     max_step_tokens: Annotated[int, typer.Option(help=help_text("max_step_tokens"))] = default("max_step_tokens"),

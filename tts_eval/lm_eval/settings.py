@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
+from tts_eval.policies import BACKENDS, get_backend, resolve_backend
 from tts_eval.search_options import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_PF_TEMPERATURE,
@@ -53,10 +54,10 @@ class TTSModelArgs(SearchOptions):
     prm_backend: Literal["hf", "vllm", "http"] | None = Field(
         default=None, description="Replace the PRM spec's runtime"
     )
-    backend: Literal["hf", "vllm", "openai"] = Field(
+    backend: str = Field(
         default="auto",
         validate_default=True,
-        description="Policy backend; auto (default): vllm on CUDA when installed, else hf",
+        description=f"Policy backend ({' | '.join(BACKENDS)}); auto (default): vllm on CUDA when installed, else hf",
     )
     system_prompt: str | None = Field(default=None, description="System prompt of the policy's chat template")
     device: str | None = Field(
@@ -77,9 +78,9 @@ class TTSModelArgs(SearchOptions):
     @classmethod
     def _resolve_auto(cls, value: Any) -> Any:
         # Resolved once, here, so the results and the resume fingerprint name the real backend.
-        from tts_eval.policies import resolve_backend
-
-        return resolve_backend(value) if value == "auto" else value
+        backend = resolve_backend(value) if value == "auto" else value
+        get_backend(backend)  # an unknown name: the error lists the registered backends
+        return backend
 
     # -- derived views -------------------------------------------------------------------
 
@@ -89,7 +90,7 @@ class TTSModelArgs(SearchOptions):
         ``device`` and ``dtype`` are shared with the PRM: a backend without them (a served
         policy) leaves them to the PRM."""
         declared = {"batch_size": self.batch_size, "system_prompt": self.system_prompt}
-        if self.backend != "openai":
+        if not get_backend(self.backend).served:
             declared |= {"device": self.device, "dtype": self.dtype}
         policy_extras = {k: v for k, v in (self.model_extra or {}).items() if not k.startswith("prm_")}
         return {**{k: v for k, v in declared.items() if v is not None}, **policy_extras}
@@ -258,7 +259,7 @@ def _check_policy_files(args: TTSModelArgs) -> None:
     """The policy folder, its output layer and the device, before any weights load."""
     from tts_eval.preflight import check_device, check_model_folder, check_output_layer
 
-    if args.backend == "openai":
+    if get_backend(args.backend).served:
         return  # a served model's name; its server holds the weights
     policy = str(args.policy)
     if policy.startswith("pkg://"):

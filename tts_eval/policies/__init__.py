@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import inspect
 import logging
+from dataclasses import dataclass
 
 from tts_eval.policies.base import per_prompt_seeds
 from tts_eval.protocols import Policy
@@ -17,9 +18,11 @@ from tts_eval.resources import is_package_reference, package_path
 
 __all__ = [
     "BACKENDS",
+    "Backend",
     "Policy",
     "backend_class",
     "backend_options",
+    "get_backend",
     "load_policy",
     "per_prompt_seeds",
     "resolve_backend",
@@ -27,12 +30,29 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# backend name -> "module:ClassName"; the class is called as ``cls(model, **options)``.
-BACKENDS = {
-    "hf": "tts_eval.policies.hf:HFPolicy",
-    "vllm": "tts_eval.policies.vllm:VLLMPolicy",
-    "openai": "tts_eval.policies.openai:OpenAIPolicy",
+
+@dataclass(frozen=True)
+class Backend:
+    """A registered policy backend: ``target`` is ``"module:ClassName"``, imported on first
+    use and called as ``cls(model, **options)``; ``served`` marks a backend whose model runs
+    behind a server, so there is no local folder, device or dtype to check or pass."""
+
+    target: str
+    served: bool = False
+
+
+BACKENDS: dict[str, Backend] = {
+    "hf": Backend("tts_eval.policies.hf:HFPolicy"),
+    "vllm": Backend("tts_eval.policies.vllm:VLLMPolicy"),
+    "openai": Backend("tts_eval.policies.openai:OpenAIPolicy", served=True),
 }
+
+
+def get_backend(name: str) -> Backend:
+    """The registered backend ``name``; a ValueError lists the known ones."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown policy backend {name!r}; choose one of: {', '.join(sorted(BACKENDS))}")
+    return BACKENDS[name]
 
 
 def load_policy(model: str, backend: str = "hf", **options) -> Policy:
@@ -71,9 +91,7 @@ def resolve_backend(backend: str) -> str:
 
 def backend_class(backend: str) -> type:
     """The policy class registered under ``backend``, imported on first use."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown policy backend {backend!r}; choose one of: {', '.join(sorted(BACKENDS))}")
-    module, _, name = BACKENDS[backend].partition(":")
+    module, _, name = get_backend(backend).target.partition(":")
     return getattr(importlib.import_module(module), name)
 
 
