@@ -2,13 +2,14 @@
 
 ``tts_eval_lm_eval.pth`` imports this module at interpreter start, so it must stay tiny: it
 imports neither lm-eval nor tts-eval. It puts a finder at the front of ``sys.meta_path``
-that watches three lm-eval modules and, once one of them has finished executing, hands it to
+that watches four lm-eval modules and, once one of them has finished executing, hands it to
 ``tts_eval.lm_eval.registration`` (imported only then):
 
 - ``lm_eval.models``: registers the ``tts`` and ``prm`` models next to lm-eval's own (lazily);
 - ``lm_eval.tasks.manager``: makes every ``TaskManager`` index tts-eval's tasks folder too;
 - ``lm_eval.loggers.evaluation_tracker``: names output folders after the policy and
-  remembers the output path, where the ``tts`` model keeps its resume checkpoint.
+  remembers the output path, where the ``tts`` model keeps its resume checkpoint;
+- ``lm_eval.evaluator``: keeps secrets (``api_key=...``) out of the model_args it logs.
 
 The finder never loads anything itself: it asks the finders behind it for the module's spec
 and only wraps the loader, so other import hooks keep working. Set
@@ -25,6 +26,7 @@ _TARGETS = {
     "lm_eval.models": "on_models_imported",
     "lm_eval.tasks.manager": "on_task_manager_imported",
     "lm_eval.loggers.evaluation_tracker": "on_evaluation_tracker_imported",
+    "lm_eval.evaluator": "on_evaluator_imported",
 }
 
 

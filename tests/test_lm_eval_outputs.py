@@ -127,3 +127,35 @@ def test_a_kill_while_writing_leaves_no_output_and_the_rerun_writes_one_run(trac
         f"samples_{t}_{date}.jsonl" for t in sorted(TASKS)
     ]
     assert not list(runs.glob(".tts_eval_partial_*"))
+
+
+@pytest.mark.slow
+def test_lm_eval_echoes_no_secret_to_the_terminal(tmp_path):
+    """lm-eval logs the model_args it creates a model with, and prints them again after the
+    run from the dict it passed in: a real ``lm_eval`` run with a planted key (its server is
+    down, so the run stops at the model) shows the line, and neither shows the key."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tts_eval.lm_eval.model import TTSLM
+    from tts_eval.serving.http import ServerUnavailableError
+
+    tokenizer = Path(__file__).resolve().parent.parent / "tts_eval" / "toy" / "models" / "policy-small"
+    args = served_args(max_retries=0, tokenizer=str(tokenizer))
+    model_args = ",".join(f"{k}={v}" for k, v in args.items())
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "lm_eval"), "--model", "tts", "--model_args", model_args,
+         "--tasks", "math500_tts", "--limit", "1", "--output_path", str(tmp_path / "runs")],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    terminal = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in terminal, terminal[-2000:]
+    assert terminal.rstrip().splitlines()[-1].startswith("Error: /v1/models failed on every attempt"), terminal[-2000:]
+    assert "Initializing tts model" in terminal and "'api_key': '<redacted>'" in terminal, terminal[-2000:]
+    assert KEY not in terminal
+
+    given = dict(args)
+    with pytest.raises(ServerUnavailableError, match=r"127\.0\.0\.1:9"):
+        TTSLM.create_from_arg_obj(given)
+    assert given["api_key"] == "<redacted>" and given["policy"] == "served-policy"  # the summary line's dict

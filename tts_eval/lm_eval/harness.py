@@ -6,6 +6,8 @@ from typing import Any, TypeVar
 
 from lm_eval.api.model import LM
 
+from tts_eval.lm_eval.secrets import redact_in_place
+
 Model = TypeVar("Model", bound="HarnessModel")
 
 
@@ -32,7 +34,9 @@ class HarnessModel(LM):
     def create_from_arg_obj(
         cls: type[Model], arg_dict: dict[str, Any], additional_config: dict[str, Any] | None = None
     ) -> Model:
-        return cls(**cls.with_harness_options(dict(arg_dict), additional_config or {}))
+        model_args = cls.with_harness_options(dict(arg_dict), additional_config or {})
+        redact_in_place(arg_dict)  # lm-eval prints this dict in its closing summary line
+        return cls(**model_args)
 
     @classmethod
     def create_from_arg_string(

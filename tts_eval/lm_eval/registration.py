@@ -40,18 +40,20 @@ def on_models_imported(module: ModuleType) -> None:
 
 
 def _report_setting_errors_in_one_line() -> None:
-    """An uncaught model_args error (from ``lm_eval --model tts``) is printed as its message
-    alone, like a command-line error, not as a traceback through lm-eval's internals; every
-    other exception keeps the usual report."""
+    """An uncaught model_args error or unreachable server (from ``lm_eval --model tts``) is
+    printed as its message alone, like a command-line error, not as a traceback through
+    lm-eval's internals (each message names the field or URL and the fix); every other
+    exception keeps the usual report."""
     previous = sys.excepthook
     if getattr(previous, _WRAPPED, False):
         return
 
     def excepthook(kind, error, traceback) -> None:
         from tts_eval.lm_eval.settings import ModelArgsError
+        from tts_eval.serving.http import ServerUnavailableError
 
         cause = error
-        while cause is not None and not isinstance(cause, ModelArgsError):
+        while cause is not None and not isinstance(cause, (ModelArgsError, ServerUnavailableError)):
             cause = cause.__cause__ or cause.__context__
         if cause is None:
             return previous(kind, error, traceback)
@@ -100,6 +102,17 @@ def with_tts_tasks(include_path: str | Path | list | tuple | None) -> list[str |
     if any(Path(p).expanduser().resolve() == ours for p in paths):
         return paths
     return [ours, *paths]
+
+
+def on_evaluator_imported(module: ModuleType) -> None:
+    """Keep secrets out of what the evaluator logs: it logs a model's model_args at INFO."""
+    import logging
+
+    from tts_eval.lm_eval.secrets import RedactingFilter
+
+    logger = logging.getLogger(module.__name__)
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())
 
 
 def on_evaluation_tracker_imported(module: ModuleType) -> None:
@@ -238,6 +251,7 @@ def tracker_output_path() -> str | None:
 def register() -> None:
     """Register with lm-eval by hand, for interpreters started without the ``.pth`` hook
     (e.g. ``python -S``): imports lm-eval's model and task modules and applies the above."""
+    import lm_eval.evaluator as evaluator
     import lm_eval.loggers.evaluation_tracker as tracker
     import lm_eval.models as models
     import lm_eval.tasks.manager as manager
@@ -245,3 +259,4 @@ def register() -> None:
     on_models_imported(models)
     on_task_manager_imported(manager)
     on_evaluation_tracker_imported(tracker)
+    on_evaluator_imported(evaluator)
