@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from leaderboard.errors import LeaderboardError
 from tts_eval.benchmarks import Benchmark, leaderboard_benchmarks
+from tts_eval.validation import describe_errors
 
 
 class ModelFacts(BaseModel):
@@ -119,8 +120,7 @@ def _load(path: Path, schema: type[BaseModel]):
     try:
         return schema.model_validate(data or {})
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
-        raise LeaderboardError(f"{path}: {problems}") from None
+        raise LeaderboardError(f"{path}: {describe_errors(err)}") from None
 
 
 class ModelBook:

@@ -17,6 +17,7 @@ its name. The head outputs the vLLM and HTTP runtimes compute:
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from abc import ABC, abstractmethod
@@ -31,6 +32,7 @@ from prm_backends.families import family_of
 from prm_backends.inputs import FittedInput, PRMInput, TruncationWarning, fit_input
 from prm_backends.spec import PRMSpec
 from tts_eval.protocols import ContinuationItem, Scored, ScoreItem
+from tts_eval.validation import describe_errors
 
 # A short solution every PRM must be able to score; building it at load surfaces format
 # problems (a tag the tokenizer merges with its neighbours, a template dropping turns) early.
@@ -55,12 +57,17 @@ def load_tokenizer(spec: PRMSpec):
         ) from None
 
 
+def runtime_options(runtime_class: type[FormatScorer]) -> list[str]:
+    """The keyword options of a runtime (its constructor's parameters after the spec)."""
+    return list(inspect.signature(runtime_class).parameters)[1:]
+
+
 def load_with_options(runtime_class: type[FormatScorer], spec: PRMSpec, options: dict[str, Any] | None = None):
     """``runtime_class(spec, **options)``; an unusable option is reported against the spec's file."""
     try:
         return runtime_class(spec, **(options or {}))
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = describe_errors(exc, label="option ", fields=runtime_options(runtime_class))
         raise spec.error("runtime_options", problems) from None
     except TypeError as exc:  # an option the runtime does not have
         raise spec.error("runtime_options", str(exc)) from None

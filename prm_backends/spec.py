@@ -23,7 +23,7 @@ from prm_backends.families import (
     reserve_spec_fields,
 )
 from tts_eval.resources import is_package_reference, package_path
-from tts_eval.validation import describe_errors
+from tts_eval.validation import describe_errors, unknown_key
 
 F = TypeVar("F", bound=BaseModel)
 
@@ -100,8 +100,7 @@ class PRMSpec(BaseModel):
                     f"field '{field}' is not used by family '{family.name}' (it reads {reads}); "
                     "remove it or fix the family"
                 )
-            known = ", ".join([*cls.model_fields, *family.field_names()])
-            raise ValueError(f"unknown field '{field}'; remove it or fix its spelling (known fields: {known})")
+            raise ValueError(unknown_key(field, known=[*cls.model_fields, *family.field_names()]))
         for field in family.required_fields():
             if field not in given:
                 raise ValueError(f"field '{field}' is required by family '{family.name}' (it reads {reads}); add it")

@@ -493,6 +493,24 @@ def test_bad_input_gives_one_clear_error_and_leaves_out_untouched(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["published-board", "run"]  # no staging folder left
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("models:\n  A:\n    paramters: 7e9\n", "unknown field 'models.A.paramters'; remove it or fix its spelling"),
+        ("models:\n  A:\n    parameters: -1\n", "field 'models.A.parameters': Input should be greater than 0 (got -1)"),
+    ],
+)
+def test_a_bad_params_file_names_the_file_and_field(tmp_path, text, message):
+    from leaderboard import LeaderboardError
+    from leaderboard.reference import load_params
+
+    path = tmp_path / "params.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(LeaderboardError) as err:
+        load_params(path)
+    assert str(err.value) == f"{path}: {message}"
+
+
 def test_out_must_be_a_leaderboard_folder_or_new(handmade_runs, tmp_path):
     from leaderboard import LeaderboardError, build_leaderboard
 

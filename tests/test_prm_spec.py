@@ -130,6 +130,19 @@ def test_bad_overrides_are_reported_like_bad_fields():
     expect_error("skywork-prm-7b", "unknown field 'batchsize'", batchsize=4)
 
 
+def test_bad_runtime_options_name_the_file_the_option_and_the_known_ones():
+    from prm_backends.runtime_hf import load
+
+    spec = load_spec("skywork-prm-7b", model="/no/such/checkpoint")  # options are checked before it loads
+    with pytest.raises(PRMConfigError) as err:
+        load(spec, {"prefix_cache_tokens": -1, "prefix_cach_tokens": 8})
+    assert str(err.value) == (
+        f"{spec.source}: field 'runtime_options': option 'prefix_cache_tokens': Input should be greater than "
+        "or equal to 0 (got -1); unknown option 'prefix_cach_tokens'; remove it or fix its spelling "
+        "(known options: prefix_cache_tokens)"
+    )
+
+
 def test_yaml_that_is_not_a_mapping(tmp_path):
     path = tmp_path / "list.yaml"
     path.write_text("- name: x\n", encoding="utf-8")

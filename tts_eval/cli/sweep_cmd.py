@@ -72,6 +72,7 @@ def sweep(
 
     from tts_eval.compute_optimal.table import Probe
     from tts_eval.planning.sweep import SweepError, SweepSettings, read_problems, run_sweep
+    from tts_eval.validation import describe_errors
 
     try:
         settings = SweepSettings(
@@ -91,7 +92,10 @@ def sweep(
             resampling=resampling,
         )
         rows = read_problems(problems, limit)
-    except (SweepError, ValidationError, ValueError) as err:
+    except ValidationError as err:  # the probe's options
+        typer.echo(f"Error: {describe_errors(err, label='probe ')} (--probe-fraction, --probe-min)", err=True)
+        raise typer.Exit(code=2) from None
+    except (SweepError, ValueError) as err:
         typer.echo(f"Error: {err}", err=True)
         raise typer.Exit(code=2) from None
     from tts_eval.cli.loading import load_models
