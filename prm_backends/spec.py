@@ -23,6 +23,7 @@ from prm_backends.families import (
     reserve_spec_fields,
 )
 from tts_eval.resources import is_package_reference, package_path
+from tts_eval.scoring import Aggregation
 from tts_eval.validation import describe_errors, unknown_key
 
 F = TypeVar("F", bound=BaseModel)
@@ -60,7 +61,7 @@ class PRMSpec(BaseModel):
     batch_size: int = Field(default=8, gt=0, description="Solutions per forward pass")
     padding_side: Literal["right", "left"] = "right"
 
-    aggregation: Literal["min", "last", "avg", "prod"] | None = Field(
+    aggregation: Aggregation | None = Field(
         default=None,
         description="How a search reads this PRM when the run sets no aggregation (default: min); see docs/prms.md",
     )

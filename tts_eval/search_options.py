@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tts_eval.scoring import AGGREGATIONS
+
 DEFAULT_TEMPERATURE = 0.7  # of every strategy but a greedy one (CoT: 0)
 DEFAULT_MAX_TOKENS = 8192
 DEFAULT_MAX_STEP_TOKENS = 2048
@@ -30,7 +32,8 @@ class SearchOptions(BaseModel):
     n: int = Field(default=1, ge=1, description="Budget N")
     beam_size: int = Field(default=4, ge=1, description="Beam size M (beam_search, dvts)")
     aggregation: str | None = Field(
-        default=None, description="min | last | avg | prod; default: the PRM spec's recommended aggregation, else min"
+        default=None,
+        description=f"{' | '.join(AGGREGATIONS)}; default: the PRM spec's recommended aggregation, else min",
     )
     voting: str | None = Field(
         default=None,

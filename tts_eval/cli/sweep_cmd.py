@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from tts_eval.policies import BACKENDS
+from tts_eval.scoring import AGGREGATIONS
 from tts_eval.search_options import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_PF_TEMPERATURE,
@@ -47,7 +48,7 @@ def sweep(
         typer.Option(help="Strategies, comma-separated (majority, best_of_n, beam_search, dvts, particle_filtering)."),
     ] = "majority,best_of_n,beam_search,dvts",
     aggregations: Annotated[
-        str, typer.Option(help="Aggregations, comma-separated (min, last, avg, prod).")
+        str, typer.Option(help=f"Aggregations, comma-separated ({', '.join(AGGREGATIONS)}).")
     ] = "min,last",
     votings: Annotated[
         str, typer.Option(help="Votings, comma-separated (majority, prm_max, prm_vote).")

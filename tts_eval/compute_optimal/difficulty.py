@@ -22,11 +22,10 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tts_eval.scoring import aggregate
+from tts_eval.scoring import Aggregation, aggregate
 from tts_eval.types import Trajectory
 from tts_eval.voting import group_answers
 
@@ -65,7 +64,7 @@ def features(classes: Sequence[int | None], scores: Sequence[float]) -> ProbeFea
     return ProbeFeatures(agreement, prm)
 
 
-def probe_features(probe: Sequence[Trajectory], aggregation: str) -> ProbeFeatures:
+def probe_features(probe: Sequence[Trajectory], aggregation: Aggregation) -> ProbeFeatures:
     """Features of probe solutions as a search returns them (answers, PRM step scores)."""
     classes = group_answers([t.answer for t in probe])
     return features(classes, [aggregate(t.step_scores, aggregation) for t in probe])
@@ -79,7 +78,7 @@ class DifficultyModel(BaseModel):
     bias: float = Field(default=0.0, description="Constant term")
     agreement: float = Field(default=0.5, description="Weight of the probe's answer agreement")
     prm: float = Field(default=0.5, description="Weight of the probe's mean aggregated PRM score")
-    aggregation: Literal["min", "last", "avg", "prod"] = Field(
+    aggregation: Aggregation = Field(
         default="last", description="How a probe solution's step scores become its PRM score"
     )
     easy_from: float = Field(default=EASY_FROM, description="Predicted Pass@1 from which a problem is easy")
@@ -101,7 +100,7 @@ class DifficultyModel(BaseModel):
 
 
 def fit_difficulty_model(
-    rows: Sequence[ProbeFeatures], pass_at_1: Sequence[float], aggregation: str
+    rows: Sequence[ProbeFeatures], pass_at_1: Sequence[float], aggregation: Aggregation
 ) -> DifficultyModel:
     """Least-squares weights predicting ``pass_at_1`` from probe features, then the bucket
     edges that make the most predicted buckets right (:func:`fit_edges`). A feature that does
@@ -116,10 +115,7 @@ def fit_difficulty_model(
     solution, *_ = np.linalg.lstsq(x[:, varying], y, rcond=None)
     # Four decimals are plenty for a Pass@1 estimate, and keep a table readable.
     weights = dict.fromkeys((0, 1, 2), 0.0) | {j: round(float(w), 4) + 0.0 for j, w in zip(varying, solution)}
-    # Validated, not constructed: ``aggregation`` is a plain string here, a Literal in the model.
-    model = DifficultyModel.model_validate(
-        {"bias": weights[0], "agreement": weights[1], "prm": weights[2], "aggregation": aggregation}
-    )
+    model = DifficultyModel(bias=weights[0], agreement=weights[1], prm=weights[2], aggregation=aggregation)
     medium_from, easy_from = fit_edges([model.predict(r) for r in rows], [bucket_of(p) for p in pass_at_1])
     return model.model_copy(update={"medium_from": medium_from, "easy_from": easy_from})
 

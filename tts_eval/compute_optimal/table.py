@@ -27,13 +27,14 @@ import math
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from tts_eval.compute_optimal.difficulty import BUCKETS, DifficultyModel
+from tts_eval.scoring import Aggregation
 from tts_eval.strategies.registry import STRATEGIES
 from tts_eval.validation import describe_errors
 from tts_eval.voting import MAJORITY_VOTE, Voting
@@ -60,7 +61,7 @@ class Choice(BaseModel):
         "default: all the budget leaves",
     )
     beam_size: int | None = Field(default=None, ge=1, description="Beam size M (beam_search, dvts); default: the run's")
-    aggregation: Literal["min", "last", "avg", "prod"] | None = Field(default=None, description="Default: the run's")
+    aggregation: Aggregation | None = Field(default=None, description="Default: the run's")
     voting: Voting | None = Field(default=None, description="Default: the run's")
 
     @field_validator("strategy")
