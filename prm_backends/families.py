@@ -6,7 +6,9 @@ and registers it with :func:`register_family`:
 * ``fields``: a pydantic model of the format fields the family reads (required ones without
   a default); a spec must give exactly those (see :mod:`prm_backends.spec`);
 * ``format``: the class that builds a solution's input and reads the scores from the head
-  outputs (``build``, ``read_out``, ``prefix_stable``: see :class:`prm_backends.inputs.InputFormat`);
+  outputs (``build``, ``read_out``, ``prefix_stable``: see :class:`prm_backends.inputs.InputFormat`),
+  plus what its head kind needs (:data:`HEAD_FORMATS`: ``good_id``/``bad_id``, ``tag_id``) and,
+  for a family that ``writes_tokens``, ``think_tokens``/``with_thoughts``;
 * ``head``: what the model computes at each score position, which fixes how the vLLM and
   HTTP runtimes compute it (:data:`HEAD_RUNTIMES`);
 * ``load_hf_model``: the transformers model (backbone and head) of a checkpoint;
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, model_validator
+
+from prm_backends.inputs import ClassesFormat, InputFormat, NextTokenFormat, ThinkingFormat
 
 if TYPE_CHECKING:
     from torch import nn
@@ -47,6 +51,13 @@ HEAD_RUNTIMES: dict[str, tuple[str, ...]] = {
     "next_token": RUNTIMES,
     "classes": RUNTIMES,
     "value": ("hf",),
+}
+# What a head kind's format provides besides building inputs and reading scores out (checked
+# when a runtime builds the format; FormatScorer's *_format methods narrow to it).
+HEAD_FORMATS: dict[str, type] = {
+    "next_token": NextTokenFormat,
+    "classes": ClassesFormat,
+    "value": InputFormat,
 }
 
 BUILTIN_MODULES = (
@@ -81,7 +92,7 @@ class PRMFamily:
 
     name: str
     fields: type[FamilyFields]
-    format: type  # called as format(spec, tokenizer); see prm_backends.inputs.InputFormat
+    format: Callable[[PRMSpec, Any], InputFormat]  # format(spec, tokenizer), as HEAD_FORMATS[head] requires
     head: HeadKind
     load_hf_model: Callable[..., HFModelParts]  # load_hf_model(spec, device=...)
     runtimes: tuple[str, ...] | None = None  # None: every runtime that computes ``head``
@@ -91,6 +102,11 @@ class PRMFamily:
     parameter_model: Callable[[Any], nn.Module] | None = None
     served_architecture: str | None = None  # classes head: the architecture vLLM serves it as
     writes_tokens: bool = False  # the PRM may generate before it scores (a thinking judge)
+
+    def format_kinds(self) -> tuple[type, ...]:
+        """The protocols this family's format must follow: its head's and, for a family that
+        writes tokens, :class:`~prm_backends.inputs.ThinkingFormat`."""
+        return (HEAD_FORMATS[self.head],) + ((ThinkingFormat,) if self.writes_tokens else ())
 
     @property
     def supported_runtimes(self) -> tuple[str, ...]:

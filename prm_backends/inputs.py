@@ -7,7 +7,7 @@ Nothing here runs a model, so the same builders serve every runtime (transformer
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import torch
@@ -53,12 +53,17 @@ class PRMInput:
         return self.prompts
 
 
+@runtime_checkable
 class InputFormat(Protocol):
     """A family's input builder and score read-out (the runtime runs the forward pass).
 
     ``prefix_stable``: the ids of a solution's input always begin with those of its leading
     steps' input (up to their last score position). Where a family cannot promise it, a
     continuation's ids are compared with its prefix's before known scores are reused.
+
+    What a runtime needs beyond these depends on the family's head kind and traits
+    (:data:`prm_backends.families.HEAD_FORMATS`): :class:`NextTokenFormat`,
+    :class:`ClassesFormat`, :class:`ThinkingFormat`.
     """
 
     prefix_stable: bool
@@ -68,6 +73,33 @@ class InputFormat(Protocol):
     def read_out(self, head_outputs: torch.Tensor) -> torch.Tensor:
         """Step probabilities (one per row) from the head's outputs at the score positions."""
         ...
+
+
+@runtime_checkable
+class NextTokenFormat(InputFormat, Protocol):
+    """A ``next_token`` head's format: the good and bad tokens whose next-token logits its
+    read-out compares (vLLM and HTTP ask for exactly their log-probabilities)."""
+
+    good_id: int
+    bad_id: int
+
+
+@runtime_checkable
+class ClassesFormat(InputFormat, Protocol):
+    """A ``classes`` head's format: the step tag, whose positions a server's per-token pooling
+    returns rows for."""
+
+    tag_id: int
+
+
+@runtime_checkable
+class ThinkingFormat(InputFormat, Protocol):
+    """The format of a family that ``writes_tokens``: up to ``think_tokens`` tokens written
+    greedily (0: none) go into each verdict prompt by :meth:`with_thoughts`."""
+
+    think_tokens: int
+
+    def with_thoughts(self, inp: PRMInput, thoughts: list[list[int]]) -> PRMInput: ...
 
 
 def resolve_token(tokenizer, text: str, spec: PRMSpec, field: str) -> int:

@@ -29,7 +29,15 @@ import torch
 from pydantic import ValidationError
 
 from prm_backends.families import family_of
-from prm_backends.inputs import FittedInput, PRMInput, TruncationWarning, fit_input
+from prm_backends.inputs import (
+    ClassesFormat,
+    FittedInput,
+    NextTokenFormat,
+    PRMInput,
+    ThinkingFormat,
+    TruncationWarning,
+    fit_input,
+)
 from prm_backends.spec import PRMSpec
 from tts_eval.protocols import ContinuationItem, Scored, ScoreItem
 from tts_eval.validation import describe_errors
@@ -73,7 +81,7 @@ def load_with_options(runtime_class: type[FormatScorer], spec: PRMSpec, options:
         raise spec.error("runtime_options", str(exc)) from None
 
 
-def pair_logits(fmt, logprobs: list[tuple[float, float]]) -> torch.Tensor:
+def pair_logits(fmt: NextTokenFormat, logprobs: list[tuple[float, float]]) -> torch.Tensor:
     """A logits matrix (one row per step) holding each step's good/bad log-probabilities at
     the good/bad token ids and -inf elsewhere, for the family's ``read_out``."""
     good, bad = fmt.good_id, fmt.bad_id
@@ -121,6 +129,12 @@ class FormatScorer(ABC):
         self.name = spec.name
         self.tokenizer = load_tokenizer(spec)
         self.format = self.family.format(spec, self.tokenizer)
+        lacking = [kind.__name__ for kind in self.family.format_kinds() if not isinstance(self.format, kind)]
+        if lacking:  # a family bug, not a user error
+            raise RuntimeError(
+                f"PRM family '{spec.family}': its format {type(self.format).__name__} does not follow "
+                f"{', '.join(lacking)} (prm_backends.inputs), which its head '{self.family.head}' needs"
+            )
         probe = self.format.build(PROBE_QUESTION, PROBE_STEPS)
         if len(probe.score_positions) != len(PROBE_STEPS):  # a family bug, not a user error
             raise RuntimeError(
@@ -131,6 +145,26 @@ class FormatScorer(ABC):
         # ask for their token counts next.
         self._last_batch: dict[tuple[int, str, tuple[str, ...]], FittedInput] = {}
 
+    # The format as the protocol of the family's head kind or trait (checked at load), so that
+    # the attributes a runtime reads are typed.
+    def next_token_format(self) -> NextTokenFormat:
+        fmt = self.format
+        if not isinstance(fmt, NextTokenFormat):
+            raise TypeError(f"family '{self.spec.family}' has no next-token format")
+        return fmt
+
+    def classes_format(self) -> ClassesFormat:
+        fmt = self.format
+        if not isinstance(fmt, ClassesFormat):
+            raise TypeError(f"family '{self.spec.family}' has no classes format")
+        return fmt
+
+    def thinking_format(self) -> ThinkingFormat:
+        fmt = self.format
+        if not isinstance(fmt, ThinkingFormat):
+            raise TypeError(f"family '{self.spec.family}' has no thinking format")
+        return fmt
+
     @abstractmethod
     def head_outputs(self, inputs: list[PRMInput]) -> list[torch.Tensor]:
         """For each input, the family's head outputs at its score positions (one row each)."""
@@ -140,14 +174,21 @@ class FormatScorer(ABC):
         included) or after ``max_tokens``: a thinking judge's verification before its verdict."""
         raise NotImplementedError(f"runtime '{self.runtime}' cannot generate")
 
-    def _add_thoughts(self, fitted: list[FittedInput]) -> list[FittedInput]:
+    def _thinking(self) -> ThinkingFormat | None:
+        """The format of a judge that writes before its verdicts (``think_tokens`` > 0), else None."""
+        if not self.family.writes_tokens:
+            return None
+        fmt = self.thinking_format()
+        return fmt if fmt.think_tokens else None
+
+    def _add_thoughts(self, fmt: ThinkingFormat, fitted: list[FittedInput]) -> list[FittedInput]:
         """A thinking judge's inputs completed by what it writes first, one batch for all."""
         prompts = [p for f in fitted if f.input is not None for p in f.input.judge_prompts]
-        thoughts = iter(self.generate_tokens(prompts, self.format.think_tokens) if prompts else [])
+        thoughts = iter(self.generate_tokens(prompts, fmt.think_tokens) if prompts else [])
         return [
             f
             if f.input is None
-            else replace(f, input=self.format.with_thoughts(f.input, [next(thoughts) for _ in f.input.judge_prompts]))
+            else replace(f, input=fmt.with_thoughts(f.input, [next(thoughts) for _ in f.input.judge_prompts]))
             for f in fitted
         ]
 
@@ -168,7 +209,7 @@ class FormatScorer(ABC):
         return [s.scores for s in self.score_continuations([(q, steps, []) for q, steps in items])]
 
     def score_continuations(self, items: list[ContinuationItem]) -> list[Scored]:
-        thinking = getattr(self.format, "think_tokens", 0)
+        thinking = self._thinking()
         if thinking:  # built afresh: the inputs kept from the last call already hold their thinking
             fitted = [fit_input(self.format, q, list(steps), self.spec.max_length) for q, steps, _ in items]
         else:
@@ -182,7 +223,7 @@ class FormatScorer(ABC):
         thoughts: dict[int, int] = {}  # item -> tokens a thinking judge wrote (and its verdict prompts)
         if thinking and todo:  # the judge thinks about the new steps only
             tails = [tail(inp, r) for inp, r in zip(inputs, firsts)]
-            inputs = [f.built for f in self._add_thoughts([FittedInput(t, 1, 1) for t in tails])]
+            inputs = [f.built for f in self._add_thoughts(thinking, [FittedInput(t, 1, 1) for t in tails])]
             thoughts = {k: len(done) - len(t) for k, done, t in zip(todo, inputs, tails)}
             fitted = [
                 replace(f, input=inputs[todo.index(k)]) if k in thoughts and not reused[k] else f

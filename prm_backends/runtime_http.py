@@ -112,7 +112,8 @@ class HTTPProcessRewardModel(FormatScorer):
     # -- LM families: log-probabilities of the good and bad tokens -------------------------
 
     def _logprob_request(self, chunk: list[PRMInput]) -> dict[str, Any]:
-        pair = [self.format.good_id, self.format.bad_id]
+        fmt = self.next_token_format()
+        pair = [fmt.good_id, fmt.bad_id]
         return {
             "model": self.served_model,
             "prompt": [ids for inp in chunk for ids in step_prefixes(inp)],
@@ -128,7 +129,8 @@ class HTTPProcessRewardModel(FormatScorer):
         expected = sum(len(inp.score_positions) for inp in chunk)
         if len(choices) != expected:
             raise ServerError(f"/v1/completions returned {len(choices)} choices for {expected} prompts")
-        good, bad = f"token_id:{self.format.good_id}", f"token_id:{self.format.bad_id}"
+        fmt = self.next_token_format()
+        good, bad = f"token_id:{fmt.good_id}", f"token_id:{fmt.bad_id}"
         choices_iter = iter(choices)
         heads = []
         for inp in chunk:
@@ -141,7 +143,7 @@ class HTTPProcessRewardModel(FormatScorer):
                         f"(got {sorted(top)}); the server must be vLLM with logprob_token_ids support"
                     )
                 rows.append((top[good], top[bad]))
-            heads.append(pair_logits(self.format, rows))
+            heads.append(pair_logits(fmt, rows))
         return heads
 
     # -- a thinking judge's greedy writing -------------------------------------------------
@@ -192,8 +194,9 @@ class HTTPProcessRewardModel(FormatScorer):
         data = sorted(answer.get("data") or [], key=lambda d: d.get("index", 0))
         if len(data) != len(chunk):
             raise ServerError(f"/pooling returned {len(data)} results for {len(chunk)} inputs")
+        tag_id = self.classes_format().tag_id
         heads = [
-            pooled_rows_at_positions(inp, torch.tensor(d["data"], dtype=torch.float32), self.format.tag_id)
+            pooled_rows_at_positions(inp, torch.tensor(d["data"], dtype=torch.float32), tag_id)
             for inp, d in zip(chunk, data)
         ]
         for head in heads:

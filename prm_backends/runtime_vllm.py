@@ -135,7 +135,8 @@ class VLLMProcessRewardModel(FormatScorer):
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
-        pair = [self.format.good_id, self.format.bad_id]
+        fmt = self.next_token_format()
+        pair = [fmt.good_id, fmt.bad_id]
         params = SamplingParams(
             max_tokens=1, temperature=0.0, logprobs=len(pair), logprob_token_ids=pair, detokenize=False
         )
@@ -151,7 +152,7 @@ class VLLMProcessRewardModel(FormatScorer):
                 logprobs = asked[0]
                 rows.append((logprobs[pair[0]].logprob, logprobs[pair[1]].logprob))
                 tokens += pos + 1 - (out.num_cached_tokens or 0)
-            heads.append(pair_logits(self.format, rows))
+            heads.append(pair_logits(fmt, rows))
             computed.append(tokens)
         return heads, computed
 

@@ -165,3 +165,21 @@ def test_without_its_module_the_family_is_unknown(tmp_path):
         "'step_tag', 'chat_turn', 'value_head', 'token_classifier' or 'generative'",
     ):
         assert fragment in message, message
+
+
+def test_a_format_without_what_its_head_needs_is_refused_at_load(toy_family, monkeypatch):
+    import dataclasses
+
+    class NoBadToken(sys.modules["toy_step_end"].StepEndFormat):
+        def __init__(self, spec, tokenizer):
+            super().__init__(spec, tokenizer)
+            del self.bad_id  # a next_token head's read-out compares the good and the bad token
+
+    family = dataclasses.replace(families.get_family("step_end"), format=NoBadToken)
+    monkeypatch.setitem(families._FAMILIES, "step_end", family)
+    with pytest.raises(RuntimeError) as info:
+        load_prm(write_yaml(toy_family))
+    assert str(info.value) == (
+        "PRM family 'step_end': its format NoBadToken does not follow NextTokenFormat "
+        "(prm_backends.inputs), which its head 'next_token' needs"
+    )
