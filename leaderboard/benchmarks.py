@@ -21,7 +21,7 @@ def _title(key: str) -> str:
 
 MATH500 = _title("math500")
 AIME24 = _title("aime24")
-TOY = _title("toy")
+TOY_BENCHMARKS = frozenset(_title(b.key) for b in leaderboard_benchmarks() if b.toy)  # the toy world's columns
 BENCHMARKS: tuple[str, ...] = tuple(_title(b.key) for b in leaderboard_benchmarks())
 PAPER_BENCHMARKS = tuple(_title(b.key) for b in leaderboard_benchmarks() if b.paper)  # a row's average is over these
 

@@ -2,7 +2,8 @@
 processbench...``), else the figure published in its spec (``processbench_f1``).
 
 The toy world's ProcessBench (``processbench_toy``) measures a PRM on the toy arithmetic, so
-its F1 goes with the toy benchmark; the real splits (and the published figures, which average
+its F1 goes with the toy benchmarks (those declared ``toy`` in :mod:`tts_eval.benchmarks`: the
+test split and its two halves); the real splits (and the published figures, which average
 them) go with MATH-500 and AIME24.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from leaderboard.benchmarks import TOY
+from leaderboard.benchmarks import TOY_BENCHMARKS
 from leaderboard.errors import LeaderboardError
 from leaderboard.runs import find_results_files
 
@@ -91,9 +92,10 @@ def published_f1() -> dict[str, float]:
 
 
 def f1_for(prm: str, benchmark: str, measured: dict[tuple[str, bool], F1], published: dict[str, float]) -> F1 | None:
-    """The F1 that goes with TTS runs of ``prm`` on ``benchmark``: measured on the matching
-    ProcessBench, else published (real benchmarks only), else None."""
-    toy = benchmark == TOY
+    """The F1 that goes with TTS runs of ``prm`` on ``benchmark`` (a leaderboard title):
+    measured on the matching ProcessBench (the toy one for a toy-world benchmark), else
+    published (real benchmarks only), else None."""
+    toy = benchmark in TOY_BENCHMARKS
     if (prm, toy) in measured:
         return measured[(prm, toy)]
     if not toy and prm in published:

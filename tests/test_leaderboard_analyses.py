@@ -219,14 +219,23 @@ def test_analyses_appear_in_every_output(board):
 def test_published_f1_stands_in_for_a_missing_measurement_on_real_benchmarks_only():
     from leaderboard.analyses import fit_log_curve
     from leaderboard.prm_quality import F1, f1_for, published_f1
+    from tts_eval.benchmarks import leaderboard_benchmarks
 
     published = published_f1()
     assert published["Qwen2.5-Math-PRM-7B"] == published["qwen2.5-math-prm-7b"] == 73.5
     assert "Toy-PRM" not in published  # no published figure for the toy PRMs
     assert f1_for("Qwen2.5-Math-PRM-7B", "MATH-500", {}, published) == F1(73.5, "published")
-    assert f1_for("Qwen2.5-Math-PRM-7B", "Toy arithmetic", {}, published) is None  # real ProcessBench is no toy measure
-    measured = {("Qwen2.5-Math-PRM-7B", False): F1(70.0, "measured: processbench_gsm8k", "r.json")}
+    measured = {
+        ("Qwen2.5-Math-PRM-7B", False): F1(70.0, "measured: processbench_gsm8k", "r.json"),
+        ("Qwen2.5-Math-PRM-7B", True): F1(40.0, "measured: processbench_toy", "t.json"),
+    }
     assert f1_for("Qwen2.5-Math-PRM-7B", "AIME24", measured, published).value == 70.0
+    # The toy test split and its halves: the toy ProcessBench's F1, never a real one's.
+    toy = ("Toy arithmetic", "Toy arithmetic (development)", "Toy arithmetic (held-out)")
+    assert {b.title for b in leaderboard_benchmarks() if b.toy} == set(toy)
+    for title in toy:
+        assert f1_for("Qwen2.5-Math-PRM-7B", title, {}, published) is None, title
+        assert f1_for("Qwen2.5-Math-PRM-7B", title, measured, published).value == 40.0, title
 
     f1 = [31.5, 42.1, 73.5, 78.3]  # the paper's curve recovered from points on it
     a, b = fit_log_curve(f1, [7.66 * math.log(x) + 44.31 for x in f1])

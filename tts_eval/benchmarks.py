@@ -44,6 +44,9 @@ class Benchmark:
     grade: str | None = None  # what its tasks' difficulty grade is called (tables, plots)
     paper: bool = False  # one of the paper's benchmarks: a row's average is over these
     published: bool = False  # reference.yaml's results may give its accuracy (field ``key``)
+    # Problems of the toy world: a PRM's quality on them is its F1 on the toy ProcessBench,
+    # never the real ProcessBench's (measured or published).
+    toy: bool = False
 
 
 _MATH500_FIELDS = ("problem", "answer", "level", "subject", "unique_id")
@@ -73,13 +76,16 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         published=True,
     ),
     # The offline toy world (tts_eval.toy): its test split and the split's two halves.
-    Benchmark("toy", "Toy arithmetic", None, (Task("arith_tts", grade_field="difficulty"),), grade="operations"),
+    Benchmark(
+        "toy", "Toy arithmetic", None, (Task("arith_tts", grade_field="difficulty"),), grade="operations", toy=True
+    ),
     Benchmark(
         "toy_dev",
         "Toy arithmetic (development)",
         None,
         (Task("arith_tts_dev", grade_field="difficulty"),),
         grade="operations",
+        toy=True,
     ),
     Benchmark(
         "toy_heldout",
@@ -87,6 +93,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         None,
         (Task("arith_tts_heldout", grade_field="difficulty"),),
         grade="operations",
+        toy=True,
     ),
     # ProcessBench (solutions with their first wrong step labelled): one benchmark per split,
     # scored by the prm model (F1), read by the leaderboard's --processbench, not as a column.
@@ -99,7 +106,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         )
         for split in PROCESSBENCH_SPLITS
     ),
-    Benchmark("processbench_toy", None, None, (Task("processbench_toy", "f1", False),)),
+    Benchmark("processbench_toy", None, None, (Task("processbench_toy", "f1", False),), toy=True),
 )
 
 
