@@ -27,10 +27,10 @@ tokenizes (``skip_tokenizer_init``): inputs are the family builder's token ids.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import torch
-from pydantic import Field, PositiveInt, validate_call
+from pydantic import validate_call
 
 from prm_backends.inputs import PRMInput
 from prm_backends.runtime_base import (
@@ -43,7 +43,14 @@ from prm_backends.runtime_base import (
     tail,
 )
 from prm_backends.spec import PRMSpec
-from tts_eval.serving.vllm import INSTALL_HINT, check_device, close_engine, engine_kwargs
+from tts_eval.serving.vllm import (
+    INSTALL_HINT,
+    EngineOptions,
+    check_device,
+    close_engine,
+    engine_kwargs,
+    takes_engine_options,
+)
 
 
 def load(spec: PRMSpec, options: dict[str, Any] | None = None) -> VLLMProcessRewardModel:
@@ -61,16 +68,12 @@ class VLLMProcessRewardModel(FormatScorer):
     runtime = "vllm"
 
     @validate_call
+    @takes_engine_options
     def __init__(
         self,
         spec: PRMSpec,
         *,
-        gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] | None = None,
-        kv_cache_memory_bytes: PositiveInt | None = None,
-        tensor_parallel_size: PositiveInt = 1,
-        enforce_eager: bool = False,
-        block_size: PositiveInt | None = None,
-        enable_prefix_caching: bool = True,
+        engine: EngineOptions,  # its fields are keyword options of their own (takes_engine_options)
         engine_args: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(spec)
@@ -85,11 +88,7 @@ class VLLMProcessRewardModel(FormatScorer):
             "revision": spec.revision,
             "dtype": spec.dtype,
             "max_model_len": spec.max_length,
-            "gpu_memory_utilization": gpu_memory_utilization,
-            "kv_cache_memory_bytes": kv_cache_memory_bytes,
-            "tensor_parallel_size": tensor_parallel_size,
-            "enforce_eager": enforce_eager,
-            "block_size": block_size,
+            **engine.model_dump(),
             "skip_tokenizer_init": True,
             "seed": 0,
         }
@@ -102,7 +101,7 @@ class VLLMProcessRewardModel(FormatScorer):
             settings.update(runner="pooling", pooler_config=PoolerConfig(tok_pooling_type="ALL"))
         else:
             settings.update(generation_config="vllm")
-        settings["enable_prefix_caching"] = self.prefix_caching = enable_prefix_caching
+        self.prefix_caching = engine.enable_prefix_caching
         try:
             kwargs = engine_kwargs(settings, engine_args)
         except ValueError as err:

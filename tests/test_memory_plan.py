@@ -115,3 +115,26 @@ def test_a_plan_that_cannot_fit_fails_before_any_weights_load(monkeypatch):
     activations = 1.2 * 100_000 * 4096 * (4 * 128 + 3 * 384) * 4 / GIB
     assert f"activations {round(activations, 3)} GiB" in message
     assert "prm " in message and "policy " in message and "Options:" in message
+
+
+def test_the_vllm_engine_options_are_declared_once_and_taken_by_both_constructors():
+    import inspect
+
+    from pydantic import ValidationError
+
+    from prm_backends import load_spec
+    from prm_backends.runtime_vllm import VLLMProcessRewardModel
+    from tts_eval.policies.vllm import VLLMPolicy
+    from tts_eval.serving.vllm import EngineOptions
+
+    spec = load_spec("qwen2.5-math-prm-7b", model="/no/such/model", runtime="vllm")
+    for cls, first in ((VLLMPolicy, "/no/such/model"), (VLLMProcessRewardModel, spec)):
+        params = inspect.signature(cls).parameters
+        assert "engine" not in params
+        for name, info in EngineOptions.model_fields.items():
+            assert (params[name].kind, params[name].default) == (inspect.Parameter.KEYWORD_ONLY, info.default)
+        # Checked with the constructor's other options, before anything loads.
+        with pytest.raises(ValidationError) as err:
+            cls(first, block_size=0, engine_args=3)
+        assert err.value.title == f"{cls.__name__}.__init__"
+        assert [e["loc"] for e in err.value.errors()] == [("block_size",), ("engine_args",)]

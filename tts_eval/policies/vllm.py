@@ -23,21 +23,23 @@ explicit ``kv_cache_memory_bytes``; see ``docs/backends.md``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field, PositiveInt, validate_call
+from pydantic import PositiveInt, validate_call
 
 from tts_eval.policies.base import per_prompt_seeds
 from tts_eval.policies.text import TokenizerText, build_completion, check_local_path, check_sampling
 from tts_eval.serving.checkpoints import checkpoint_parameters
 from tts_eval.serving.vllm import (
     INSTALL_HINT,
+    EngineOptions,
     PrefixCacheStats,
     check_device,
     close_engine,
     engine_kwargs,
     on_cpu,
     request_seed,
+    takes_engine_options,
 )
 from tts_eval.types import Completion
 
@@ -58,6 +60,7 @@ class VLLMPolicy(TokenizerText):
     """
 
     @validate_call
+    @takes_engine_options
     def __init__(
         self,
         model: str,
@@ -66,12 +69,7 @@ class VLLMPolicy(TokenizerText):
         revision: str | None = None,
         system_prompt: str | None = None,
         max_model_len: PositiveInt | None = None,
-        gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] | None = None,
-        kv_cache_memory_bytes: PositiveInt | None = None,
-        tensor_parallel_size: PositiveInt = 1,
-        enforce_eager: bool = False,
-        block_size: PositiveInt | None = None,
-        enable_prefix_caching: bool = True,
+        engine: EngineOptions,  # its fields are keyword options of their own (takes_engine_options)
         batch_size: PositiveInt | None = None,
         device: str | None = None,
         seed: int = 0,
@@ -93,12 +91,7 @@ class VLLMPolicy(TokenizerText):
             "dtype": dtype,
             "revision": revision,
             "max_model_len": max_model_len,
-            "gpu_memory_utilization": gpu_memory_utilization,
-            "kv_cache_memory_bytes": kv_cache_memory_bytes,
-            "tensor_parallel_size": tensor_parallel_size,
-            "enforce_eager": enforce_eager,
-            "block_size": block_size,
-            "enable_prefix_caching": enable_prefix_caching,
+            **engine.model_dump(),
             "max_num_seqs": batch_size,
             "seed": seed,
             "trust_remote_code": trust_remote_code,

@@ -1,12 +1,18 @@
-"""What every use of vLLM shares: the seeds it gives samples, its prefix-cache statistics, the
-device check and the engine's shutdown. The ``vllm`` and ``openai`` policy backends and the
-PRM ``vllm`` runtime use them; vLLM itself is imported only when a function needs it."""
+"""What every use of vLLM shares: the engine options, the seeds it gives samples, its
+prefix-cache statistics, the device check and the engine's shutdown. The ``vllm`` and
+``openai`` policy backends and the PRM ``vllm`` runtime use them; vLLM itself is imported only
+when a function needs it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, cast
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from tts_eval.seeding import derive_seed
 
@@ -58,6 +64,47 @@ class PrefixCacheStats:
             self.queried_tokens + other.queried_tokens,
             self.hit_tokens + other.hit_tokens,
         )
+
+
+class EngineOptions(BaseModel):
+    """The ``vllm.LLM`` options that the ``vllm`` policy backend and the PRM ``vllm`` runtime
+    both take, as keyword options of their constructors (:func:`takes_engine_options`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] | None = None
+    kv_cache_memory_bytes: PositiveInt | None = None
+    tensor_parallel_size: PositiveInt = 1
+    enforce_eager: bool = False
+    block_size: PositiveInt | None = None
+    enable_prefix_caching: bool = True
+
+
+def takes_engine_options(init: Callable[..., None]) -> Callable[..., None]:
+    """``init``, whose ``engine: EngineOptions`` parameter becomes one keyword-only option per
+    field of :class:`EngineOptions` in its place. The signature and annotations are rewritten,
+    so ``validate_call`` above this decorator checks them with the constructor's other options
+    (same errors) and ``inspect.signature`` lists them as the constructor's options."""
+    hints = typing.get_type_hints(init, include_extras=True)
+    fields = typing.get_type_hints(EngineOptions, include_extras=True)
+    params: list[inspect.Parameter] = []
+    for param in inspect.signature(init).parameters.values():
+        if param.name != "engine":
+            params.append(param.replace(annotation=hints.get(param.name, param.annotation)))
+            continue
+        params += [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info.default, annotation=fields[name])
+            for name, info in EngineOptions.model_fields.items()
+        ]
+
+    @functools.wraps(init)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        engine = EngineOptions(**{name: kwargs.pop(name) for name in EngineOptions.model_fields if name in kwargs})
+        init(*args, engine=engine, **kwargs)
+
+    cast(Any, wrapper).__signature__ = inspect.Signature(params, return_annotation=None)
+    wrapper.__annotations__ = {p.name: p.annotation for p in params if p.annotation is not p.empty}
+    return wrapper
 
 
 def engine_kwargs(
