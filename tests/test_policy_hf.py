@@ -302,3 +302,20 @@ def test_bad_backend_options_and_requests_fail_clearly(tiny_policy_dir, tiny_pol
     assert tiny_policy.generate([], **ok) == []
     [[one_token_prompt]] = tiny_policy.generate(["Q"], **ok)
     assert one_token_prompt.prompt_tokens == 1
+
+
+@pytest.mark.parametrize(
+    ("backend", "option", "message"),
+    [
+        ("hf", {"batch_size": 0}, "policy backend 'hf': option 'batch_size': Input should be greater than 0 (got 0)"),
+        (
+            "vllm",
+            {"gpu_memory_utilization": 2},
+            "policy backend 'vllm': option 'gpu_memory_utilization': Input should be less than or equal to 1 (got 2)",
+        ),
+    ],
+)
+def test_a_bad_option_value_is_one_line_naming_the_option(backend, option, message):
+    with pytest.raises(ValueError) as caught:
+        load_policy("no-such-model", backend=backend, **option)  # refused before anything loads
+    assert str(caught.value) == message

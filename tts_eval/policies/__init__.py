@@ -12,9 +12,12 @@ import inspect
 import logging
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from tts_eval.policies.base import per_prompt_seeds
 from tts_eval.protocols import Policy
 from tts_eval.resources import is_package_reference, package_path
+from tts_eval.validation import describe_errors
 
 __all__ = [
     "BACKENDS",
@@ -70,7 +73,11 @@ def load_policy(model: str, backend: str = "hf", **options) -> Policy:
         )
     if is_package_reference(model):
         model = str(package_path(model))
-    return cls(model, **options)
+    try:
+        return cls(model, **options)
+    except ValidationError as err:  # a bad option value: one line naming the option, as for the PRM's
+        problems = describe_errors(err, label="option ", fields=valid)
+        raise ValueError(f"policy backend {backend!r}: {problems}") from None
 
 
 def resolve_backend(backend: str) -> str:
