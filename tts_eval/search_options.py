@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tts_eval.scoring import AGGREGATIONS
+from tts_eval.voting import VOTINGS
 
 DEFAULT_TEMPERATURE = 0.7  # of every strategy but a greedy one (CoT: 0)
 DEFAULT_MAX_TOKENS = 8192
@@ -37,7 +38,7 @@ class SearchOptions(BaseModel):
     )
     voting: str | None = Field(
         default=None,
-        description="majority | prm_max | prm_vote; default: prm_vote for a strategy with a PRM, else majority",
+        description=f"{' | '.join(VOTINGS)}; default: prm_vote for a strategy with a PRM, else majority",
     )
     temperature: float | None = Field(default=None, ge=0, description="Default: 0 for cot, 0.7 otherwise")
     top_p: float = Field(default=1.0, gt=0, le=1, description="Nucleus sampling's top_p")

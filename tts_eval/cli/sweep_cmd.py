@@ -18,6 +18,7 @@ from tts_eval.search_options import (
     default,
     help_text,
 )
+from tts_eval.voting import VOTINGS
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -50,9 +51,7 @@ def sweep(
     aggregations: Annotated[
         str, typer.Option(help=f"Aggregations, comma-separated ({', '.join(AGGREGATIONS)}).")
     ] = "min,last",
-    votings: Annotated[
-        str, typer.Option(help="Votings, comma-separated (majority, prm_max, prm_vote).")
-    ] = "majority,prm_max,prm_vote",
+    votings: Annotated[str, typer.Option(help=f"Votings, comma-separated ({', '.join(VOTINGS)}).")] = ",".join(VOTINGS),
     beam_size: Annotated[int, typer.Option(help=help_text("beam_size"))] = default("beam_size"),
     probe_fraction: Annotated[float, typer.Option(help="Compute-optimal probe: this share of N ...")] = 0.25,
     probe_min: Annotated[int, typer.Option(help="... and at least this many solutions.")] = 2,
