@@ -17,10 +17,11 @@ from pathlib import Path
 from leaderboard.benchmarks import TOY_BENCHMARKS
 from leaderboard.errors import LeaderboardError
 from leaderboard.runs import find_results_files
+from tts_eval.benchmarks import BENCHMARKS
 
 PRM_MODEL = "prm"
-TOY_TASK = "processbench_toy"
-REAL_TASKS = ("processbench_gsm8k", "processbench_math", "processbench_olympiadbench", "processbench_omnimath")
+# The ProcessBench tasks (the benchmarks scored by F1) -> whether they measure on the toy world.
+PROCESSBENCH_TASKS = {task.name: b.toy for b in BENCHMARKS for task in b.tasks if task.metric == "f1"}
 PUBLISHED = "published"
 
 
@@ -52,11 +53,9 @@ def read_processbench_runs(run_dirs: Iterable[Path]) -> dict[tuple[str, bool], F
                     f"{path}: not a ProcessBench run of the prm model (lm_eval --model prm --tasks processbench); "
                     "give TTS runs as run folders and ProcessBench runs with --processbench"
                 )
-            tasks = [t for t in results.get("results", {}) if t == TOY_TASK or t in REAL_TASKS]
-            for toy, chosen in (
-                (True, [t for t in tasks if t == TOY_TASK]),
-                (False, [t for t in tasks if t != TOY_TASK]),
-            ):
+            tasks = [t for t in results.get("results", {}) if t in PROCESSBENCH_TASKS]
+            for toy in (True, False):
+                chosen = [t for t in tasks if PROCESSBENCH_TASKS[t] == toy]
                 if not chosen:
                     continue
                 values = []
