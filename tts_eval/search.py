@@ -99,6 +99,38 @@ def vote_settings_for(
     )
 
 
+def checked_vote_settings(
+    strategy: str,
+    *,
+    n: int,
+    beam_size: int,
+    voting: str | None,
+    aggregation: str | None,
+    recommended: str | None,
+    has_prm: bool,
+    cli: bool = False,
+    pf_temperature: float | None = None,
+    resampling: str | None = None,
+) -> tuple[str, str]:
+    """The voting and aggregation ``strategy`` uses (:func:`vote_settings_for`), once
+    :func:`validate_settings` has accepted them with the search's other settings; raises its
+    ``ValueError`` otherwise."""
+    voting, aggregation = vote_settings_for(strategy, voting=voting, aggregation=aggregation, recommended=recommended)
+    validate_settings(
+        strategy,
+        n=n,
+        beam_size=beam_size,
+        aggregation=aggregation,
+        voting=voting,
+        has_prm=has_prm,
+        cli=cli,
+        pf_temperature=pf_temperature,
+        resampling=resampling,
+    )
+    assert voting is not None and aggregation is not None  # validate_settings accepted them
+    return voting, aggregation
+
+
 def _names(which: Callable[[Strategy], bool], sep: str = " or ") -> str:
     """The registered strategies with a trait, for messages that suggest one."""
     return sep.join(s.name for s in STRATEGIES.values() if which(s))
@@ -170,22 +202,19 @@ def search(
         raise TypeError(
             f"prm={prm!r}: the engine takes a loaded PRM; pass prm_backends.load_prm({str(prm)!r}), or call tts_eval.search"
         )
-    voting, aggregation = vote_settings_for(
-        strategy, voting=voting, aggregation=aggregation, recommended=recommended_aggregation(prm)
-    )
-    if progress is None:
-        progress = sys.stderr.isatty()
-    validate_settings(
+    voting, aggregation = checked_vote_settings(
         strategy,
         n=n,
         beam_size=beam_size,
-        aggregation=aggregation,
         voting=voting,
+        aggregation=aggregation,
+        recommended=recommended_aggregation(prm),
         has_prm=prm is not None,
         pf_temperature=pf_temperature,
         resampling=resampling,
     )
-    assert voting is not None and aggregation is not None  # validate_settings accepted them
+    if progress is None:
+        progress = sys.stderr.isatty()
     spec = STRATEGIES[strategy]
     # Only the particle options given; the others keep SearchSettings' defaults.
     particle_options: dict[str, Any] = {

@@ -117,7 +117,7 @@ def _check_settings(
     """The voting and aggregation to use, after checking every setting before a model loads;
     a mistake ends the command with one line naming the flag."""
     from tts_eval.cli.loading import fail
-    from tts_eval.search import validate_settings, vote_settings_for
+    from tts_eval.search import checked_vote_settings
 
     recommended = None
     if prm is not None:
@@ -127,14 +127,14 @@ def _check_settings(
             recommended = load_spec(prm, **({} if prm_model is None else {"model": prm_model})).aggregation
         except ValueError as err:  # names the YAML file, the field and the fix
             fail(f"--prm {prm}: {err}")
-    voting, aggregation = vote_settings_for(strategy, voting=voting, aggregation=aggregation, recommended=recommended)
     try:
-        validate_settings(
+        return checked_vote_settings(
             strategy,
             n=n,
             beam_size=beam_size,
-            aggregation=aggregation,
             voting=voting,
+            aggregation=aggregation,
+            recommended=recommended,
             has_prm=prm is not None,
             cli=True,
             pf_temperature=pf_temperature,
@@ -142,8 +142,6 @@ def _check_settings(
         )
     except ValueError as err:
         fail(str(err))
-    assert voting is not None and aggregation is not None  # validate_settings accepted them
-    return voting, aggregation
 
 
 def _read_problems(path: Path, limit: int | None) -> list[tuple[str, str | None]]:
