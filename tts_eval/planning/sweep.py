@@ -49,6 +49,7 @@ from tts_eval.search_options import (
     DEFAULT_TEMPERATURE,
     default,
 )
+from tts_eval.strategies import get_strategy
 from tts_eval.strategies.names import BEAM_SEARCH, BEST_OF_N, DVTS, MAJORITY, PARTICLE_FILTERING
 from tts_eval.types import Problem, SearchResult
 from tts_eval.voting import MAJORITY_VOTE, VOTINGS
@@ -272,6 +273,7 @@ def run_sweep(
         if found is None:
             name = f"{run.strategy} n={run.n}" + (f" M={run.beam_size}" if run.beam_size else "")
             started = time.perf_counter()
+            own = get_strategy(run.strategy).options  # settings only this strategy reads
             particle: dict[str, Any] = {"pf_temperature": settings.pf_temperature, "resampling": settings.resampling}
             found = search(
                 search_problems,
@@ -287,7 +289,7 @@ def run_sweep(
                 max_steps=settings.max_steps,
                 seed=settings.seed,
                 progress=progress,
-                **(particle if run.strategy == PARTICLE_FILTERING else {}),
+                **{name: value for name, value in particle.items() if name in own},
             )
             _write_run(path, problems, found)
             log(f"sweep: {name} on {len(problems)} problems: {time.perf_counter() - started:.0f} s")
